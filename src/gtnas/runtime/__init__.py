@@ -1,0 +1,1 @@
+"""Runtime services: devices, atomic files, checkpoints and metric logs."""
