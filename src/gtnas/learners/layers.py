@@ -1,0 +1,121 @@
+"""Weight-normalised layers and mean-only batch norm, written to be used with
+``torch.func.functional_call`` inside a differentiable inner loop.
+
+Weight normalisation reparameterises each output unit's weight vector as
+``w = g * v / ||v||`` (per output channel), so the scale ``g`` and direction ``v`` are learned
+separately. We scale the weight rather than the output (the public GTN code scales the output):
+a (C_out, C_in, k, k) weight is far smaller than a (B, C_out, H, W) activation, so it is
+cheaper in both the forward pass and the double backward of meta-training.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _weight_norm(v: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    # v: (C_out, ...), g: (C_out,) -> w with ||w[i]|| = g[i]
+    norm = v.flatten(1).norm(dim=1).clamp_min(1e-12)
+    return v * (g / norm).view(-1, *([1] * (v.dim() - 1)))
+
+
+class WNConv2d(nn.Module):
+    """2-D convolution with weight normalisation (one gain per output channel)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        *,
+        stride: int = 1,
+        padding: int | tuple[int, int] = 0,
+        groups: int = 1,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+        self.stride, self.padding, self.groups = stride, padding, groups
+        self.v = nn.Parameter(torch.empty(out_channels, in_channels // groups, kh, kw))
+        self.g = nn.Parameter(torch.empty(out_channels))
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+        self.reset_parameters(None)
+
+    def reset_parameters(self, generator: torch.Generator | None) -> None:
+        _kaiming_wn_init(self.v, self.g, self.bias, generator)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = _weight_norm(self.v, self.g)
+        return F.conv2d(x, weight, self.bias, self.stride, self.padding, 1, self.groups)
+
+
+class WNLinear(nn.Module):
+    """Linear layer with weight normalisation (one gain per output unit)."""
+
+    def __init__(self, in_features: int, out_features: int, *, bias: bool = True) -> None:
+        super().__init__()
+        self.v = nn.Parameter(torch.empty(out_features, in_features))
+        self.g = nn.Parameter(torch.empty(out_features))
+        self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
+        self.reset_parameters(None)
+
+    def reset_parameters(self, generator: torch.Generator | None) -> None:
+        _kaiming_wn_init(self.v, self.g, self.bias, generator)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, _weight_norm(self.v, self.g), self.bias)
+
+
+class MeanOnlyBatchNorm(nn.Module):
+    """Subtract the per-channel batch mean and add a learned bias (Salimans & Kingma 2016).
+
+    The GTN code pairs it with weight normalisation. It always uses the statistics of the batch
+    it sees: running statistics gathered on synthetic batches would not describe real data.
+    """
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(num_features))
+
+    def reset_parameters(self, generator: torch.Generator | None) -> None:
+        with torch.no_grad():
+            self.bias.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (B, C) or (B, C, H, W)
+        dims = [0] if x.dim() == 2 else [0, 2, 3]
+        shape = (1, -1) if x.dim() == 2 else (1, -1, 1, 1)
+        return x - x.mean(dim=dims, keepdim=True) + self.bias.view(shape)
+
+
+def _kaiming_wn_init(
+    v: torch.Tensor, g: torch.Tensor, bias: torch.Tensor | None, generator: torch.Generator | None
+) -> None:
+    # Kaiming-normal direction for leaky ReLU(0.1); gain g = ||v|| so that the layer starts out
+    # as an ordinary Kaiming-initialised layer (what the public GTN code does).
+    fan_in = v[0].numel()
+    std = math.sqrt(2.0 / (1 + 0.1**2) / fan_in)
+    with torch.no_grad():
+        v.normal_(0.0, std, generator=generator)
+        g.copy_(v.flatten(1).norm(dim=1))
+        if bias is not None:
+            bias.zero_()
+
+
+def init_learner(module: nn.Module, generator: torch.Generator | None) -> nn.Module:
+    """Re-initialise every layer of ``module`` from ``generator`` (in module order)."""
+    for layer in module.modules():
+        reset = getattr(layer, "reset_parameters", None)
+        if layer is not module and reset is not None:
+            if isinstance(layer, WNConv2d | WNLinear | MeanOnlyBatchNorm):
+                reset(generator)
+            else:
+                raise TypeError(
+                    f"{type(layer).__name__} cannot be initialised from an explicit generator; "
+                    "learners must be built from gtnas.learners.layers"
+                )
+    return module

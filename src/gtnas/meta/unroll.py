@@ -1,0 +1,267 @@
+"""The inner loop and its meta-gradient, written as plain functions (paper section 2).
+
+A learner is trained for T steps of SGD with momentum on a teacher's batches:
+
+    v_{t+1} = mu_t * v_t + grad_w L(w_t; teacher.batch(t))
+    w_{t+1} = w_t - lr_t * v_{t+1}
+
+and the meta-loss is the learner's loss on real training batches after selected steps
+(always after the last). Its gradient with respect to the teacher's parameters flows back
+through every inner step (second-order: the inner gradients are built with create_graph=True).
+
+Two ways to compute the same meta-gradient:
+- ``unroll``: keep the whole T-step graph in memory, one backward pass (fastest).
+- ``checkpoint``: keep only each step's (w_t, v_t); walk the steps backwards, rebuilding one
+  step's graph at a time and carrying the adjoints (dL/dw_t, dL/dv_t). Memory O(T * |w|)
+  instead of O(T * activations), at the cost of one extra forward-backward per step; this is
+  what lets 128-step unrolls fit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+
+from gtnas.teachers.base import Teacher
+
+Tensors = tuple[torch.Tensor, ...]
+RealBatch = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass
+class LearnerState:
+    """Weights ``w`` and momentum buffers ``v`` of a learner, in ``names`` order."""
+
+    names: tuple[str, ...]
+    params: Tensors
+    velocity: Tensors
+
+    @classmethod
+    def from_module(cls, learner: nn.Module) -> LearnerState:
+        names, params = zip(*learner.named_parameters(), strict=True)
+        params = tuple(p.detach().clone() for p in params)
+        return cls(tuple(names), params, tuple(torch.zeros_like(p) for p in params))
+
+    def as_dict(self) -> dict[str, torch.Tensor]:
+        return dict(zip(self.names, self.params, strict=True))
+
+
+def learner_loss(
+    learner: nn.Module, names: Sequence[str], params: Tensors, x: torch.Tensor, targets: torch.Tensor
+) -> torch.Tensor:
+    """Cross-entropy of the learner with weights ``params`` on (x, targets); targets are class
+    indices (B,) or probabilities (B, K)."""
+    logits = functional_call(learner, dict(zip(names, params, strict=True)), (x,))
+    return F.cross_entropy(logits, targets)
+
+
+def inner_step(
+    learner: nn.Module,
+    names: Sequence[str],
+    params: Tensors,
+    velocity: Tensors,
+    x: torch.Tensor,
+    targets: torch.Tensor,
+    lr: torch.Tensor,
+    momentum: torch.Tensor,
+    *,
+    create_graph: bool,
+) -> tuple[Tensors, Tensors, torch.Tensor]:
+    """One SGD-with-momentum step; differentiable in everything when ``create_graph``."""
+    loss = learner_loss(learner, names, params, x, targets)
+    grads = torch.autograd.grad(loss, params, create_graph=create_graph)
+    velocity = tuple(momentum * v + g for v, g in zip(velocity, grads, strict=True))
+    params = tuple(p - lr * v for p, v in zip(params, velocity, strict=True))
+    return params, velocity, loss
+
+
+def train_learner(
+    learner: nn.Module,
+    teacher: Teacher,
+    *,
+    steps: int | None = None,
+    on_step: Callable[[int, LearnerState, float], None] | None = None,
+) -> LearnerState:
+    """Train ``learner`` (from its current weights) on the teacher's batches, without
+    meta-gradients: the evaluation of a teacher. Call ``teacher.begin_episode`` first.
+
+    ``on_step(t, state, loss)`` is called after each step (t counts from 1).
+    """
+    state = LearnerState.from_module(learner)
+    steps = teacher.inner_steps if steps is None else steps
+    for t in range(steps):
+        with torch.no_grad():
+            x, targets = teacher.batch(t)
+            lr, momentum = teacher.optimizer.lr(t), teacher.optimizer.momentum(t)
+        params = tuple(p.requires_grad_() for p in state.params)
+        new_params, velocity, loss = inner_step(
+            learner, state.names, params, state.velocity, x, targets, lr, momentum,
+            create_graph=False,
+        )
+        state = LearnerState(state.names, tuple(p.detach() for p in new_params), velocity)
+        if on_step is not None:
+            on_step(t + 1, state, float(loss))
+    return state
+
+
+@torch.no_grad()
+def evaluate_accuracy(
+    learner: nn.Module,
+    state: LearnerState,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    batch_size: int = 1000,
+) -> float:
+    """Accuracy (0..1) of the learner with weights ``state`` on (images, labels)."""
+    weights = state.as_dict()
+    device = state.params[0].device
+    correct = 0
+    for start in range(0, labels.numel(), batch_size):
+        x = images[start : start + batch_size].to(device)
+        y = labels[start : start + batch_size].to(device)
+        correct += int((functional_call(learner, weights, (x,)).argmax(1) == y).sum())
+    return correct / max(1, labels.numel())
+
+
+@dataclass
+class MetaGradient:
+    meta_loss: float  # mean real-data loss over the scored steps
+    final_loss: float  # real-data loss after the last step
+    grads: Tensors  # d meta_loss / d teacher.meta_parameters(), None replaced by zeros
+
+
+def meta_gradient(
+    learner: nn.Module,
+    teacher: Teacher,
+    real_batches: dict[int, RealBatch],
+    *,
+    mode: str = "unroll",
+) -> MetaGradient:
+    """Meta-gradient of the mean real-data loss after the steps in ``real_batches`` (keys in
+    1..T; T must be present) with respect to ``teacher.meta_parameters()``.
+
+    Train a fresh learner on the teacher (``begin_episode`` already called), differentiating
+    through every inner step. ``mode`` is ``"unroll"`` or ``"checkpoint"`` (same result).
+    """
+    steps = teacher.inner_steps
+    if steps not in real_batches or any(not 1 <= k <= steps for k in real_batches):
+        raise ValueError(f"real_batches keys must lie in 1..{steps} and include {steps}")
+    meta_params = tuple(teacher.meta_parameters())
+    state = LearnerState.from_module(learner)
+    if mode == "unroll":
+        meta_loss, final = _unrolled(learner, teacher, state, real_batches)
+        grads = torch.autograd.grad(meta_loss, meta_params, allow_unused=True)
+    elif mode == "checkpoint":
+        meta_loss, final, grads = _checkpointed(learner, teacher, state, real_batches, meta_params)
+    else:
+        raise ValueError(f"unknown meta-gradient mode {mode!r}; use 'unroll' or 'checkpoint'")
+    grads = tuple(
+        torch.zeros_like(p) if g is None else g for p, g in zip(meta_params, grads, strict=True)
+    )
+    return MetaGradient(float(meta_loss.detach()), float(final), grads)
+
+
+def _step_with_real_loss(
+    learner: nn.Module,
+    teacher: Teacher,
+    state: LearnerState,
+    params: Tensors,
+    velocity: Tensors,
+    t: int,
+    real_batches: dict[int, RealBatch],
+) -> tuple[Tensors, Tensors, torch.Tensor | None]:
+    """Inner step t (0-based) with create_graph, plus the real loss after it if scored."""
+    x, targets = teacher.batch(t)
+    lr, momentum = teacher.optimizer.lr(t), teacher.optimizer.momentum(t)
+    params, velocity, _ = inner_step(
+        learner, state.names, params, velocity, x, targets, lr, momentum, create_graph=True
+    )
+    real = real_batches.get(t + 1)
+    real_loss = None if real is None else learner_loss(learner, state.names, params, *real)
+    return params, velocity, real_loss
+
+
+def _unrolled(
+    learner: nn.Module, teacher: Teacher, state: LearnerState, real_batches: dict[int, RealBatch]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    params = tuple(p.requires_grad_() for p in state.params)
+    velocity = state.velocity
+    losses = []
+    for t in range(teacher.inner_steps):
+        params, velocity, real_loss = _step_with_real_loss(
+            learner, teacher, state, params, velocity, t, real_batches
+        )
+        if real_loss is not None:
+            losses.append(real_loss)
+    return torch.stack(losses).mean(), losses[-1].detach()
+
+
+def _checkpointed(
+    learner: nn.Module,
+    teacher: Teacher,
+    state: LearnerState,
+    real_batches: dict[int, RealBatch],
+    meta_params: Tensors,
+) -> tuple[torch.Tensor, torch.Tensor, Tensors]:
+    steps, n_scored = teacher.inner_steps, len(real_batches)
+    # Forward sweep without a graph, remembering (w_t, v_t) for t = 0..T-1.
+    saved: list[tuple[Tensors, Tensors]] = []
+    params, velocity = state.params, state.velocity
+    total = torch.zeros(())
+    final = torch.zeros(())
+    for t in range(steps):
+        saved.append((params, velocity))
+        with torch.no_grad():
+            x, targets = teacher.batch(t)
+            lr, momentum = teacher.optimizer.lr(t), teacher.optimizer.momentum(t)
+        params_in = tuple(p.detach().requires_grad_() for p in params)
+        params, velocity, _ = inner_step(
+            learner, state.names, params_in, velocity, x, targets, lr, momentum,
+            create_graph=False,
+        )
+        params = tuple(p.detach() for p in params)
+        velocity = tuple(v.detach() for v in velocity)
+        if t + 1 in real_batches:
+            with torch.no_grad():
+                loss = learner_loss(learner, state.names, params, *real_batches[t + 1])
+            total = total + loss
+            final = loss
+    # Backward sweep: rebuild step t's graph from (w_t, v_t) and push the adjoints through it.
+    grads = [torch.zeros_like(p) for p in meta_params]
+    adj_params: Tensors | None = None  # dL/dw_{t+1}
+    adj_velocity: Tensors | None = None  # dL/dv_{t+1}
+    for t in reversed(range(steps)):
+        params_t = tuple(p.detach().requires_grad_() for p in saved[t][0])
+        velocity_t = tuple(v.detach().requires_grad_(t > 0) for v in saved[t][1])
+        new_params, new_velocity, real_loss = _step_with_real_loss(
+            learner, teacher, state, params_t, velocity_t, t, real_batches
+        )
+        outputs: list[torch.Tensor] = []
+        grad_outputs: list[torch.Tensor] = []
+        if adj_params is not None and adj_velocity is not None:
+            outputs += [*new_params, *new_velocity]
+            grad_outputs += [*adj_params, *adj_velocity]
+        if real_loss is not None:
+            outputs.append(real_loss)
+            grad_outputs.append(torch.full_like(real_loss, 1.0 / n_scored))
+        inputs = params_t + (velocity_t if t > 0 else ()) + meta_params
+        result = torch.autograd.grad(outputs, inputs, grad_outputs, allow_unused=True)
+        n = len(params_t)
+        adj_params = tuple(
+            torch.zeros_like(p) if g is None else g for p, g in zip(params_t, result[:n], strict=True)
+        )
+        if t > 0:
+            adj_velocity = tuple(
+                torch.zeros_like(v) if g is None else g
+                for v, g in zip(velocity_t, result[n : 2 * n], strict=True)
+            )
+        for i, g in enumerate(result[len(inputs) - len(meta_params) :]):
+            if g is not None:
+                grads[i] += g
+    return total / n_scored, final, tuple(grads)

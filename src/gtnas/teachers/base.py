@@ -1,0 +1,109 @@
+"""The teacher interface, its config, and the teacher registry + factory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gtnas.registry import Registry
+from gtnas.teachers.generator import GeneratorConfig
+from gtnas.teachers.inner_optimizer import InnerOptimizer
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    inner_steps: int = 32  # T: SGD steps a learner takes on the teacher's data
+    batch_size: int = 128  # B: synthetic samples per inner step
+    lr: float = 0.02  # initial inner learning rate (all steps), meta-learned
+    momentum: float = 0.5  # initial inner momentum (all steps), meta-learned
+    learn_schedule: bool = True  # meta-learn the per-step lr and momentum
+    soft_labels: bool = False  # learn a label distribution per synthetic sample
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+
+    def __post_init__(self) -> None:
+        if self.inner_steps < 1 or self.batch_size < 1:
+            raise ValueError("inner_steps and batch_size must be positive")
+
+
+class Teacher(nn.Module):
+    """Produces ``batch(step)`` for steps ``0 .. inner_steps - 1`` of a learner's training.
+
+    ``parameters()`` are the meta-parameters (what meta-training optimises); ``optimizer``
+    holds the meta-learned inner learning rates and momenta.
+    """
+
+    name: str = ""
+
+    def __init__(
+        self, config: TeacherConfig, image_shape: tuple[int, int, int], num_classes: int
+    ) -> None:
+        super().__init__()
+        self.config, self.image_shape, self.num_classes = config, tuple(image_shape), num_classes
+        self.optimizer = InnerOptimizer(config.inner_steps, config.lr, config.momentum)
+        self.optimizer.requires_grad_(config.learn_schedule)
+
+    @property
+    def inner_steps(self) -> int:
+        return self.config.inner_steps
+
+    def begin_episode(self, generator: torch.Generator) -> None:
+        """Draw the randomness of one inner training run (noise, labels, real indices)."""
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x, targets)`` for inner step ``step``: x (B, C, H, W); targets (B,) class
+        indices or (B, K) probabilities. Deterministic between ``begin_episode`` calls."""
+        raise NotImplementedError
+
+    def meta_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        """Initialise the meta-parameters (other than the schedule) from ``generator``."""
+
+
+class LearnedLabels(nn.Module):
+    """A learned label distribution per synthetic sample: targets = softmax(logits).
+
+    Initialised close to the fixed one-hot labels (probability ~0.9 on the given class) so that
+    the teacher starts as a hard-label teacher and learns how much to soften.
+    """
+
+    def __init__(self, labels: torch.Tensor, num_classes: int, confidence: float = 0.9) -> None:
+        super().__init__()
+        # logit gap so that softmax gives `confidence` to the labelled class
+        gap = torch.log(torch.tensor(confidence * (num_classes - 1) / (1 - confidence)))
+        self.logits = nn.Parameter(F.one_hot(labels, num_classes).float() * gap)  # (T, B, K)
+
+    def forward(self, step: int) -> torch.Tensor:
+        return self.logits[step].softmax(dim=-1)
+
+
+def balanced_labels(steps: int, batch_size: int, num_classes: int) -> torch.Tensor:
+    """(T, B) labels cycling through the classes, so every step is class-balanced."""
+    return (torch.arange(batch_size) % num_classes).repeat(steps, 1)
+
+
+TEACHERS: Registry[Teacher] = Registry("teacher")
+
+
+def create_teacher(
+    name: str,
+    config: TeacherConfig,
+    image_shape: tuple[int, int, int],
+    num_classes: int,
+    *,
+    real_images: torch.Tensor | None = None,
+    real_labels: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> Teacher:
+    """Build a registered teacher. ``real_*`` (the training split) is needed by ``real``;
+    ``generator`` initialises the meta-parameters."""
+    teacher = TEACHERS.create(
+        name, config, image_shape, num_classes, real_images=real_images, real_labels=real_labels
+    )
+    if generator is not None:
+        teacher.reset_parameters(generator)
+    return teacher

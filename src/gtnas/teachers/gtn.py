@@ -1,0 +1,89 @@
+"""Generative Teaching Network teachers: a generator with and without a learned curriculum."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gtnas.teachers.base import (
+    TEACHERS,
+    LearnedLabels,
+    Teacher,
+    TeacherConfig,
+    balanced_labels,
+)
+from gtnas.teachers.generator import Generator
+
+
+@TEACHERS.register("gtn")
+class CurriculumTeacher(Teacher):
+    """Generator + learned curriculum (the paper's best variant).
+
+    The curriculum is one learned noise vector per sample per inner step, a (T, B, noise_dim)
+    parameter, with fixed class-balanced labels: the generator turns step t's noise into step
+    t's batch, so the order of what the learner sees is learned too.
+    """
+
+    name = "gtn"
+
+    def __init__(
+        self,
+        config: TeacherConfig,
+        image_shape: tuple[int, int, int],
+        num_classes: int,
+        **_: object,
+    ) -> None:
+        super().__init__(config, image_shape, num_classes)
+        steps, batch = config.inner_steps, config.batch_size
+        self.generator = Generator(self.image_shape, num_classes, config.generator)
+        self.curriculum = nn.Parameter(torch.randn(steps, batch, config.generator.noise_dim))
+        self.register_buffer("labels", balanced_labels(steps, batch, num_classes))  # (T, B)
+        self.soft_labels = LearnedLabels(self.labels, num_classes) if config.soft_labels else None
+
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        self.generator.reset_parameters(generator)
+        with torch.no_grad():
+            self.curriculum.normal_(generator=generator)
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        labels = self.labels[step]
+        x = self.generator(self.curriculum[step], labels)  # (B, C, H, W)
+        return x, self.soft_labels(step) if self.soft_labels is not None else labels
+
+
+@TEACHERS.register("gtn-nocurriculum")
+class NoCurriculumTeacher(Teacher):
+    """The same generator fed fresh random noise and random labels at every step (the paper's
+    "no curriculum" ablation): only the generator and the schedule are learned."""
+
+    name = "gtn-nocurriculum"
+
+    def __init__(
+        self,
+        config: TeacherConfig,
+        image_shape: tuple[int, int, int],
+        num_classes: int,
+        **_: object,
+    ) -> None:
+        super().__init__(config, image_shape, num_classes)
+        self.generator = Generator(self.image_shape, num_classes, config.generator)
+        self._noise: torch.Tensor | None = None  # (T, B, noise_dim), drawn per episode
+        self._labels: torch.Tensor | None = None  # (T, B)
+
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        self.generator.reset_parameters(generator)
+
+    def begin_episode(self, generator: torch.Generator) -> None:
+        cfg = self.config
+        reference = self.optimizer.log_lr
+        shape = (cfg.inner_steps, cfg.batch_size)
+        noise = torch.randn(*shape, cfg.generator.noise_dim, generator=generator)
+        labels = torch.randint(0, self.num_classes, shape, generator=generator)
+        self._noise = noise.to(reference.device, reference.dtype)
+        self._labels = labels.to(reference.device)
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._noise is None or self._labels is None:
+            raise RuntimeError("call begin_episode(generator) before batch()")
+        labels = self._labels[step]
+        return self.generator(self._noise[step], labels), labels

@@ -1,0 +1,42 @@
+"""Directly optimised synthetic pixels: the dataset-distillation baseline (Maclaurin et al.
+2015; Wang et al. 2018) the GTN paper compares against. One learned batch per inner step."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gtnas.teachers.base import (
+    TEACHERS,
+    LearnedLabels,
+    Teacher,
+    TeacherConfig,
+    balanced_labels,
+)
+
+
+@TEACHERS.register("pixels")
+class PixelTeacher(Teacher):
+    name = "pixels"
+
+    def __init__(
+        self,
+        config: TeacherConfig,
+        image_shape: tuple[int, int, int],
+        num_classes: int,
+        **_: object,
+    ) -> None:
+        super().__init__(config, image_shape, num_classes)
+        steps, batch = config.inner_steps, config.batch_size
+        self.images = nn.Parameter(torch.randn(steps, batch, *self.image_shape))  # (T, B, C, H, W)
+        self.register_buffer("labels", balanced_labels(steps, batch, num_classes))  # (T, B)
+        self.soft_labels = LearnedLabels(self.labels, num_classes) if config.soft_labels else None
+
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        # Standard-normal pixels: the scale of normalised real data.
+        with torch.no_grad():
+            self.images.normal_(generator=generator)
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        labels = self.labels[step]
+        return self.images[step], self.soft_labels(step) if self.soft_labels is not None else labels
