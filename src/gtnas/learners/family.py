@@ -22,10 +22,11 @@ class ConvLearnerConfig:
     conv1: int = 64
     conv2: int = 128
     fc: int = 256
-    # Mean-only batch norm after each hidden layer, as in the public code. Off by default:
-    # weight normalisation alone trains stably and keeps a learner's prediction for one image
-    # independent of the rest of its batch.
-    mean_only_bn: bool = False
+    # Mean-only batch norm after each hidden layer, as in the public code. Without it the
+    # max-pools bias activations upwards layer after layer: initial logits are large (loss ~4.8
+    # instead of ln 10) and 32 steps of SGD(0.05, momentum 0.9) diverge; with it the same run
+    # reaches ~96% on MNIST validation.
+    mean_only_bn: bool = True
 
     def __post_init__(self) -> None:
         for name in ("conv1", "conv2", "fc"):

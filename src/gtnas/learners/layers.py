@@ -74,7 +74,9 @@ class MeanOnlyBatchNorm(nn.Module):
     """Subtract the per-channel batch mean and add a learned bias (Salimans & Kingma 2016).
 
     The GTN code pairs it with weight normalisation. It always uses the statistics of the batch
-    it sees: running statistics gathered on synthetic batches would not describe real data.
+    it sees, in training and in evaluation: running statistics gathered on synthetic batches
+    would not describe real data. Evaluation therefore runs on large batches (1,000 images),
+    whose mean is a close estimate of the population mean.
     """
 
     def __init__(self, num_features: int) -> None:

@@ -1,0 +1,246 @@
+"""A meta-training run: composes the configs, owns the run folder, and resumes exactly.
+
+Run folder layout::
+
+    RUN/config.json          resolved configuration (written first)
+    RUN/metrics.jsonl        one record per outer iteration
+    RUN/checkpoints/         atomic safetensors + JSON checkpoints (latest.json -> newest)
+    RUN/teacher.safetensors  the trained teacher ...
+    RUN/teacher.json         ... and what is needed to rebuild it
+    RUN/plots/               meta-training curve, curriculum grid
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gtnas.config import config_from_dict, config_to_dict, write_config
+from gtnas.errors import ConfigError, GtnasError
+from gtnas.learners import ConvLearnerConfig, create_learner_sampler
+from gtnas.meta.trainer import (
+    MetaTrainConfig,
+    NonFiniteGuard,
+    make_meta_optimizer,
+    meta_train_step,
+    validate_teacher,
+    validation_seed,
+)
+from gtnas.runtime.checkpoint import load_checkpoint, save_checkpoint
+from gtnas.runtime.device import resolve_device
+from gtnas.runtime.metrics import MetricsLog
+from gtnas.runtime.progress import progress_bar
+from gtnas.runtime.rng import capture_rng_state, restore_rng_state
+from gtnas.seeding import make_generator, seed_everything
+from gtnas.teachers import TEACHERS, Teacher, TeacherConfig, create_teacher
+from gtnas.teachers.store import TeacherInfo, save_teacher
+
+
+@dataclass(frozen=True)
+class TeachRunConfig:
+    dataset: str = "mnist"
+    teacher: str = "gtn"  # a registered teacher: gtn, gtn-nocurriculum, pixels, real
+    learner: str = "fixed"  # a registered learner sampler: fixed, random-width
+    seed: int = 0
+    device: str = "auto"
+    checkpoint_every: int = 25  # outer iterations between checkpoints
+    train_subset: int = 0  # meta-train on the first N training examples only (0: all)
+    teacher_options: TeacherConfig = field(default_factory=TeacherConfig)
+    learner_options: ConvLearnerConfig = field(default_factory=ConvLearnerConfig)
+    meta: MetaTrainConfig = field(default_factory=MetaTrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.teacher not in TEACHERS:
+            raise ValueError(f"unknown teacher {self.teacher!r}; choose from {TEACHERS.names()}")
+        if self.checkpoint_every < 1:
+            raise ValueError("checkpoint_every must be >= 1")
+
+
+@dataclass
+class TeachRunResult:
+    run_dir: Path
+    iterations: int
+    seconds: float  # meta-training wall time (summed over resumed sessions)
+    skipped: int  # non-finite meta-steps skipped
+    history: list[dict[str, Any]]
+
+
+OnIteration = Callable[[dict[str, Any]], None]
+
+
+def load_run_config(run_dir: Path) -> TeachRunConfig:
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise GtnasError(f"{run_dir} is not a gtnas teach run (no config.json)")
+    try:
+        values = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise GtnasError(f"{path} is not valid JSON ({exc})") from None
+    return config_from_dict(TeachRunConfig, values)
+
+
+def run_meta_training(
+    config: TeachRunConfig,
+    run_dir: Path,
+    *,
+    resume: bool = False,
+    show_progress: bool = True,
+    on_iteration: OnIteration | None = None,
+    stop_after: int | None = None,
+) -> TeachRunResult:
+    """Meta-train ``config.teacher`` and write everything into ``run_dir``.
+
+    With ``resume``, continue from the newest checkpoint in ``run_dir`` exactly as if the run
+    had never stopped. ``stop_after`` ends this session after that many iterations in total
+    (the run can be resumed later); used by tests and by time-boxed jobs.
+    """
+    from gtnas.data import load_dataset  # imported here: data loading is the slow part
+
+    run_dir = Path(run_dir)
+    checkpoint = load_checkpoint(run_dir) if resume else None
+    if resume and not (run_dir / "config.json").is_file():
+        raise GtnasError(f"nothing to resume in {run_dir}; start a run with `gtnas teach train`")
+    if not resume and (run_dir / "checkpoints").exists():
+        raise GtnasError(
+            f"{run_dir} already holds a run; pass --resume to continue it or choose another --out"
+        )
+    if resume:
+        saved = load_run_config(run_dir)
+        if config_to_dict(replace(saved, meta=config.meta)) != config_to_dict(
+            replace(config, meta=config.meta)
+        ):
+            raise ConfigError(f"the config differs from the one saved in {run_dir}/config.json")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_config(config, run_dir / "config.json")
+
+    seed_everything(config.seed)
+    torch.set_num_threads(torch.get_num_threads())  # make the thread count explicit
+    device = resolve_device(config.device)
+    dataset = load_dataset(config.dataset, quiet=not show_progress)
+    train = dataset.train
+    train_images, train_labels = train.images, train.labels
+    if config.train_subset:
+        train_images, train_labels = train_images[: config.train_subset], train_labels[: config.train_subset]
+    train_images, train_labels = train_images.to(device), train_labels.to(device)
+    val_n = config.meta.eval_examples
+    val_images, val_labels = dataset.val.images[:val_n].to(device), dataset.val.labels[:val_n].to(device)
+
+    generator = make_generator(config.seed)
+    teacher = create_teacher(
+        config.teacher,
+        config.teacher_options,
+        dataset.image_shape,
+        dataset.num_classes,
+        real_images=train_images,
+        real_labels=train_labels,
+        generator=generator,
+    ).to(device)
+    sampler = create_learner_sampler(
+        config.learner, dataset.image_shape, dataset.num_classes, config.learner_options
+    )
+    optimizer, scheduler = make_meta_optimizer(teacher, config.meta)
+    guard = NonFiniteGuard(config.meta.max_nonfinite)
+    metrics = MetricsLog(run_dir / "metrics.jsonl")
+    start_iteration, seconds_before = 0, 0.0
+
+    if checkpoint is not None:
+        state = checkpoint.state
+        teacher.load_state_dict(state["teacher"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        restore_rng_state(checkpoint.tensors, state["rng"], {"train": generator})
+        guard = NonFiniteGuard(config.meta.max_nonfinite, **state["guard"])
+        start_iteration, seconds_before = checkpoint.step, state["seconds"]
+        metrics.truncate_after(start_iteration)
+    elif resume:
+        metrics.truncate_after(0)
+
+    total = config.meta.iterations
+    end = total if stop_after is None else min(total, stop_after)
+    session_start = time.perf_counter()
+
+    def elapsed() -> float:
+        return seconds_before + time.perf_counter() - session_start
+
+    def checkpoint_now(iteration: int) -> None:
+        rng_tensors, rng_json = capture_rng_state({"train": generator})
+        save_checkpoint(
+            run_dir,
+            iteration,
+            tensors=rng_tensors,
+            state={
+                "iteration": iteration,
+                "teacher": teacher.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": rng_json,
+                "guard": {"skipped_total": guard.skipped_total, "consecutive": guard.consecutive},
+                "seconds": elapsed(),
+            },
+        )
+
+    with progress_bar(end - start_iteration, f"meta-training {config.teacher}", disable=not show_progress) as bar:
+        for iteration in range(start_iteration + 1, end + 1):
+            teacher.train()
+            step = meta_train_step(
+                teacher, sampler, train_images, train_labels, optimizer, config.meta, generator, device
+            )
+            meta_lr = optimizer.param_groups[0]["lr"] if optimizer.param_groups else 0.0
+            scheduler.step()
+            guard.update(step.skipped, iteration)
+            record: dict[str, Any] = {
+                "iteration": iteration,
+                "meta_loss": step.meta_loss,
+                "final_loss": step.final_loss,
+                "grad_norm": step.grad_norm,
+                "skipped": step.skipped,
+                "meta_lr": meta_lr,
+                "seconds": step.seconds,
+            }
+            every = config.meta.eval_every
+            if every and (iteration % every == 0 or iteration == total):
+                record["val_acc"] = validate_teacher(
+                    teacher, sampler, val_images, val_labels,
+                    validation_seed(config.seed, iteration), device,
+                )
+            record["elapsed"] = elapsed()
+            metrics.append(record)
+            if iteration % config.checkpoint_every == 0 or iteration == end:
+                checkpoint_now(iteration)
+            bar.advance(1, meta_loss=step.meta_loss, val_acc=record.get("val_acc"))
+            if on_iteration is not None:
+                on_iteration(record)
+
+    info = TeacherInfo(
+        name=config.teacher,
+        config=config.teacher_options,
+        dataset=config.dataset,
+        image_shape=dataset.image_shape,
+        num_classes=dataset.num_classes,
+        mean=dataset.mean,
+        std=dataset.std,
+    )
+    if end == total:
+        save_teacher(run_dir, teacher, info)
+    return TeachRunResult(run_dir, end, elapsed(), guard.skipped_total, metrics.read())
+
+
+def teacher_from_run(run_dir: Path, device: str | torch.device = "cpu") -> tuple[Teacher, TeacherInfo]:
+    """Load the trained teacher of a finished run (the real-data teacher needs its data)."""
+    from gtnas.teachers.store import load_teacher
+
+    run_dir = Path(run_dir)
+    config = load_run_config(run_dir)
+    real_images = real_labels = None
+    if config.teacher == "real":
+        from gtnas.data import load_dataset
+
+        dataset = load_dataset(config.dataset, quiet=True)
+        real_images, real_labels = dataset.train.images, dataset.train.labels
+    return load_teacher(run_dir, real_images=real_images, real_labels=real_labels, device=device)

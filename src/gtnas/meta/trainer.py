@@ -1,0 +1,183 @@
+"""Meta-training of a teacher (paper section 2, algorithm 1).
+
+Each outer iteration: sample a fresh learner (new weights, and a new architecture when the
+sampler draws one), let it train on the teacher's batches for T inner steps, score it on real
+TRAINING batches (after every ``meta_loss_every``-th step and after the last), and move the
+teacher's meta-parameters along the meta-gradient with Adam (cosine-decayed learning rate,
+gradient-norm clipping). Non-finite meta-losses or meta-gradients are skipped and counted; a
+run of them stops the job with a message.
+
+The validation split only feeds the progress bar and the metrics log; the test split is never
+touched here.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from gtnas.errors import NonFiniteError
+from gtnas.learners import LearnerSampler
+from gtnas.meta.unroll import evaluate_accuracy, meta_gradient, train_learner
+from gtnas.seeding import derive_seed, make_generator
+from gtnas.teachers import Teacher
+
+
+@dataclass(frozen=True)
+class MetaTrainConfig:
+    iterations: int = 400  # outer iterations
+    meta_lr: float = 0.01  # Adam learning rate of the meta-parameters
+    betas: tuple[float, float] = (0.9, 0.999)
+    final_lr_fraction: float = 0.1  # cosine decay of meta_lr down to this fraction
+    real_batch_size: int = 128  # real training examples per scored inner step
+    # Score the learner on real data after every k-th inner step as well as after the last
+    # (the public code does so at every step for MNIST); 0 scores the last step only.
+    meta_loss_every: int = 1
+    grad_clip: float = 10.0  # max global norm of the meta-gradient (0: no clipping)
+    gradient_checkpointing: bool = False  # rebuild one inner step at a time in the backward
+    max_nonfinite: int = 10  # consecutive non-finite meta-steps tolerated before stopping
+    eval_every: int = 25  # validate a fresh learner every k iterations (0: never)
+    eval_examples: int = 2000  # validation examples used for that check
+
+    def __post_init__(self) -> None:
+        if self.iterations < 0:
+            raise ValueError("iterations must be >= 0")
+        if self.meta_lr <= 0 or not 0 < self.final_lr_fraction <= 1:
+            raise ValueError("meta_lr must be > 0 and final_lr_fraction in (0, 1]")
+        if self.meta_loss_every < 0 or self.real_batch_size < 1 or self.max_nonfinite < 1:
+            raise ValueError("meta_loss_every >= 0, real_batch_size >= 1, max_nonfinite >= 1")
+
+    def scored_steps(self, inner_steps: int) -> list[int]:
+        every = self.meta_loss_every
+        steps = set(range(every, inner_steps + 1, every)) if every else set()
+        return sorted(steps | {inner_steps})
+
+
+def make_meta_optimizer(
+    teacher: Teacher, config: MetaTrainConfig
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    optimizer = torch.optim.Adam(teacher.meta_parameters(), lr=config.meta_lr, betas=config.betas)
+    floor, total = config.final_lr_fraction, max(1, config.iterations)
+
+    def cosine(iteration: int) -> float:  # 1 -> floor over the run
+        progress = min(iteration, total) / total
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, cosine)
+
+
+def sample_real_batches(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    steps: list[int],
+    batch_size: int,
+    generator: torch.Generator,
+    device: torch.device,
+) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+    """One independent real batch per scored step: {step: (x (B, C, H, W), y (B,))}."""
+    batches = {}
+    for step in steps:
+        index = torch.randint(0, labels.numel(), (batch_size,), generator=generator)
+        batches[step] = (images[index].to(device), labels[index].to(device))
+    return batches
+
+
+@dataclass
+class MetaStepResult:
+    meta_loss: float
+    final_loss: float
+    grad_norm: float
+    skipped: bool
+    seconds: float
+
+
+def meta_train_step(
+    teacher: Teacher,
+    sampler: LearnerSampler,
+    train_images: torch.Tensor,
+    train_labels: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    config: MetaTrainConfig,
+    generator: torch.Generator,
+    device: torch.device,
+) -> MetaStepResult:
+    """One outer iteration. All randomness (learner, episode, real batches) comes from
+    ``generator``, so a run resumed from a checkpoint repeats the same iterations."""
+    start = time.perf_counter()
+    learner = sampler.sample(generator).to(device)
+    teacher.begin_episode(generator)
+    real = sample_real_batches(
+        train_images,
+        train_labels,
+        config.scored_steps(teacher.inner_steps),
+        config.real_batch_size,
+        generator,
+        device,
+    )
+    mode = "checkpoint" if config.gradient_checkpointing else "unroll"
+    result = meta_gradient(learner, teacher, real, mode=mode)
+    params = teacher.meta_parameters()
+    grad_norm = torch.linalg.vector_norm(torch.stack([g.norm() for g in result.grads]))
+    finite = math.isfinite(result.meta_loss) and bool(torch.isfinite(grad_norm))
+    if finite:
+        for p, g in zip(params, result.grads, strict=True):
+            p.grad = g
+        if config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return MetaStepResult(
+        result.meta_loss, result.final_loss, float(grad_norm), not finite,
+        time.perf_counter() - start,
+    )
+
+
+def validate_teacher(
+    teacher: Teacher,
+    sampler: LearnerSampler,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    seed: int,
+    device: torch.device,
+) -> float:
+    """Accuracy of one fresh learner (the sampler's reference architecture, weights from
+    ``seed``) trained on the teacher, on (images, labels)."""
+    generator = make_generator(seed)
+    learner = sampler.default(generator).to(device)
+    teacher.begin_episode(generator)
+    state = train_learner(learner, teacher)
+    return evaluate_accuracy(learner, state, images, labels)
+
+
+class NonFiniteGuard:
+    """Counts consecutive skipped meta-steps and stops the run when there are too many."""
+
+    def __init__(self, limit: int, skipped_total: int = 0, consecutive: int = 0) -> None:
+        self.limit, self.skipped_total, self.consecutive = limit, skipped_total, consecutive
+
+    def update(self, skipped: bool, iteration: int) -> None:
+        if not skipped:
+            self.consecutive = 0
+            return
+        self.skipped_total += 1
+        self.consecutive += 1
+        if self.consecutive >= self.limit:
+            raise NonFiniteError(
+                f"{self.consecutive} consecutive meta-steps had a non-finite meta-loss or "
+                f"meta-gradient (last at iteration {iteration}); lower --meta-lr or the initial "
+                "inner lr, or enable clipping, and resume from the last checkpoint"
+            )
+
+
+OnIteration = Callable[[int, dict[str, Any]], None]
+
+
+def validation_seed(seed: int, iteration: int) -> int:
+    """Seed of the fresh learner validated at ``iteration``: independent of the training
+    stream, so how often we validate never changes what is learned."""
+    return derive_seed(seed, "validate", iteration)

@@ -1,0 +1,167 @@
+"""Meta-training behaviour: it teaches, it resumes exactly, it survives non-finite steps."""
+
+import math
+import multiprocessing
+import os
+import signal
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from gtnas.errors import GtnasError, NonFiniteError
+from gtnas.learners import ConvLearnerConfig, create_learner_sampler
+from gtnas.meta.evaluation import evaluate_teacher
+from gtnas.meta.run import TeachRunConfig, run_meta_training, teacher_from_run
+from gtnas.meta.trainer import MetaTrainConfig, NonFiniteGuard
+from gtnas.teachers import GeneratorConfig, TeacherConfig, create_teacher
+
+TINY_LEARNER = ConvLearnerConfig(conv1=8, conv2=16, fc=32)
+TINY_GENERATOR = GeneratorConfig(noise_dim=32, hidden=128, channels=32, mid_channels=16)
+
+
+def tiny_config(iterations: int, **meta) -> TeachRunConfig:
+    return TeachRunConfig(
+        dataset="mnist",
+        teacher="gtn",
+        device="cpu",
+        train_subset=5000,
+        checkpoint_every=5,
+        teacher_options=TeacherConfig(inner_steps=8, batch_size=32, generator=TINY_GENERATOR),
+        learner_options=TINY_LEARNER,
+        meta=MetaTrainConfig(
+            iterations=iterations, meta_lr=0.01, real_batch_size=64, eval_every=5,
+            eval_examples=500, **meta,
+        ),
+    )
+
+
+def fresh_learner_accuracy(teacher, mnist, learners=4) -> float:
+    sampler = create_learner_sampler("fixed", (1, 28, 28), 10, TINY_LEARNER)
+    results = evaluate_teacher(
+        teacher, sampler, mnist.val.images[:2000], mnist.val.labels[:2000],
+        learners=learners, seed=123, sampled=False,
+    )
+    return sum(r.accuracy for r in results) / len(results)
+
+
+@pytest.mark.slow
+def test_short_meta_training_beats_the_untrained_teacher(tmp_path, mnist):
+    config = tiny_config(50)
+    run_meta_training(config, tmp_path / "run", show_progress=False)
+    trained, _ = teacher_from_run(tmp_path / "run")
+    untrained = create_teacher(
+        "gtn", config.teacher_options, (1, 28, 28), 10, generator=torch.Generator().manual_seed(0)
+    )
+    before = fresh_learner_accuracy(untrained, mnist)
+    after = fresh_learner_accuracy(trained, mnist)
+    assert after > before + 0.15, (before, after)
+
+
+def _metrics_by_iteration(history):
+    keys = ("meta_loss", "final_loss", "grad_norm", "val_acc", "meta_lr")
+    return {h["iteration"]: {k: h.get(k) for k in keys} for h in history}
+
+
+def test_resumed_run_matches_uninterrupted_run(tmp_path):
+    config = tiny_config(12)
+    whole = run_meta_training(config, tmp_path / "whole", show_progress=False)
+    # A time-boxed session that stops after 7 iterations, then a second one that resumes.
+    # (A crash past the last checkpoint is covered by the SIGKILL test below.)
+    run_meta_training(config, tmp_path / "cut", show_progress=False, stop_after=7)
+    resumed = run_meta_training(config, tmp_path / "cut", show_progress=False, resume=True)
+    assert _metrics_by_iteration(resumed.history) == _metrics_by_iteration(whole.history)
+    a = (tmp_path / "whole" / "teacher.safetensors").read_bytes()
+    b = (tmp_path / "cut" / "teacher.safetensors").read_bytes()
+    assert a == b
+
+
+def _run_until_killed(config, run_dir):  # pragma: no cover - runs in a child process
+    def kill_at(record):
+        if record["iteration"] == 8:  # after the checkpoint at 5, before the one at 10
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    run_meta_training(config, run_dir, show_progress=False, on_iteration=kill_at)
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_result(tmp_path):
+    config = tiny_config(12)
+    whole = run_meta_training(config, tmp_path / "whole", show_progress=False)
+    context = multiprocessing.get_context("spawn")
+    child = context.Process(target=_run_until_killed, args=(config, tmp_path / "killed"))
+    child.start()
+    child.join(300)
+    assert child.exitcode == -signal.SIGKILL
+    # The metrics log holds iterations past the last checkpoint; resuming must drop them.
+    resumed = run_meta_training(config, tmp_path / "killed", show_progress=False, resume=True)
+    assert _metrics_by_iteration(resumed.history) == _metrics_by_iteration(whole.history)
+
+
+def test_non_finite_meta_gradient_is_skipped_not_applied(tmp_path, monkeypatch):
+    import gtnas.meta.trainer as trainer
+
+    real_meta_gradient = trainer.meta_gradient
+    calls = {"n": 0}
+
+    def poisoned(*args, **kwargs):
+        result = real_meta_gradient(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 2:  # poison the second iteration's meta-gradient
+            result.grads = tuple(torch.full_like(g, math.nan) for g in result.grads)
+        return result
+
+    snapshots = []
+    config = replace(tiny_config(3), checkpoint_every=1)
+    monkeypatch.setattr(trainer, "meta_gradient", poisoned)
+
+    def snapshot(record):
+        from gtnas.runtime.checkpoint import load_checkpoint
+
+        checkpoint = load_checkpoint(tmp_path / "run")
+        snapshots.append({k: v.clone() for k, v in checkpoint.state["teacher"].items()})
+
+    # on_iteration runs after the iteration's checkpoint: snapshots[k] is the teacher after k+1.
+    result = run_meta_training(config, tmp_path / "run", show_progress=False, on_iteration=snapshot)
+    skipped = [h["skipped"] for h in result.history]
+    assert skipped == [False, True, False]
+    trained, _ = teacher_from_run(tmp_path / "run")
+    for tensor in trained.state_dict().values():
+        assert torch.isfinite(tensor).all()
+    # Iteration 2 was skipped: the teacher after it equals the teacher after iteration 1.
+    after_1, after_2 = snapshots[0], snapshots[1]
+    for key in after_1:
+        assert torch.equal(after_1[key], after_2[key]), key
+
+
+def test_a_run_of_non_finite_steps_stops_with_a_message():
+    guard = NonFiniteGuard(limit=3)
+    guard.update(True, 1)
+    guard.update(False, 2)  # a good step resets the count
+    guard.update(True, 3)
+    guard.update(True, 4)
+    with pytest.raises(NonFiniteError, match="3 consecutive meta-steps"):
+        guard.update(True, 5)
+
+
+def test_resume_refuses_a_different_config_and_a_fresh_run_refuses_an_existing_folder(tmp_path):
+    config = tiny_config(2)
+    run_meta_training(config, tmp_path / "run", show_progress=False)
+    with pytest.raises(GtnasError, match="already holds a run"):
+        run_meta_training(config, tmp_path / "run", show_progress=False)
+    other = replace(config, seed=1)
+    with pytest.raises(GtnasError, match="differs"):
+        run_meta_training(other, tmp_path / "run", show_progress=False, resume=True)
+    with pytest.raises(GtnasError, match="nothing to resume"):
+        run_meta_training(config, tmp_path / "empty", show_progress=False, resume=True)
+
+
+def test_gradient_checkpointing_gives_the_same_run(tmp_path):
+    a = run_meta_training(tiny_config(3), tmp_path / "a", show_progress=False)
+    b = run_meta_training(
+        tiny_config(3, gradient_checkpointing=True), tmp_path / "b", show_progress=False
+    )
+    for ra, rb in zip(a.history, b.history):
+        assert ra["meta_loss"] == pytest.approx(rb["meta_loss"], rel=1e-4)
+        assert ra["grad_norm"] == pytest.approx(rb["grad_norm"], rel=1e-3)
