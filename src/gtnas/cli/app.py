@@ -15,6 +15,7 @@ from rich.console import Console
 
 from gtnas import __version__
 from gtnas.cli import data as data_cli
+from gtnas.cli import teach as teach_cli
 from gtnas.errors import GtnasError
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(data_cli.app, name="data")
+app.add_typer(teach_cli.app, name="teach")
 
 err_console = Console(stderr=True)
 
@@ -61,13 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         err_console.print("[yellow]aborted[/]")
         return 1
-    except Exception as exc:  # click's usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        raise
+    except typer.TyperException as exc:  # usage errors (bad option, missing argument)
+        show = getattr(exc, "show", None)
+        if show is None:
+            raise
+        show()
+        return int(getattr(exc, "exit_code", 2))
     return 0
 
 

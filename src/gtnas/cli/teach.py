@@ -1,0 +1,156 @@
+"""``gtnas teach``: meta-train a teacher, evaluate it, draw it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gtnas.cli.options import merge, nest, parse_set, read_config_file
+from gtnas.config import config_from_dict, config_to_dict
+from gtnas.errors import ConfigError
+
+app = typer.Typer(help="Meta-train a Generative Teaching Network (or a baseline teacher).", no_args_is_help=True)
+console = Console()
+
+
+@app.command("list")
+def list_teachers() -> None:
+    """List the registered teachers and learner samplers."""
+    from gtnas.learners import LEARNER_SAMPLERS
+    from gtnas.teachers import TEACHERS
+
+    table = Table(title="teachers")
+    table.add_column("name")
+    table.add_column("what it is")
+    for name in TEACHERS:
+        table.add_row(name, TEACHERS.help(name))
+    console.print(table)
+    samplers = Table(title="learner samplers")
+    samplers.add_column("name")
+    samplers.add_column("what it is")
+    for name in LEARNER_SAMPLERS:
+        samplers.add_row(name, LEARNER_SAMPLERS.help(name))
+    console.print(samplers)
+
+
+@app.command("train")
+def train(
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder (created; holds checkpoints, metrics, teacher)."),
+    dataset: str = typer.Option(None, help="Data set: mnist, fashion-mnist, cifar10, idx:DIR, cifar:DIR. [default: mnist]"),
+    teacher: str = typer.Option(None, help="gtn, gtn-nocurriculum, pixels or real. [default: gtn]"),
+    learner: str = typer.Option(None, help="Learner sampler: fixed or random-width. [default: fixed]"),
+    inner_steps: int = typer.Option(None, help="Inner SGD steps T. [default: 32]"),
+    batch_size: int = typer.Option(None, help="Synthetic samples per inner step. [default: 128]"),
+    iterations: int = typer.Option(None, help="Outer (meta) iterations. [default: 400]"),
+    meta_lr: float = typer.Option(None, help="Adam learning rate of the meta-parameters. [default: 0.01]"),
+    soft_labels: bool = typer.Option(None, "--soft-labels/--hard-labels", help="Learn a label distribution per sample."),
+    gradient_checkpointing: bool = typer.Option(None, "--gradient-checkpointing/--no-gradient-checkpointing", help="Rebuild one inner step at a time in the backward pass (long unrolls)."),
+    seed: int = typer.Option(None, help="Seed of everything random in the run. [default: 0]"),
+    device: str = typer.Option(None, help="auto, cpu, cuda or cuda:N. [default: auto]"),
+    config: Path = typer.Option(None, "--config", help="JSON file with config values (see config.json of any run)."),
+    set_: list[str] = typer.Option([], "--set", help="Override any config key: --set meta.grad_clip=5 (repeatable)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Meta-train a teacher; checkpoints atomically and resumes exactly with --resume."""
+    from gtnas.meta.run import TeachRunConfig, load_run_config, run_meta_training
+    from gtnas.reports.curves import plot_meta_training
+    from gtnas.reports.teaching import plot_curriculum
+
+    explicit = nest(
+        {
+            "dataset": dataset,
+            "teacher": teacher,
+            "learner": learner,
+            "seed": seed,
+            "device": device,
+            "teacher_options.inner_steps": inner_steps,
+            "teacher_options.batch_size": batch_size,
+            "teacher_options.soft_labels": soft_labels,
+            "meta.iterations": iterations,
+            "meta.meta_lr": meta_lr,
+            "meta.gradient_checkpointing": gradient_checkpointing,
+        }
+    )
+    if resume:
+        if explicit or config or set_:
+            raise ConfigError("--resume continues with the run's saved config; drop the other options")
+        run_config = load_run_config(out)
+    else:
+        values = config_to_dict(TeachRunConfig())
+        if config:
+            values = merge(values, read_config_file(config))
+        values = merge(merge(values, explicit), parse_set(set_))
+        run_config = config_from_dict(TeachRunConfig, values)
+
+    console.print(f"[bold]run[/] {out}  teacher={run_config.teacher} dataset={run_config.dataset} "
+                  f"T={run_config.teacher_options.inner_steps} iterations={run_config.meta.iterations}")
+    result = run_meta_training(run_config, out, resume=resume, show_progress=not quiet)
+    last_val = next((h["val_acc"] for h in reversed(result.history) if h.get("val_acc") is not None), None)
+    plot_meta_training(result.history, out / "plots" / "meta_training.png")
+    from gtnas.meta.run import teacher_from_run
+
+    trained, info = teacher_from_run(out)
+    if run_config.teacher != "real":
+        plot_curriculum(trained, out / "plots" / "curriculum.png", mean=info.mean, std=info.std,
+                        class_names=info.class_names or None)
+    console.print(
+        f"done: {result.iterations} iterations in {result.seconds:.0f} s, "
+        f"{result.skipped} non-finite steps skipped, last validation accuracy "
+        f"{'n/a' if last_val is None else f'{last_val:.4f}'}; teacher and plots in {out}"
+    )
+
+
+@app.command("eval")
+def evaluate(
+    run: Path = typer.Argument(..., help="A finished teach run folder."),
+    learners: int = typer.Option(10, help="Fresh learners per architecture kind."),
+    sampled: bool = typer.Option(True, "--sampled/--no-sampled", help="Also evaluate sampled architectures."),
+    baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="Evaluate real data at the same T with a tuned lr."),
+    match: bool = typer.Option(True, "--match/--no-match", help="Find the real-data steps that match the teacher."),
+    seed: int = typer.Option(1000, help="Seed of the evaluated learners (never the training ones)."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
+) -> None:
+    """Train fresh learners on the teacher and report TEST accuracy against real data."""
+    from gtnas.meta.assessment import assess_run
+
+    report = assess_run(
+        run, learners=learners, sampled=sampled, baseline=baseline, match=match, seed=seed,
+        device=device, say=lambda m: console.print(f"[dim]{m}[/]"),
+    )
+    table = Table(title=f"{report['teacher']} on {report['dataset']}: {report['inner_steps']} inner steps, test split")
+    for column in ("learners", "n", "mean acc", "std", "min"):
+        table.add_column(column, justify="right" if column != "learners" else "left")
+    for key, label in (("default", f"{report['teacher']} (default arch)"), ("sampled", f"{report['teacher']} (sampled archs)"), ("real", f"real data, lr {report.get('real', {}).get('lr', '')}")):
+        if key in report:
+            s = report[key]
+            table.add_row(label, str(s["n"]), f"{s['mean']:.4f}", f"{s['std']:.4f}", f"{s['min']:.4f}")
+    console.print(table)
+    if "real_steps_to_match" in report:
+        needed = report["real_steps_to_match"]
+        console.print(
+            "real data needs "
+            + (f"{needed} steps to match ({report['steps_speedup']:.1f}x)" if needed else "more steps than tried to match")
+        )
+    console.print(f"wrote {run / 'eval.json'} and {run / 'plots' / 'accuracy_vs_steps.png'}")
+
+
+@app.command("show")
+def show(run: Path = typer.Argument(..., help="A teach run folder.")) -> None:
+    """Redraw a run's plots: curriculum grid and meta-training curves."""
+    from gtnas.meta.run import teacher_from_run
+    from gtnas.reports.curves import plot_meta_training
+    from gtnas.reports.teaching import plot_curriculum
+    from gtnas.runtime.metrics import MetricsLog
+
+    history = MetricsLog(run / "metrics.jsonl").read()
+    plot_meta_training(history, run / "plots" / "meta_training.png")
+    teacher, info = teacher_from_run(run)
+    if info.name != "real":
+        plot_curriculum(teacher, run / "plots" / "curriculum.png", mean=info.mean, std=info.std,
+                        class_names=info.class_names or None)
+    console.print(json.dumps({"plots": sorted(str(p) for p in (run / "plots").glob("*.png"))}, indent=2))

@@ -1,0 +1,53 @@
+"""Pictures of a teacher: its curriculum as an image grid (the paper's figure 3) and its
+meta-training and accuracy curves (figure 2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from gtnas.reports.grids import save_image_grid
+from gtnas.seeding import make_generator
+from gtnas.teachers import Teacher
+
+
+@torch.no_grad()
+def curriculum_images(
+    teacher: Teacher, *, samples: int | None = None, max_steps: int = 32, seed: int = 0
+) -> tuple[torch.Tensor, list[int]]:
+    """(rows, steps, C, H, W): the first ``samples`` images of each inner step's batch (one per
+    class by default: batches are class-balanced), for up to ``max_steps`` evenly spaced steps.
+    Returns the images and the (0-based) steps shown."""
+    teacher.eval()
+    teacher.begin_episode(make_generator(seed))
+    rows = samples or teacher.num_classes
+    total = teacher.inner_steps
+    stride = max(1, -(-total // max_steps))
+    steps = list(range(0, total, stride))
+    columns = [teacher.batch(step)[0][:rows].cpu() for step in steps]  # each (rows, C, H, W)
+    return torch.stack(columns, dim=1), steps
+
+
+def plot_curriculum(
+    teacher: Teacher,
+    path: Path,
+    *,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    class_names: tuple[str, ...] | None = None,
+) -> Path:
+    """One row per class, one column per inner step, in the order the learner sees them."""
+    images, steps = curriculum_images(teacher)
+    rows = images.shape[0]
+    names = class_names or tuple(str(i) for i in range(teacher.num_classes))
+    row_labels = [names[i % teacher.num_classes] for i in range(rows)]
+    return save_image_grid(
+        images,
+        path,
+        mean=mean,
+        std=std,
+        row_labels=row_labels,
+        col_labels=[str(s + 1) for s in steps],
+        title=f"{teacher.name} curriculum: samples (rows) by inner step (columns)",
+    )
