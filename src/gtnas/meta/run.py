@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -110,12 +110,11 @@ def run_meta_training(
         raise GtnasError(
             f"{run_dir} already holds a run; pass --resume to continue it or choose another --out"
         )
-    if resume:
-        saved = load_run_config(run_dir)
-        if config_to_dict(replace(saved, meta=config.meta)) != config_to_dict(
-            replace(config, meta=config.meta)
-        ):
-            raise ConfigError(f"the config differs from the one saved in {run_dir}/config.json")
+    if resume and config_to_dict(load_run_config(run_dir)) != config_to_dict(config):
+        raise ConfigError(
+            f"the config differs from the one saved in {run_dir}/config.json; "
+            "resume with the saved config (gtnas teach train --resume --out RUN)"
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     write_config(config, run_dir / "config.json")
 
@@ -225,6 +224,7 @@ def run_meta_training(
         num_classes=dataset.num_classes,
         mean=dataset.mean,
         std=dataset.std,
+        class_names=tuple(dataset.class_names),
     )
     if end == total:
         save_teacher(run_dir, teacher, info)

@@ -32,6 +32,7 @@ class TeacherInfo:
     num_classes: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    class_names: tuple[str, ...] = ()
 
 
 def save_teacher(folder: Path, teacher: Teacher, info: TeacherInfo) -> None:
@@ -47,6 +48,7 @@ def save_teacher(folder: Path, teacher: Teacher, info: TeacherInfo) -> None:
         "num_classes": info.num_classes,
         "mean": list(info.mean),
         "std": list(info.std),
+        "class_names": list(info.class_names),
     }
     atomic_write_text(folder / META, json.dumps(meta, indent=2) + "\n")
 
@@ -75,6 +77,7 @@ def load_teacher(
             num_classes=int(meta["num_classes"]),
             mean=tuple(meta["mean"]),
             std=tuple(meta["std"]),
+            class_names=tuple(meta.get("class_names", ())),
         )
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise GtnasError(f"{meta_path} is not a valid teacher description ({exc})") from None
