@@ -39,8 +39,10 @@ def tiny_teacher(name: str, soft_labels: bool = False):
 def real_batches(steps: int) -> dict:
     g = torch.Generator().manual_seed(3)
     return {
-        t: (torch.randn(10, *IMAGE, generator=g, dtype=torch.float64),
-            torch.randint(0, CLASSES, (10,), generator=g))
+        t: (
+            torch.randn(10, *IMAGE, generator=g, dtype=torch.float64),
+            torch.randint(0, CLASSES, (10,), generator=g),
+        )
         for t in range(1, steps + 1)
     }
 
@@ -50,11 +52,11 @@ def finite_difference(teacher, learner, batches, direction, eps=1e-6) -> float:
 
     def loss_at(scale: float) -> float:
         with torch.no_grad():
-            for p, d in zip(params, direction):
+            for p, d in zip(params, direction, strict=True):
                 p.add_(d, alpha=scale)
         value = meta_gradient(learner, teacher, batches, mode="unroll").meta_loss
         with torch.no_grad():
-            for p, d in zip(params, direction):
+            for p, d in zip(params, direction, strict=True):
                 p.sub_(d, alpha=scale)
         return value
 
@@ -62,7 +64,8 @@ def finite_difference(teacher, learner, batches, direction, eps=1e-6) -> float:
 
 
 @pytest.mark.parametrize(
-    "name,soft", [("gtn", False), ("gtn", True), ("pixels", True), ("gtn-nocurriculum", False), ("real", False)]
+    "name,soft",
+    [("gtn", False), ("gtn", True), ("pixels", True), ("gtn-nocurriculum", False), ("real", False)],
 )
 @pytest.mark.parametrize("mode", ["unroll", "checkpoint"])
 def test_meta_gradient_matches_finite_differences(name, soft, mode):
@@ -72,8 +75,11 @@ def test_meta_gradient_matches_finite_differences(name, soft, mode):
     result = meta_gradient(learner, teacher, batches, mode=mode)
     g = torch.Generator().manual_seed(4)
     for _ in range(2):
-        direction = [torch.randn(p.shape, generator=g, dtype=torch.float64) for p in teacher.meta_parameters()]
-        analytic = sum(float((gr * d).sum()) for gr, d in zip(result.grads, direction))
+        direction = [
+            torch.randn(p.shape, generator=g, dtype=torch.float64)
+            for p in teacher.meta_parameters()
+        ]
+        analytic = sum(float((gr * d).sum()) for gr, d in zip(result.grads, direction, strict=True))
         numeric = finite_difference(teacher, learner, batches, direction)
         assert analytic == pytest.approx(numeric, rel=1e-5, abs=1e-8)
 
@@ -85,7 +91,7 @@ def test_checkpointed_equals_unrolled_with_sparse_scoring():
     a = meta_gradient(learner, teacher, batches, mode="unroll")
     b = meta_gradient(learner, teacher, batches, mode="checkpoint")
     assert a.meta_loss == pytest.approx(b.meta_loss, rel=1e-12)
-    for ga, gb in zip(a.grads, b.grads):
+    for ga, gb in zip(a.grads, b.grads, strict=True):
         torch.testing.assert_close(ga, gb, rtol=1e-9, atol=1e-12)
 
 
@@ -93,9 +99,17 @@ def test_every_teacher_gets_nonzero_meta_gradients_including_schedule():
     for name in ("gtn", "gtn-nocurriculum", "pixels", "real"):
         teacher = tiny_teacher(name, soft_labels=name in ("gtn", "pixels"))
         result = meta_gradient(tiny_learner(0), teacher, real_batches(3), mode="unroll")
-        named = dict(zip([n for n, p in teacher.named_parameters() if p.requires_grad], result.grads))
+        named = dict(
+            zip(
+                [n for n, p in teacher.named_parameters() if p.requires_grad],
+                result.grads,
+                strict=True,
+            )
+        )
         assert named["optimizer.log_lr"].abs().sum() > 0, name
-        assert named["optimizer.momentum_logit"][1:].abs().sum() > 0, name  # mu_0 multiplies v_0 = 0
+        assert named["optimizer.momentum_logit"][1:].abs().sum() > 0, (
+            name
+        )  # mu_0 multiplies v_0 = 0
         for key, grad in named.items():
             assert torch.isfinite(grad).all(), (name, key)
             if key.startswith("optimizer.momentum_logit"):

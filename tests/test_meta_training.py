@@ -5,7 +5,6 @@ import multiprocessing
 import os
 import signal
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import torch
@@ -31,8 +30,12 @@ def tiny_config(iterations: int, **meta) -> TeachRunConfig:
         teacher_options=TeacherConfig(inner_steps=8, batch_size=32, generator=TINY_GENERATOR),
         learner_options=TINY_LEARNER,
         meta=MetaTrainConfig(
-            iterations=iterations, meta_lr=0.01, real_batch_size=64, eval_every=5,
-            eval_examples=500, **meta,
+            iterations=iterations,
+            meta_lr=0.01,
+            real_batch_size=64,
+            eval_every=5,
+            eval_examples=500,
+            **meta,
         ),
     )
 
@@ -40,8 +43,13 @@ def tiny_config(iterations: int, **meta) -> TeachRunConfig:
 def fresh_learner_accuracy(teacher, mnist, learners=4) -> float:
     sampler = create_learner_sampler("fixed", (1, 28, 28), 10, TINY_LEARNER)
     results = evaluate_teacher(
-        teacher, sampler, mnist.val.images[:2000], mnist.val.labels[:2000],
-        learners=learners, seed=123, sampled=False,
+        teacher,
+        sampler,
+        mnist.val.images[:2000],
+        mnist.val.labels[:2000],
+        learners=learners,
+        seed=123,
+        sampled=False,
     )
     return sum(r.accuracy for r in results) / len(results)
 
@@ -162,6 +170,6 @@ def test_gradient_checkpointing_gives_the_same_run(tmp_path):
     b = run_meta_training(
         tiny_config(3, gradient_checkpointing=True), tmp_path / "b", show_progress=False
     )
-    for ra, rb in zip(a.history, b.history):
+    for ra, rb in zip(a.history, b.history, strict=True):
         assert ra["meta_loss"] == pytest.approx(rb["meta_loss"], rel=1e-4)
         assert ra["grad_norm"] == pytest.approx(rb["grad_norm"], rel=1e-3)

@@ -13,7 +13,9 @@ from gtnas.cli.options import merge, nest, parse_set, read_config_file
 from gtnas.config import config_from_dict, config_to_dict
 from gtnas.errors import ConfigError
 
-app = typer.Typer(help="Meta-train a Generative Teaching Network (or a baseline teacher).", no_args_is_help=True)
+app = typer.Typer(
+    help="Meta-train a Generative Teaching Network (or a baseline teacher).", no_args_is_help=True
+)
 console = Console()
 
 
@@ -39,21 +41,41 @@ def list_teachers() -> None:
 
 @app.command("train")
 def train(
-    out: Path = typer.Option(..., "--out", "-o", help="Run folder (created; holds checkpoints, metrics, teacher)."),
-    dataset: str = typer.Option(None, help="Data set: mnist, fashion-mnist, cifar10, idx:DIR, cifar:DIR. [default: mnist]"),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Run folder (created; holds checkpoints, metrics, teacher)."
+    ),
+    dataset: str = typer.Option(
+        None, help="Data set: mnist, fashion-mnist, cifar10, idx:DIR, cifar:DIR. [default: mnist]"
+    ),
     teacher: str = typer.Option(None, help="gtn, gtn-nocurriculum, pixels or real. [default: gtn]"),
-    learner: str = typer.Option(None, help="Learner sampler: fixed or random-width. [default: fixed]"),
+    learner: str = typer.Option(
+        None, help="Learner sampler: fixed or random-width. [default: fixed]"
+    ),
     inner_steps: int = typer.Option(None, help="Inner SGD steps T. [default: 32]"),
     batch_size: int = typer.Option(None, help="Synthetic samples per inner step. [default: 128]"),
     iterations: int = typer.Option(None, help="Outer (meta) iterations. [default: 400]"),
-    meta_lr: float = typer.Option(None, help="Adam learning rate of the meta-parameters. [default: 0.01]"),
-    soft_labels: bool = typer.Option(None, "--soft-labels/--hard-labels", help="Learn a label distribution per sample."),
-    gradient_checkpointing: bool = typer.Option(None, "--gradient-checkpointing/--no-gradient-checkpointing", help="Rebuild one inner step at a time in the backward pass (long unrolls)."),
+    meta_lr: float = typer.Option(
+        None, help="Adam learning rate of the meta-parameters. [default: 0.01]"
+    ),
+    soft_labels: bool = typer.Option(
+        None, "--soft-labels/--hard-labels", help="Learn a label distribution per sample."
+    ),
+    gradient_checkpointing: bool = typer.Option(
+        None,
+        "--gradient-checkpointing/--no-gradient-checkpointing",
+        help="Rebuild one inner step at a time in the backward pass (long unrolls).",
+    ),
     seed: int = typer.Option(None, help="Seed of everything random in the run. [default: 0]"),
     device: str = typer.Option(None, help="auto, cpu, cuda or cuda:N. [default: auto]"),
-    config: Path = typer.Option(None, "--config", help="JSON file with config values (see config.json of any run)."),
-    set_: list[str] = typer.Option([], "--set", help="Override any config key: --set meta.grad_clip=5 (repeatable)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    config: Path = typer.Option(
+        None, "--config", help="JSON file with config values (see config.json of any run)."
+    ),
+    set_: list[str] = typer.Option(
+        [], "--set", help="Override any config key: --set meta.grad_clip=5 (repeatable)."
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue the run in --out from its last checkpoint."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Meta-train a teacher; checkpoints atomically and resumes exactly with --resume."""
@@ -78,7 +100,9 @@ def train(
     )
     if resume:
         if explicit or config or set_:
-            raise ConfigError("--resume continues with the run's saved config; drop the other options")
+            raise ConfigError(
+                "--resume continues with the run's saved config; drop the other options"
+            )
         run_config = load_run_config(out)
     else:
         values = config_to_dict(TeachRunConfig())
@@ -87,17 +111,26 @@ def train(
         values = merge(merge(values, explicit), parse_set(set_))
         run_config = config_from_dict(TeachRunConfig, values)
 
-    console.print(f"[bold]run[/] {out}  teacher={run_config.teacher} dataset={run_config.dataset} "
-                  f"T={run_config.teacher_options.inner_steps} iterations={run_config.meta.iterations}")
+    console.print(
+        f"[bold]run[/] {out}  teacher={run_config.teacher} dataset={run_config.dataset} "
+        f"T={run_config.teacher_options.inner_steps} iterations={run_config.meta.iterations}"
+    )
     result = run_meta_training(run_config, out, resume=resume, show_progress=not quiet)
-    last_val = next((h["val_acc"] for h in reversed(result.history) if h.get("val_acc") is not None), None)
+    last_val = next(
+        (h["val_acc"] for h in reversed(result.history) if h.get("val_acc") is not None), None
+    )
     plot_meta_training(result.history, out / "plots" / "meta_training.png")
     from gtnas.meta.run import teacher_from_run
 
     trained, info = teacher_from_run(out)
     if run_config.teacher != "real":
-        plot_curriculum(trained, out / "plots" / "curriculum.png", mean=info.mean, std=info.std,
-                        class_names=info.class_names or None)
+        plot_curriculum(
+            trained,
+            out / "plots" / "curriculum.png",
+            mean=info.mean,
+            std=info.std,
+            class_names=info.class_names or None,
+        )
     console.print(
         f"done: {result.iterations} iterations in {result.seconds:.0f} s, "
         f"{result.skipped} non-finite steps skipped, last validation accuracy "
@@ -109,32 +142,57 @@ def train(
 def evaluate(
     run: Path = typer.Argument(..., help="A finished teach run folder."),
     learners: int = typer.Option(10, help="Fresh learners per architecture kind."),
-    sampled: bool = typer.Option(True, "--sampled/--no-sampled", help="Also evaluate sampled architectures."),
-    baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="Evaluate real data at the same T with a tuned lr."),
-    match: bool = typer.Option(True, "--match/--no-match", help="Find the real-data steps that match the teacher."),
-    seed: int = typer.Option(1000, help="Seed of the evaluated learners (never the training ones)."),
+    sampled: bool = typer.Option(
+        True, "--sampled/--no-sampled", help="Also evaluate sampled architectures."
+    ),
+    baseline: bool = typer.Option(
+        True, "--baseline/--no-baseline", help="Evaluate real data at the same T with a tuned lr."
+    ),
+    match: bool = typer.Option(
+        True, "--match/--no-match", help="Find the real-data steps that match the teacher."
+    ),
+    seed: int = typer.Option(
+        1000, help="Seed of the evaluated learners (never the training ones)."
+    ),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
 ) -> None:
     """Train fresh learners on the teacher and report TEST accuracy against real data."""
     from gtnas.meta.assessment import assess_run
 
     report = assess_run(
-        run, learners=learners, sampled=sampled, baseline=baseline, match=match, seed=seed,
-        device=device, say=lambda m: console.print(f"[dim]{m}[/]"),
+        run,
+        learners=learners,
+        sampled=sampled,
+        baseline=baseline,
+        match=match,
+        seed=seed,
+        device=device,
+        say=lambda m: console.print(f"[dim]{m}[/]"),
     )
-    table = Table(title=f"{report['teacher']} on {report['dataset']}: {report['inner_steps']} inner steps, test split")
+    title = f"{report['teacher']} on {report['dataset']}: {report['inner_steps']} inner steps"
+    table = Table(title=f"{title}, test split")
     for column in ("learners", "n", "mean acc", "std", "min"):
         table.add_column(column, justify="right" if column != "learners" else "left")
-    for key, label in (("default", f"{report['teacher']} (default arch)"), ("sampled", f"{report['teacher']} (sampled archs)"), ("real", f"real data, lr {report.get('real', {}).get('lr', '')}")):
+    for key, label in (
+        ("default", f"{report['teacher']} (default arch)"),
+        ("sampled", f"{report['teacher']} (sampled archs)"),
+        ("real", f"real data, lr {report.get('real', {}).get('lr', '')}"),
+    ):
         if key in report:
             s = report[key]
-            table.add_row(label, str(s["n"]), f"{s['mean']:.4f}", f"{s['std']:.4f}", f"{s['min']:.4f}")
+            table.add_row(
+                label, str(s["n"]), f"{s['mean']:.4f}", f"{s['std']:.4f}", f"{s['min']:.4f}"
+            )
     console.print(table)
     if "real_steps_to_match" in report:
         needed = report["real_steps_to_match"]
         console.print(
             "real data needs "
-            + (f"{needed} steps to match ({report['steps_speedup']:.1f}x)" if needed else "more steps than tried to match")
+            + (
+                f"{needed} steps to match ({report['steps_speedup']:.1f}x)"
+                if needed
+                else "more steps than tried to match"
+            )
         )
     console.print(f"wrote {run / 'eval.json'} and {run / 'plots' / 'accuracy_vs_steps.png'}")
 
@@ -151,6 +209,13 @@ def show(run: Path = typer.Argument(..., help="A teach run folder.")) -> None:
     plot_meta_training(history, run / "plots" / "meta_training.png")
     teacher, info = teacher_from_run(run)
     if info.name != "real":
-        plot_curriculum(teacher, run / "plots" / "curriculum.png", mean=info.mean, std=info.std,
-                        class_names=info.class_names or None)
-    console.print(json.dumps({"plots": sorted(str(p) for p in (run / "plots").glob("*.png"))}, indent=2))
+        plot_curriculum(
+            teacher,
+            run / "plots" / "curriculum.png",
+            mean=info.mean,
+            std=info.std,
+            class_names=info.class_names or None,
+        )
+    console.print(
+        json.dumps({"plots": sorted(str(p) for p in (run / "plots").glob("*.png"))}, indent=2)
+    )

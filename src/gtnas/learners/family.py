@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import torch
 from torch import nn
@@ -57,7 +57,9 @@ class ConvLearner(nn.Module):
             layers.append(nn.LeakyReLU(0.1))
             return layers
 
-        self.features = nn.Sequential(*block(channels, config.conv1), *block(config.conv1, config.conv2))
+        self.features = nn.Sequential(
+            *block(channels, config.conv1), *block(config.conv1, config.conv2)
+        )
         flat = config.conv2 * _pooled(height) * _pooled(width)
         head: list[nn.Module] = [WNLinear(flat, config.fc, bias=not bn)]
         if bn:
@@ -120,7 +122,11 @@ class RandomWidthLearnerSampler(FixedLearnerSampler):
     conv1 in [32, 128), conv2 in [64, 256), fc in [64, 256)."""
 
     name = "random-width"
-    ranges = {"conv1": (32, 128), "conv2": (64, 256), "fc": (64, 256)}
+    ranges: ClassVar[dict[str, tuple[int, int]]] = {
+        "conv1": (32, 128),
+        "conv2": (64, 256),
+        "fc": (64, 256),
+    }
 
     def sample(self, generator: torch.Generator) -> nn.Module:
         widths = {

@@ -57,8 +57,14 @@ def assess_run(
 
     say(f"training {learners} fresh learners{' (+ sampled architectures)' if sampled else ''}")
     results = evaluate_teacher(
-        teacher, sampler, *test, learners=learners, seed=seed, sampled=sampled,
-        curve_steps=curve_steps, device=torch_device,
+        teacher,
+        sampler,
+        *test,
+        learners=learners,
+        seed=seed,
+        sampled=sampled,
+        curve_steps=curve_steps,
+        device=torch_device,
     )
     report: dict[str, Any] = {
         "run": str(run_dir),
@@ -83,8 +89,14 @@ def assess_run(
         )
         real = real_teacher(*train, steps, tuned.lr, tuned.momentum, batch_size=batch)
         real_results = evaluate_teacher(
-            real, sampler, *test, learners=learners, seed=seed, sampled=False,
-            curve_steps=curve_steps, device=torch_device,
+            real,
+            sampler,
+            *test,
+            learners=learners,
+            seed=seed,
+            sampled=False,
+            curve_steps=curve_steps,
+            device=torch_device,
         )
         report["real"] = {
             "lr": tuned.lr,
@@ -97,8 +109,15 @@ def assess_run(
             target = report["default"]["mean"]
             say(f"real-data steps needed to reach {target:.4f}")
             needed, curve = real_steps_to_match(
-                target, sampler, train, test, lr=tuned.lr, momentum=tuned.momentum,
-                batch_size=batch, seed=seed, device=torch_device,
+                target,
+                sampler,
+                train,
+                test,
+                lr=tuned.lr,
+                momentum=tuned.momentum,
+                batch_size=batch,
+                seed=seed,
+                device=torch_device,
             )
             report["real_steps_to_match"] = needed
             report["real_match_curve"] = {str(k): v for k, v in curve.items()}

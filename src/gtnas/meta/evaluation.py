@@ -111,8 +111,13 @@ def evaluate_teacher(
             build = sampler.default if kind == "default" else sampler.sample
             learner = build(generator).to(device)
             accuracy, seconds, curve = train_and_score(
-                teacher, learner, generator, images, labels,
-                curve_steps=curve_steps, curve_examples=curve_examples,
+                teacher,
+                learner,
+                generator,
+                images,
+                labels,
+                curve_steps=curve_steps,
+                curve_examples=curve_examples,
             )
             results.append(LearnerResult(kind, learner_seed, accuracy, seconds, curve))
     return results
@@ -166,8 +171,13 @@ def tune_real_lr(
     for lr in lrs:
         teacher = real_teacher(*train, steps, lr, momentum, batch_size=batch_size)
         results = evaluate_teacher(
-            teacher, sampler, *val, learners=learners, seed=derive_seed(seed, "tune"),
-            sampled=False, device=device,
+            teacher,
+            sampler,
+            *val,
+            learners=learners,
+            seed=derive_seed(seed, "tune"),
+            sampled=False,
+            device=device,
         )
         scores[lr] = Summary.of([r.accuracy for r in results]).mean
     best = max(scores, key=lambda lr: scores[lr])
@@ -196,8 +206,14 @@ def real_steps_to_match(
     curves = [
         r.curve
         for r in evaluate_teacher(
-            teacher, sampler, *evaluation, learners=learners, seed=derive_seed(seed, "match"),
-            sampled=False, curve_steps=checkpoints, curve_examples=len(evaluation[1]),
+            teacher,
+            sampler,
+            *evaluation,
+            learners=learners,
+            seed=derive_seed(seed, "match"),
+            sampled=False,
+            curve_steps=checkpoints,
+            curve_examples=len(evaluation[1]),
             device=device,
         )
     ]

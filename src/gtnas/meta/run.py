@@ -125,10 +125,16 @@ def run_meta_training(
     train = dataset.train
     train_images, train_labels = train.images, train.labels
     if config.train_subset:
-        train_images, train_labels = train_images[: config.train_subset], train_labels[: config.train_subset]
+        train_images, train_labels = (
+            train_images[: config.train_subset],
+            train_labels[: config.train_subset],
+        )
     train_images, train_labels = train_images.to(device), train_labels.to(device)
     val_n = config.meta.eval_examples
-    val_images, val_labels = dataset.val.images[:val_n].to(device), dataset.val.labels[:val_n].to(device)
+    val_images, val_labels = (
+        dataset.val.images[:val_n].to(device),
+        dataset.val.labels[:val_n].to(device),
+    )
 
     generator = make_generator(config.seed)
     teacher = create_teacher(
@@ -184,11 +190,20 @@ def run_meta_training(
             },
         )
 
-    with progress_bar(end - start_iteration, f"meta-training {config.teacher}", disable=not show_progress) as bar:
+    with progress_bar(
+        end - start_iteration, f"meta-training {config.teacher}", disable=not show_progress
+    ) as bar:
         for iteration in range(start_iteration + 1, end + 1):
             teacher.train()
             step = meta_train_step(
-                teacher, sampler, train_images, train_labels, optimizer, config.meta, generator, device
+                teacher,
+                sampler,
+                train_images,
+                train_labels,
+                optimizer,
+                config.meta,
+                generator,
+                device,
             )
             meta_lr = optimizer.param_groups[0]["lr"] if optimizer.param_groups else 0.0
             scheduler.step()
@@ -205,8 +220,12 @@ def run_meta_training(
             every = config.meta.eval_every
             if every and (iteration % every == 0 or iteration == total):
                 record["val_acc"] = validate_teacher(
-                    teacher, sampler, val_images, val_labels,
-                    validation_seed(config.seed, iteration), device,
+                    teacher,
+                    sampler,
+                    val_images,
+                    val_labels,
+                    validation_seed(config.seed, iteration),
+                    device,
                 )
             record["elapsed"] = elapsed()
             metrics.append(record)
@@ -231,7 +250,9 @@ def run_meta_training(
     return TeachRunResult(run_dir, end, elapsed(), guard.skipped_total, metrics.read())
 
 
-def teacher_from_run(run_dir: Path, device: str | torch.device = "cpu") -> tuple[Teacher, TeacherInfo]:
+def teacher_from_run(
+    run_dir: Path, device: str | torch.device = "cpu"
+) -> tuple[Teacher, TeacherInfo]:
     """Load the trained teacher of a finished run (the real-data teacher needs its data)."""
     from gtnas.teachers.store import load_teacher
 

@@ -132,7 +132,10 @@ def meta_train_step(
         optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return MetaStepResult(
-        result.meta_loss, result.final_loss, float(grad_norm), not finite,
+        result.meta_loss,
+        result.final_loss,
+        float(grad_norm),
+        not finite,
         time.perf_counter() - start,
     )
 

@@ -52,7 +52,11 @@ class LearnerState:
 
 
 def learner_loss(
-    learner: nn.Module, names: Sequence[str], params: Tensors, x: torch.Tensor, targets: torch.Tensor
+    learner: nn.Module,
+    names: Sequence[str],
+    params: Tensors,
+    x: torch.Tensor,
+    targets: torch.Tensor,
 ) -> torch.Tensor:
     """Cross-entropy of the learner with weights ``params`` on (x, targets); targets are class
     indices (B,) or probabilities (B, K)."""
@@ -100,7 +104,14 @@ def train_learner(
             lr, momentum = teacher.optimizer.lr(t), teacher.optimizer.momentum(t)
         params = tuple(p.requires_grad_() for p in state.params)
         new_params, velocity, loss = inner_step(
-            learner, state.names, params, state.velocity, x, targets, lr, momentum,
+            learner,
+            state.names,
+            params,
+            state.velocity,
+            x,
+            targets,
+            lr,
+            momentum,
             create_graph=False,
         )
         state = LearnerState(state.names, tuple(p.detach() for p in new_params), velocity)
@@ -222,7 +233,14 @@ def _checkpointed(
             lr, momentum = teacher.optimizer.lr(t), teacher.optimizer.momentum(t)
         params_in = tuple(p.detach().requires_grad_() for p in params)
         params, velocity, _ = inner_step(
-            learner, state.names, params_in, velocity, x, targets, lr, momentum,
+            learner,
+            state.names,
+            params_in,
+            velocity,
+            x,
+            targets,
+            lr,
+            momentum,
             create_graph=False,
         )
         params = tuple(p.detach() for p in params)
@@ -254,7 +272,8 @@ def _checkpointed(
         result = torch.autograd.grad(outputs, inputs, grad_outputs, allow_unused=True)
         n = len(params_t)
         adj_params = tuple(
-            torch.zeros_like(p) if g is None else g for p, g in zip(params_t, result[:n], strict=True)
+            torch.zeros_like(p) if g is None else g
+            for p, g in zip(params_t, result[:n], strict=True)
         )
         if t > 0:
             adj_velocity = tuple(

@@ -48,7 +48,9 @@ class Generator(nn.Module):
             nn.BatchNorm1d(config.hidden, track_running_stats=False),
             nn.LeakyReLU(0.1),
             WNLinear(config.hidden, config.channels * (height // 4) * (width // 4), bias=False),
-            nn.BatchNorm1d(config.channels * (height // 4) * (width // 4), track_running_stats=False),
+            nn.BatchNorm1d(
+                config.channels * (height // 4) * (width // 4), track_running_stats=False
+            ),
             nn.LeakyReLU(0.1),
         )
         self.conv1 = WNConv2d(config.channels, config.mid_channels, 3, bias=False)

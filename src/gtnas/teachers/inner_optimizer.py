@@ -22,7 +22,9 @@ class InnerOptimizer(nn.Module):
         if lr <= 0:
             raise ValueError(f"initial learning rate must be positive, got {lr}")
         self.log_lr = nn.Parameter(torch.full((steps,), math.log(lr)))
-        self.momentum_logit = nn.Parameter(torch.full((steps,), math.log(momentum / (1 - momentum))))
+        self.momentum_logit = nn.Parameter(
+            torch.full((steps,), math.log(momentum / (1 - momentum)))
+        )
 
     @property
     def steps(self) -> int:

@@ -82,8 +82,12 @@ def load_teacher(
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise GtnasError(f"{meta_path} is not a valid teacher description ({exc})") from None
     teacher = create_teacher(
-        info.name, info.config, info.image_shape, info.num_classes,
-        real_images=real_images, real_labels=real_labels,
+        info.name,
+        info.config,
+        info.image_shape,
+        info.num_classes,
+        real_images=real_images,
+        real_labels=real_labels,
     )
     try:
         state = load_file(str(tensor_path))
