@@ -103,6 +103,7 @@ def run_meta_training(
     from gtnas.data import load_dataset  # imported here: data loading is the slow part
 
     run_dir = Path(run_dir)
+    device = resolve_device(config.device)  # fail before touching the run folder
     checkpoint = load_checkpoint(run_dir) if resume else None
     if resume and not (run_dir / "config.json").is_file():
         raise GtnasError(f"nothing to resume in {run_dir}; start a run with `gtnas teach train`")
@@ -119,8 +120,6 @@ def run_meta_training(
     write_config(config, run_dir / "config.json")
 
     seed_everything(config.seed)
-    torch.set_num_threads(torch.get_num_threads())  # make the thread count explicit
-    device = resolve_device(config.device)
     dataset = load_dataset(config.dataset, quiet=not show_progress)
     train = dataset.train
     train_images, train_labels = train.images, train.labels

@@ -116,7 +116,7 @@ def train_learner(
         )
         state = LearnerState(state.names, tuple(p.detach() for p in new_params), velocity)
         if on_step is not None:
-            on_step(t + 1, state, float(loss))
+            on_step(t + 1, state, float(loss.detach()))
     return state
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks (``make bench``): speed and quality targets, never run in CI."""

@@ -1,0 +1,202 @@
+"""Teacher benchmark: meta-train each teacher on each data set at the same budget, then train
+fresh learners on it and measure them on the TEST split, next to real data at the same number
+of steps (learning rate tuned on the validation split).
+
+    python -m benchmarks.teach --preset paper --datasets mnist,fashion-mnist
+
+Writes ``benchmarks/results/teach.json`` (a list of records; records of other presets /
+data sets / teachers already in the file are kept) and ``benchmarks/results/teach.md``.
+Each (data set, teacher) runs in its own process so that its peak memory is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import resource
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results"
+RUNS = Path(__file__).parent / "runs"
+
+# Presets: the same settings for every teacher, so they are compared at equal budget.
+PRESETS: dict[str, dict[str, Any]] = {
+    # The paper's MNIST set-up: its learner and generator, 32 steps of 128.
+    "paper": {
+        "teacher_options": {"inner_steps": 32, "batch_size": 128},
+        "meta": {"iterations": 150, "eval_every": 10, "eval_examples": 2000},
+    },
+    # A few minutes per teacher: a smaller learner and generator, 16 steps of 64.
+    "quick": {
+        "teacher_options": {
+            "inner_steps": 16,
+            "batch_size": 64,
+            "generator": {"noise_dim": 64, "hidden": 256, "channels": 64, "mid_channels": 32},
+        },
+        "learner_options": {"conv1": 32, "conv2": 64, "fc": 128},
+        "meta": {"iterations": 60, "eval_every": 10, "eval_examples": 2000},
+    },
+}
+TEACHER_NAMES = ("gtn", "gtn-nocurriculum", "pixels", "real")
+TARGETS = (0.98, 0.989)
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and key in out else value
+    return out
+
+
+def benchmark_one(
+    preset: str, dataset: str, teacher: str, learners: int, seed: int, overrides: dict[str, Any]
+) -> dict[str, Any]:
+    """Meta-train one teacher and assess it; runs in a child process."""
+    import shutil
+
+    import torch
+
+    from benchmarks.machine import describe_machine
+    from gtnas.config import config_from_dict, config_to_dict
+    from gtnas.meta.assessment import assess_run
+    from gtnas.meta.run import TeachRunConfig, run_meta_training
+
+    values = _merge(config_to_dict(TeachRunConfig()), PRESETS[preset])
+    values = _merge(values, {"dataset": dataset, "teacher": teacher, "seed": seed})
+    values = _merge(values, overrides)
+    config = config_from_dict(TeachRunConfig, values)
+    run_dir = RUNS / preset / f"{dataset}-{teacher}"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    result = run_meta_training(config, run_dir, show_progress=False)
+    report = assess_run(run_dir, learners=learners, sampled=True, baseline=True, match=True)
+    iterations = [h for h in result.history if not h["skipped"]]
+    per_iteration = statistics.fmean(h["seconds"] for h in result.history)
+    plain = report["train_seconds_mean"]
+    time_to: dict[str, float | None] = {}
+    for target in TARGETS:
+        hit = next((h for h in result.history if (h.get("val_acc") or 0) >= target), None)
+        time_to[str(target)] = None if hit is None else hit["elapsed"]
+    return {
+        "preset": preset,
+        "dataset": dataset,
+        "teacher": teacher,
+        "inner_steps": config.teacher_options.inner_steps,
+        "batch_size": config.teacher_options.batch_size,
+        "learners": report["default"]["n"],
+        "acc_mean": report["default"]["mean"],
+        "acc_std": report["default"]["std"],
+        "acc_min": report["default"]["min"],
+        "sampled_acc_mean": report.get("sampled", {}).get("mean"),
+        "sampled_acc_std": report.get("sampled", {}).get("std"),
+        "real_acc_mean": report["real"]["mean"],
+        "real_acc_std": report["real"]["std"],
+        "real_lr": report["real"]["lr"],
+        "real_steps_to_match": report.get("real_steps_to_match"),
+        "meta_iterations": len(result.history),
+        "skipped_iterations": len(result.history) - len(iterations),
+        "meta_train_seconds": result.seconds,
+        "seconds_per_meta_iteration": per_iteration,
+        "inner_training_seconds": plain,
+        "meta_overhead": per_iteration / plain if plain else None,
+        "val_seconds_to": time_to,
+        "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "seed": seed,
+        "config": config_to_dict(config),
+        "machine": describe_machine(),
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def _child(queue: Any, args: tuple) -> None:  # pragma: no cover - subprocess
+    try:
+        queue.put(("ok", benchmark_one(*args)))
+    except BaseException as exc:
+        queue.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def run_isolated(*args: Any) -> dict[str, Any]:
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_child, args=(queue, args))
+    process.start()
+    status, payload = queue.get()
+    process.join()
+    if status != "ok":
+        raise RuntimeError(payload)
+    return payload
+
+
+def write_results(records: list[dict[str, Any]]) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / "teach.json"
+    old = json.loads(path.read_text()) if path.exists() else []
+    keys = {(r["preset"], r["dataset"], r["teacher"]) for r in records}
+    kept = [r for r in old if (r["preset"], r["dataset"], r["teacher"]) not in keys]
+    merged = kept + records
+    path.write_text(json.dumps(merged, indent=2) + "\n")
+    (RESULTS / "teach.md").write_text(render_table(merged))
+
+
+def render_table(records: list[dict[str, Any]]) -> str:
+    def pct(x: float | None) -> str:
+        return "-" if x is None else f"{100 * x:.2f}"
+
+    lines = [
+        "# Teacher benchmark (test accuracy of fresh learners, %)",
+        "",
+        "| preset | data set | teacher | T | learners | acc mean ± std | sampled archs | "
+        "real data (same T) | real steps to match | meta-iters | meta-train s | s/iter | "
+        "overhead | peak MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in records:
+        lines.append(
+            f"| {r['preset']} | {r['dataset']} | {r['teacher']} | {r['inner_steps']} | "
+            f"{r['learners']} | {pct(r['acc_mean'])} ± {pct(r['acc_std'])} | "
+            f"{pct(r['sampled_acc_mean'])} | {pct(r['real_acc_mean'])} ± {pct(r['real_acc_std'])} | "
+            f"{r['real_steps_to_match'] or '>1024'} | {r['meta_iterations']} | "
+            f"{r['meta_train_seconds']:.0f} | {r['seconds_per_meta_iteration']:.2f} | "
+            f"{r['meta_overhead']:.2f}x | {r['peak_memory_mb']:.0f} |"
+        )
+    machine = records[-1]["machine"] if records else {}
+    lines += ["", f"Machine: {json.dumps(machine)}", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="quick")
+    parser.add_argument("--datasets", default="mnist,fashion-mnist")
+    parser.add_argument("--teachers", default=",".join(TEACHER_NAMES))
+    parser.add_argument("--learners", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--iterations", type=int, help="override the preset's meta-iterations")
+    args = parser.parse_args(argv)
+    overrides: dict[str, Any] = {}
+    if args.iterations:
+        overrides = {"meta": {"iterations": args.iterations}}
+    records = []
+    for dataset in args.datasets.split(","):
+        for teacher in args.teachers.split(","):
+            start = time.time()
+            print(f"[teach bench] {args.preset} {dataset} {teacher} ...", flush=True)
+            record = run_isolated(
+                args.preset, dataset, teacher, args.learners, args.seed, overrides
+            )
+            records.append(record)
+            write_results(records)  # after every teacher, so a long run loses nothing
+            print(
+                f"[teach bench] {dataset} {teacher}: acc {record['acc_mean']:.4f} ± "
+                f"{record['acc_std']:.4f} (real {record['real_acc_mean']:.4f}) in "
+                f"{time.time() - start:.0f} s",
+                flush=True,
+            )
+    print(render_table(records))
+
+
+if __name__ == "__main__":
+    main()
