@@ -157,7 +157,8 @@ def render_table(records: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['preset']} | {r['dataset']} | {r['teacher']} | {r['inner_steps']} | "
             f"{r['learners']} | {pct(r['acc_mean'])} ± {pct(r['acc_std'])} | "
-            f"{pct(r['sampled_acc_mean'])} | {pct(r['real_acc_mean'])} ± {pct(r['real_acc_std'])} | "
+            f"{pct(r['sampled_acc_mean'])} | "
+            f"{pct(r['real_acc_mean'])} ± {pct(r['real_acc_std'])} | "
             f"{r['real_steps_to_match'] or '>1024'} | {r['meta_iterations']} | "
             f"{r['meta_train_seconds']:.0f} | {r['seconds_per_meta_iteration']:.2f} | "
             f"{r['meta_overhead']:.2f}x | {r['peak_memory_mb']:.0f} |"

@@ -10,7 +10,10 @@ TINY = [
     "--inner-steps", "4", "--batch-size", "20", "--iterations", "3", "--device", "cpu", "--quiet",
     "--set", "learner_options.conv1=4", "--set", "learner_options.conv2=8",
     "--set", "learner_options.fc=16", "--set", "train_subset=1000",
-    "--set", 'teacher_options.generator={"noise_dim": 8, "hidden": 16, "channels": 8, "mid_channels": 4}',
+    "--set", "teacher_options.generator.noise_dim=8",
+    "--set", "teacher_options.generator.hidden=16",
+    "--set", "teacher_options.generator.channels=8",
+    "--set", "teacher_options.generator.mid_channels=4",
     "--set", "meta.eval_every=3", "--set", "meta.eval_examples=200",
 ]  # fmt: skip
 
