@@ -37,7 +37,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "batch_size": 64,
             "generator": {"noise_dim": 64, "hidden": 256, "channels": 64, "mid_channels": 32},
         },
-        "learner_options": {"conv1": 32, "conv2": 64, "fc": 128},
+        "learner_options": {"channels": [32, 64], "fc": 128},
         "meta": {"iterations": 60, "eval_every": 10, "eval_examples": 2000},
     },
 }

@@ -8,7 +8,7 @@ from gtnas.cli.app import main
 
 TINY = [
     "--inner-steps", "4", "--batch-size", "20", "--iterations", "3", "--device", "cpu", "--quiet",
-    "--set", "learner_options.conv1=4", "--set", "learner_options.conv2=8",
+    "--set", "learner_options.channels=[4,8]",
     "--set", "learner_options.fc=16", "--set", "train_subset=1000",
     "--set", "teacher_options.generator.noise_dim=8",
     "--set", "teacher_options.generator.hidden=16",

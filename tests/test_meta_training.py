@@ -16,7 +16,7 @@ from gtnas.meta.run import TeachRunConfig, run_meta_training, teacher_from_run
 from gtnas.meta.trainer import MetaTrainConfig, NonFiniteGuard
 from gtnas.teachers import GeneratorConfig, TeacherConfig, create_teacher
 
-TINY_LEARNER = ConvLearnerConfig(conv1=8, conv2=16, fc=32)
+TINY_LEARNER = ConvLearnerConfig(channels=(8, 16), fc=32)
 TINY_GENERATOR = GeneratorConfig(noise_dim=32, hidden=128, channels=32, mid_channels=16)
 
 

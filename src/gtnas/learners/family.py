@@ -14,13 +14,13 @@ from gtnas.registry import Registry
 
 @dataclass(frozen=True)
 class ConvLearnerConfig:
-    """The paper's MNIST learner: WN-conv -> max-pool -> WN-conv -> max-pool -> WN-FC -> WN-FC.
+    """The paper's MNIST learner: (WN-conv 3x3 -> max-pool -> [mean-only BN] -> LeakyReLU)
+    per entry of ``channels``, then WN-FC -> LeakyReLU -> WN-FC to the classes.
 
-    Defaults are the public GTN code's ``Classifier`` (conv 64, conv 128, fc 256).
+    Defaults are the public GTN code's ``Classifier``: conv 64, conv 128, fc 256.
     """
 
-    conv1: int = 64
-    conv2: int = 128
+    channels: tuple[int, ...] = (64, 128)  # one conv block per entry; each halves H and W
     fc: int = 256
     # Mean-only batch norm after each hidden layer, as in the public code. Without it the
     # max-pools bias activations upwards layer after layer: initial logits are large (loss ~4.8
@@ -29,9 +29,10 @@ class ConvLearnerConfig:
     mean_only_bn: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("conv1", "conv2", "fc"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive width, got {getattr(self, name)}")
+        if not self.channels or any(c < 1 for c in self.channels) or self.fc < 1:
+            raise ValueError(
+                f"learner widths must be positive, got {self.channels} and fc={self.fc}"
+            )
 
 
 class ConvLearner(nn.Module):
@@ -43,25 +44,21 @@ class ConvLearner(nn.Module):
     ) -> None:
         super().__init__()
         self.config = config
-        channels, height, width = image_shape
+        c_in, height, width = image_shape
         bn = config.mean_only_bn
-
-        def block(c_in: int, c_out: int) -> list[nn.Module]:
-            # conv -> max-pool(3, stride 2, pad 1) halves H and W (28 -> 14 -> 7)
-            layers: list[nn.Module] = [
+        layers: list[nn.Module] = []
+        for c_out in config.channels:
+            # conv -> max-pool(3, stride 2, pad 1) halves H and W (28 -> 14 -> 7 -> 4)
+            layers += [
                 WNConv2d(c_in, c_out, 3, padding=1, bias=not bn),
                 nn.MaxPool2d(3, stride=2, padding=1),
             ]
             if bn:
                 layers.append(MeanOnlyBatchNorm(c_out))
             layers.append(nn.LeakyReLU(0.1))
-            return layers
-
-        self.features = nn.Sequential(
-            *block(channels, config.conv1), *block(config.conv1, config.conv2)
-        )
-        flat = config.conv2 * _pooled(height) * _pooled(width)
-        head: list[nn.Module] = [WNLinear(flat, config.fc, bias=not bn)]
+            c_in, height, width = c_out, _pooled(height), _pooled(width)
+        self.features = nn.Sequential(*layers)
+        head: list[nn.Module] = [WNLinear(c_in * height * width, config.fc, bias=not bn)]
         if bn:
             head.append(MeanOnlyBatchNorm(config.fc))
         head += [nn.LeakyReLU(0.1), WNLinear(config.fc, num_classes)]
@@ -75,9 +72,7 @@ class ConvLearner(nn.Module):
 
 
 def _pooled(size: int) -> int:
-    for _ in range(2):
-        size = (size + 2 - 3) // 2 + 1
-    return size
+    return (size + 2 - 3) // 2 + 1
 
 
 class LearnerSampler(Protocol):
@@ -118,22 +113,21 @@ class FixedLearnerSampler:
 
 @LEARNER_SAMPLERS.register("random-width")
 class RandomWidthLearnerSampler(FixedLearnerSampler):
-    """The paper's family with random widths, as the public code's ``randomize_width``:
-    conv1 in [32, 128), conv2 in [64, 256), fc in [64, 256)."""
+    """The paper's family with random depth (2 or 3 conv blocks) and widths, after the public
+    code's ``randomize_width``: block i's width in ``widths[i]``, fc in [64, 256)."""
 
     name = "random-width"
-    ranges: ClassVar[dict[str, tuple[int, int]]] = {
-        "conv1": (32, 128),
-        "conv2": (64, 256),
-        "fc": (64, 256),
-    }
+    depths: ClassVar[tuple[int, ...]] = (2, 3)
+    widths: ClassVar[tuple[tuple[int, int], ...]] = ((32, 128), (64, 256), (64, 256))
+    fc_range: ClassVar[tuple[int, int]] = (64, 256)
 
     def sample(self, generator: torch.Generator) -> nn.Module:
-        widths = {
-            key: int(torch.randint(lo, hi, (), generator=generator))
-            for key, (lo, hi) in self.ranges.items()
-        }
-        config = replace(self.config, **widths)
+        def draw(low: int, high: int) -> int:
+            return int(torch.randint(low, high, (), generator=generator))
+
+        depth = self.depths[draw(0, len(self.depths))]
+        channels = tuple(draw(*self.widths[i]) for i in range(depth))
+        config = replace(self.config, channels=channels, fc=draw(*self.fc_range))
         return init_learner(ConvLearner(self.image_shape, self.num_classes, config), generator)
 
 
