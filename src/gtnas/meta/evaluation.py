@@ -193,32 +193,34 @@ def real_steps_to_match(
     lr: float,
     momentum: float,
     batch_size: int,
-    checkpoints: Sequence[int] = (32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024),
+    checkpoints: Sequence[int] = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024),
     learners: int = 2,
     seed: int = 0,
     device: torch.device | str = "cpu",
 ) -> tuple[int | None, dict[int, float]]:
     """Fewest real-data SGD steps (among ``checkpoints``) at which the mean accuracy of fresh
     learners reaches ``target``; ``None`` if not reached by the last checkpoint. Returns the
-    curve too. One constant learning rate per run (the one tuned at the teacher's T)."""
+    curve up to that point too. One constant learning rate per run (the one tuned at the
+    teacher's T). The learners advance together from checkpoint to checkpoint and stop at
+    the first match, so a teacher that is matched early costs little to assess."""
     horizon = max(checkpoints)
-    teacher = real_teacher(*train, horizon, lr, momentum, batch_size=batch_size)
-    curves = [
-        r.curve
-        for r in evaluate_teacher(
-            teacher,
-            sampler,
-            *evaluation,
-            learners=learners,
-            seed=derive_seed(seed, "match"),
-            sampled=False,
-            curve_steps=checkpoints,
-            curve_examples=len(evaluation[1]),
-            device=device,
-        )
-    ]
-    mean_curve = {step: statistics.fmean(c[step] for c in curves) for step in sorted(checkpoints)}
-    for step, accuracy in mean_curve.items():
-        if accuracy >= target:
-            return step, mean_curve
-    return None, mean_curve
+    runs = []
+    for index in range(learners):
+        generator = make_generator(_learner_seed(derive_seed(seed, "match"), "default", index))
+        learner = sampler.default(generator).to(device)
+        teacher = real_teacher(*train, horizon, lr, momentum, batch_size=batch_size)
+        teacher.begin_episode(generator)
+        runs.append([learner, teacher, LearnerState.from_module(learner)])
+    curve: dict[int, float] = {}
+    done = 0
+    for checkpoint in sorted(checkpoints):
+        accuracies = []
+        for run in runs:
+            learner, teacher, state = run
+            run[2] = train_learner(learner, teacher, steps=checkpoint, start=done, state=state)
+            accuracies.append(evaluate_accuracy(learner, run[2], *evaluation))
+        done = checkpoint
+        curve[checkpoint] = statistics.fmean(accuracies)
+        if curve[checkpoint] >= target:
+            return checkpoint, curve
+    return None, curve

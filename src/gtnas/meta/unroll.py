@@ -89,16 +89,20 @@ def train_learner(
     teacher: Teacher,
     *,
     steps: int | None = None,
+    start: int = 0,
+    state: LearnerState | None = None,
     on_step: Callable[[int, LearnerState, float], None] | None = None,
 ) -> LearnerState:
-    """Train ``learner`` (from its current weights) on the teacher's batches, without
-    meta-gradients: the evaluation of a teacher. Call ``teacher.begin_episode`` first.
+    """Train ``learner`` on the teacher's batches without meta-gradients (the evaluation of a
+    teacher). Call ``teacher.begin_episode`` first.
 
+    Runs steps ``start .. steps - 1`` (default: all of the teacher's) from ``state`` (default:
+    the learner's current weights, zero momentum), so a run can be continued in segments.
     ``on_step(t, state, loss)`` is called after each step (t counts from 1).
     """
-    state = LearnerState.from_module(learner)
+    state = LearnerState.from_module(learner) if state is None else state
     steps = teacher.inner_steps if steps is None else steps
-    for t in range(steps):
+    for t in range(start, steps):
         with torch.no_grad():
             x, targets = teacher.batch(t)
             lr, momentum = teacher.optimizer.lr(t), teacher.optimizer.momentum(t)
@@ -132,11 +136,13 @@ def evaluate_accuracy(
     """Accuracy (0..1) of the learner with weights ``state`` on (images, labels)."""
     weights = state.as_dict()
     device = state.params[0].device
+    # Near-equal chunks of at most ``batch_size``: learners with batch-statistics norm layers
+    # see no tiny last chunk with noisy statistics.
+    chunks = max(1, -(-labels.numel() // batch_size))
     correct = 0
-    for start in range(0, labels.numel(), batch_size):
-        x = images[start : start + batch_size].to(device)
-        y = labels[start : start + batch_size].to(device)
-        correct += int((functional_call(learner, weights, (x,)).argmax(1) == y).sum())
+    for x, y in zip(images.tensor_split(chunks), labels.tensor_split(chunks), strict=True):
+        logits = functional_call(learner, weights, (x.to(device),))
+        correct += int((logits.argmax(1) == y.to(device)).sum())
     return correct / max(1, labels.numel())
 
 
