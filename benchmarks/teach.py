@@ -38,7 +38,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "generator": {"noise_dim": 64, "hidden": 256, "channels": 64, "mid_channels": 32},
         },
         "learner_options": {"channels": [32, 64], "fc": 128},
-        "meta": {"iterations": 60, "eval_every": 10, "eval_examples": 2000},
+        "meta": {"iterations": 100, "eval_every": 10, "eval_examples": 2000},
     },
 }
 TEACHER_NAMES = ("gtn", "gtn-nocurriculum", "pixels", "real")
