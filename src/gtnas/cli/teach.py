@@ -80,8 +80,7 @@ def train(
 ) -> None:
     """Meta-train a teacher; checkpoints atomically and resumes exactly with --resume."""
     from gtnas.meta.run import TeachRunConfig, load_run_config, run_meta_training
-    from gtnas.reports.curves import plot_meta_training
-    from gtnas.reports.teaching import plot_curriculum
+    from gtnas.reports.teaching import draw_run_plots
 
     explicit = nest(
         {
@@ -119,18 +118,7 @@ def train(
     last_val = next(
         (h["val_acc"] for h in reversed(result.history) if h.get("val_acc") is not None), None
     )
-    plot_meta_training(result.history, out / "plots" / "meta_training.png")
-    from gtnas.meta.run import teacher_from_run
-
-    trained, info = teacher_from_run(out)
-    if run_config.teacher != "real":
-        plot_curriculum(
-            trained,
-            out / "plots" / "curriculum.png",
-            mean=info.mean,
-            std=info.std,
-            class_names=info.class_names or None,
-        )
+    draw_run_plots(out)
     console.print(
         f"done: {result.iterations} iterations in {result.seconds:.0f} s, "
         f"{result.skipped} non-finite steps skipped, last validation accuracy "
@@ -200,22 +188,7 @@ def evaluate(
 @app.command("show")
 def show(run: Path = typer.Argument(..., help="A teach run folder.")) -> None:
     """Redraw a run's plots: curriculum grid and meta-training curves."""
-    from gtnas.meta.run import teacher_from_run
-    from gtnas.reports.curves import plot_meta_training
-    from gtnas.reports.teaching import plot_curriculum
-    from gtnas.runtime.metrics import MetricsLog
+    from gtnas.reports.teaching import draw_run_plots
 
-    history = MetricsLog(run / "metrics.jsonl").read()
-    plot_meta_training(history, run / "plots" / "meta_training.png")
-    teacher, info = teacher_from_run(run)
-    if info.name != "real":
-        plot_curriculum(
-            teacher,
-            run / "plots" / "curriculum.png",
-            mean=info.mean,
-            std=info.std,
-            class_names=info.class_names or None,
-        )
-    console.print(
-        json.dumps({"plots": sorted(str(p) for p in (run / "plots").glob("*.png"))}, indent=2)
-    )
+    written = draw_run_plots(run)
+    console.print(json.dumps({"plots": [str(p) for p in written]}, indent=2))

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
@@ -175,9 +173,6 @@ class NonFiniteGuard:
                 f"meta-gradient (last at iteration {iteration}); lower --meta-lr or the initial "
                 "inner lr, or enable clipping, and resume from the last checkpoint"
             )
-
-
-OnIteration = Callable[[int, dict[str, Any]], None]
 
 
 def validation_seed(seed: int, iteration: int) -> int:

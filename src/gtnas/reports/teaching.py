@@ -51,3 +51,27 @@ def plot_curriculum(
         col_labels=[str(s + 1) for s in steps],
         title=f"{teacher.name} curriculum: samples (rows) by inner step (columns)",
     )
+
+
+def draw_run_plots(run_dir: Path) -> list[Path]:
+    """(Re)draw a finished teach run's plots: meta-training curves and, for teachers that
+    make their own images, the curriculum grid. Returns the files written."""
+    from gtnas.meta.run import teacher_from_run
+    from gtnas.reports.curves import plot_meta_training
+    from gtnas.runtime.metrics import MetricsLog
+
+    run_dir = Path(run_dir)
+    history = MetricsLog(run_dir / "metrics.jsonl").read()
+    written = [plot_meta_training(history, run_dir / "plots" / "meta_training.png")]
+    teacher, info = teacher_from_run(run_dir)
+    if info.name != "real":
+        written.append(
+            plot_curriculum(
+                teacher,
+                run_dir / "plots" / "curriculum.png",
+                mean=info.mean,
+                std=info.std,
+                class_names=info.class_names or None,
+            )
+        )
+    return written
