@@ -51,7 +51,7 @@ def list_datasets() -> None:
 
 @app.command()
 def fetch(
-    name: str = typer.Argument(..., help=NAME_HELP),
+    name: str = typer.Argument(..., metavar="NAME", help=NAME_HELP),
     force: bool = typer.Option(False, "--force", help="Ignore the cache and fetch afresh."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not report each source tried."),
 ) -> None:
@@ -65,7 +65,7 @@ def fetch(
 
 @app.command()
 def info(
-    name: str = typer.Argument(..., help=NAME_HELP),
+    name: str = typer.Argument(..., metavar="NAME", help=NAME_HELP),
     split_seed: int = typer.Option(0, "--split-seed", help="Seed of the validation split."),
 ) -> None:
     """Sizes before and after the validation split, shape, classes and pixel statistics."""
@@ -116,7 +116,7 @@ def info(
 
 @app.command()
 def show(
-    name: str = typer.Argument(..., help=NAME_HELP),
+    name: str = typer.Argument(..., metavar="NAME", help=NAME_HELP),
     out: Path = typer.Option(..., "--out", "-o", help="Where to write the PNG."),
     split: SplitName = typer.Option(SplitName.train, "--split", help="Which split to draw from."),
     per_class: int = typer.Option(8, "--per-class", min=1, max=64, help="Images per class."),

@@ -128,7 +128,7 @@ def train(
 
 @app.command("eval")
 def evaluate(
-    run: Path = typer.Argument(..., help="A finished teach run folder."),
+    run: Path = typer.Argument(..., metavar="RUN", help="A finished teach run folder."),
     learners: int = typer.Option(10, help="Fresh learners per architecture kind."),
     sampled: bool = typer.Option(
         True, "--sampled/--no-sampled", help="Also evaluate sampled architectures."
@@ -186,7 +186,7 @@ def evaluate(
 
 
 @app.command("show")
-def show(run: Path = typer.Argument(..., help="A teach run folder.")) -> None:
+def show(run: Path = typer.Argument(..., metavar="RUN", help="A teach run folder.")) -> None:
     """Redraw a run's plots: curriculum grid and meta-training curves."""
     from gtnas.reports.teaching import draw_run_plots
 
