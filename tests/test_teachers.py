@@ -77,7 +77,7 @@ def test_schedule_can_be_frozen():
     names = [n for n, p in teacher.named_parameters() if p.requires_grad]
     assert not any(n.startswith("optimizer.") for n in names) and names
     lrs, momenta = teacher.optimizer.schedule()
-    assert lrs == pytest.approx([0.02] * 3) and momenta == pytest.approx([0.5] * 3)
+    assert lrs == pytest.approx([CONFIG.lr] * 3) and momenta == pytest.approx([CONFIG.momentum] * 3)
 
 
 @pytest.mark.parametrize("name", ["gtn", "pixels", "gtn-nocurriculum"])

