@@ -61,6 +61,19 @@ class Teacher(nn.Module):
         indices or (B, K) probabilities. Deterministic between ``begin_episode`` calls."""
         raise NotImplementedError
 
+    def _use_fixed_labels(self) -> None:
+        """For teachers with one learned batch per step: fixed class-balanced labels (T, B),
+        and a learned label distribution per sample when ``config.soft_labels``."""
+        cfg = self.config
+        self.register_buffer(
+            "labels", balanced_labels(cfg.inner_steps, cfg.batch_size, self.num_classes)
+        )
+        self.soft_labels = LearnedLabels(self.labels, self.num_classes) if cfg.soft_labels else None
+
+    def _targets(self, step: int) -> torch.Tensor:
+        """Step ``step``'s targets: (B,) fixed labels or (B, K) learned soft labels."""
+        return self.labels[step] if self.soft_labels is None else self.soft_labels(step)
+
     def meta_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
 

@@ -5,13 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gtnas.teachers.base import (
-    TEACHERS,
-    LearnedLabels,
-    Teacher,
-    TeacherConfig,
-    balanced_labels,
-)
+from gtnas.teachers.base import TEACHERS, Teacher, TeacherConfig
 from gtnas.teachers.generator import Generator
 
 
@@ -37,8 +31,7 @@ class CurriculumTeacher(Teacher):
         steps, batch = config.inner_steps, config.batch_size
         self.generator = Generator(self.image_shape, num_classes, config.generator)
         self.curriculum = nn.Parameter(torch.randn(steps, batch, config.generator.noise_dim))
-        self.register_buffer("labels", balanced_labels(steps, batch, num_classes))  # (T, B)
-        self.soft_labels = LearnedLabels(self.labels, num_classes) if config.soft_labels else None
+        self._use_fixed_labels()  # labels (T, B), class-balanced
 
     def reset_parameters(self, generator: torch.Generator) -> None:
         self.generator.reset_parameters(generator)
@@ -46,9 +39,8 @@ class CurriculumTeacher(Teacher):
             self.curriculum.normal_(generator=generator)
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        labels = self.labels[step]
-        x = self.generator(self.curriculum[step], labels)  # (B, C, H, W)
-        return x, self.soft_labels(step) if self.soft_labels is not None else labels
+        x = self.generator(self.curriculum[step], self.labels[step])  # (B, C, H, W)
+        return x, self._targets(step)
 
 
 @TEACHERS.register("gtn-nocurriculum")

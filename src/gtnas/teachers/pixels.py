@@ -6,13 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gtnas.teachers.base import (
-    TEACHERS,
-    LearnedLabels,
-    Teacher,
-    TeacherConfig,
-    balanced_labels,
-)
+from gtnas.teachers.base import TEACHERS, Teacher, TeacherConfig
 
 
 @TEACHERS.register("pixels")
@@ -29,8 +23,7 @@ class PixelTeacher(Teacher):
         super().__init__(config, image_shape, num_classes)
         steps, batch = config.inner_steps, config.batch_size
         self.images = nn.Parameter(torch.randn(steps, batch, *self.image_shape))  # (T, B, C, H, W)
-        self.register_buffer("labels", balanced_labels(steps, batch, num_classes))  # (T, B)
-        self.soft_labels = LearnedLabels(self.labels, num_classes) if config.soft_labels else None
+        self._use_fixed_labels()  # labels (T, B), class-balanced
 
     def reset_parameters(self, generator: torch.Generator) -> None:
         # Standard-normal pixels: the scale of normalised real data.
@@ -38,5 +31,4 @@ class PixelTeacher(Teacher):
             self.images.normal_(generator=generator)
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        labels = self.labels[step]
-        return self.images[step], self.soft_labels(step) if self.soft_labels is not None else labels
+        return self.images[step], self._targets(step)
