@@ -42,7 +42,7 @@ data-fashion: venv
 	  $(BIN)/gtnas data fetch fashion-mnist; \
 	fi
 
-# The main job end to end at demo size (about 6 minutes on 2 CPU cores): look at the data,
+# The main job end to end at demo size (about 10 minutes on 2 CPU cores): look at the data,
 # meta-train a GTN on MNIST, then train fresh learners on it and compare with real data.
 demo: data
 	$(BIN)/gtnas data info mnist

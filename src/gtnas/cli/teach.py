@@ -156,6 +156,7 @@ def evaluate(
         seed=seed,
         device=device,
         say=lambda m: console.print(f"[dim]{m}[/]"),
+        show_progress=True,
     )
     title = f"{report['teacher']} on {report['dataset']}: {report['inner_steps']} inner steps"
     table = Table(title=f"{title}, test split")

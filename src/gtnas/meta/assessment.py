@@ -22,6 +22,7 @@ from gtnas.meta.evaluation import (
 from gtnas.meta.run import load_run_config, teacher_from_run
 from gtnas.runtime.device import resolve_device
 from gtnas.runtime.files import atomic_write_text
+from gtnas.runtime.progress import progress_bar
 
 Say = Callable[[str], None]
 
@@ -36,6 +37,7 @@ def assess_run(
     seed: int = 1000,
     device: str = "auto",
     say: Say = lambda message: None,
+    show_progress: bool = False,
 ) -> dict[str, Any]:
     from gtnas.data import load_dataset
     from gtnas.reports.curves import plot_accuracy_vs_steps
@@ -56,16 +58,20 @@ def assess_run(
     curve_steps = list(range(1, steps + 1))
 
     say(f"training {learners} fresh learners{' (+ sampled architectures)' if sampled else ''}")
-    results = evaluate_teacher(
-        teacher,
-        sampler,
-        *test,
-        learners=learners,
-        seed=seed,
-        sampled=sampled,
-        curve_steps=curve_steps,
-        device=torch_device,
-    )
+    with progress_bar(
+        learners * (2 if sampled else 1), "fresh learners", disable=not show_progress
+    ) as bar:
+        results = evaluate_teacher(
+            teacher,
+            sampler,
+            *test,
+            learners=learners,
+            seed=seed,
+            sampled=sampled,
+            curve_steps=curve_steps,
+            device=torch_device,
+            on_result=lambda r: bar.advance(1, acc=r.accuracy),
+        )
     report: dict[str, Any] = {
         "run": str(run_dir),
         "dataset": info.dataset,
@@ -88,16 +94,18 @@ def assess_run(
             sampler, train, val, steps=steps, batch_size=batch, seed=seed, device=torch_device
         )
         real = real_teacher(*train, steps, tuned.lr, tuned.momentum, batch_size=batch)
-        real_results = evaluate_teacher(
-            real,
-            sampler,
-            *test,
-            learners=learners,
-            seed=seed,
-            sampled=False,
-            curve_steps=curve_steps,
-            device=torch_device,
-        )
+        with progress_bar(learners, "real-data learners", disable=not show_progress) as bar:
+            real_results = evaluate_teacher(
+                real,
+                sampler,
+                *test,
+                learners=learners,
+                seed=seed,
+                sampled=False,
+                curve_steps=curve_steps,
+                device=torch_device,
+                on_result=lambda r: bar.advance(1, acc=r.accuracy),
+            )
         report["real"] = {
             "lr": tuned.lr,
             "momentum": tuned.momentum,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -97,6 +97,7 @@ def evaluate_teacher(
     curve_steps: Sequence[int] = (),
     curve_examples: int = 2000,
     device: torch.device | str = "cpu",
+    on_result: Callable[[LearnerResult], None] | None = None,
 ) -> list[LearnerResult]:
     """``learners`` fresh learners of the sampler's reference architecture, and as many
     sampled architectures when ``sampled``; each trained on the teacher and scored on
@@ -120,6 +121,8 @@ def evaluate_teacher(
                 curve_examples=curve_examples,
             )
             results.append(LearnerResult(kind, learner_seed, accuracy, seconds, curve))
+            if on_result is not None:
+                on_result(results[-1])
     return results
 
 
