@@ -13,6 +13,7 @@ from typing import Any
 
 from gtnas.learners import create_learner_sampler
 from gtnas.meta.evaluation import (
+    LearnerResult,
     Summary,
     evaluate_teacher,
     real_steps_to_match,
@@ -57,21 +58,23 @@ def assess_run(
     val = (dataset.val.images, dataset.val.labels)
     curve_steps = list(range(1, steps + 1))
 
+    def learners_on(teacher_: Any, label: str, with_sampled: bool) -> list[LearnerResult]:
+        total = learners * (2 if with_sampled else 1)
+        with progress_bar(total, label, disable=not show_progress) as bar:
+            return evaluate_teacher(
+                teacher_,
+                sampler,
+                *test,
+                learners=learners,
+                seed=seed,
+                sampled=with_sampled,
+                curve_steps=curve_steps,
+                device=torch_device,
+                on_result=lambda r: bar.advance(1, acc=r.accuracy),
+            )
+
     say(f"training {learners} fresh learners{' (+ sampled architectures)' if sampled else ''}")
-    with progress_bar(
-        learners * (2 if sampled else 1), "fresh learners", disable=not show_progress
-    ) as bar:
-        results = evaluate_teacher(
-            teacher,
-            sampler,
-            *test,
-            learners=learners,
-            seed=seed,
-            sampled=sampled,
-            curve_steps=curve_steps,
-            device=torch_device,
-            on_result=lambda r: bar.advance(1, acc=r.accuracy),
-        )
+    results = learners_on(teacher, "fresh learners", sampled)
     report: dict[str, Any] = {
         "run": str(run_dir),
         "dataset": info.dataset,
@@ -94,18 +97,7 @@ def assess_run(
             sampler, train, val, steps=steps, batch_size=batch, seed=seed, device=torch_device
         )
         real = real_teacher(*train, steps, tuned.lr, tuned.momentum, batch_size=batch)
-        with progress_bar(learners, "real-data learners", disable=not show_progress) as bar:
-            real_results = evaluate_teacher(
-                real,
-                sampler,
-                *test,
-                learners=learners,
-                seed=seed,
-                sampled=False,
-                curve_steps=curve_steps,
-                device=torch_device,
-                on_result=lambda r: bar.advance(1, acc=r.accuracy),
-            )
+        real_results = learners_on(real, "real-data learners", False)
         report["real"] = {
             "lr": tuned.lr,
             "momentum": tuned.momentum,
