@@ -99,7 +99,22 @@ def test_sampling_is_seeded_and_random_width_varies_depth_and_width():
 
 def test_init_learner_refuses_layers_it_cannot_seed():
     with pytest.raises(TypeError, match="explicit generator"):
-        init_learner(torch.nn.Sequential(torch.nn.Linear(2, 2)), torch.Generator())
+        init_learner(torch.nn.Sequential(torch.nn.LSTM(2, 2)), torch.Generator())
+
+
+def test_init_learner_seeds_standard_layers_from_the_generator():
+    def build(seed: int) -> torch.nn.Module:
+        net = torch.nn.Sequential(
+            torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Linear(4, 2)
+        )
+        return init_learner(net, torch.Generator().manual_seed(seed))
+
+    a, b, c = build(0), build(0), build(1)
+    assert torch.equal(a[0].weight, b[0].weight) and torch.equal(a[2].weight, b[2].weight)
+    assert not torch.equal(a[0].weight, c[0].weight)
+    # Kaiming fan-in: std ~ sqrt(2 / 9) for a 1x3x3 kernel
+    big = init_learner(torch.nn.Conv2d(1, 4096, 3), torch.Generator().manual_seed(0))
+    assert abs(big.weight.std().item() - (2 / 9) ** 0.5) < 0.01
 
 
 def test_bad_widths_are_rejected():

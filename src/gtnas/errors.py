@@ -20,3 +20,7 @@ class ConfigError(GtnasError):
 
 class NonFiniteError(GtnasError):
     """Training produced non-finite values too often to continue."""
+
+
+class GenotypeError(ConfigError):
+    """A genotype is invalid for its search space (unknown op, input out of range, ...)."""

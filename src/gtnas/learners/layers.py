@@ -109,15 +109,40 @@ def _kaiming_wn_init(
 
 
 def init_learner(module: nn.Module, generator: torch.Generator | None) -> nn.Module:
-    """Re-initialise every layer of ``module`` from ``generator`` (in module order)."""
+    """Re-initialise every layer of ``module`` from ``generator`` (in module order).
+
+    Besides our weight-normalised layers this covers the ordinary layers of the BatchNorm
+    networks built for final training (``nn.Conv2d``, ``nn.Linear``, ``nn.BatchNorm2d``), so
+    every network gtnas builds is initialised from an explicit generator, not the global seed.
+    """
     for layer in module.modules():
-        reset = getattr(layer, "reset_parameters", None)
-        if layer is not module and reset is not None:
-            if isinstance(layer, WNConv2d | WNLinear | MeanOnlyBatchNorm):
-                reset(generator)
-            else:
-                raise TypeError(
-                    f"{type(layer).__name__} cannot be initialised from an explicit generator; "
-                    "learners must be built from gtnas.learners.layers"
-                )
+        if layer is module and not isinstance(layer, _STANDARD_LAYERS):
+            continue
+        if isinstance(layer, WNConv2d | WNLinear | MeanOnlyBatchNorm):
+            layer.reset_parameters(generator)
+        elif isinstance(layer, _STANDARD_LAYERS):
+            _init_standard(layer, generator)
+        elif hasattr(layer, "reset_parameters") and layer is not module:
+            raise TypeError(
+                f"{type(layer).__name__} cannot be initialised from an explicit generator; "
+                "build networks from gtnas.learners.layers and torch's Conv2d/Linear/BatchNorm2d"
+            )
     return module
+
+
+_STANDARD_LAYERS = (nn.Conv2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d)
+
+
+def _init_standard(layer: nn.Module, generator: torch.Generator | None) -> None:
+    with torch.no_grad():
+        if isinstance(layer, nn.BatchNorm1d | nn.BatchNorm2d):
+            layer.reset_running_stats()
+            if layer.affine:
+                layer.weight.fill_(1.0)
+                layer.bias.zero_()
+            return
+        # Kaiming-normal (fan-in, ReLU), as torchvision's ResNets and the NAS codebases do.
+        fan_in = layer.weight[0].numel()
+        layer.weight.normal_(0.0, math.sqrt(2.0 / fan_in), generator=generator)
+        if layer.bias is not None:
+            layer.bias.zero_()
