@@ -108,9 +108,7 @@ class SearchSpace(ABC, Generic[G]):
     # -- search operations, defined once on top of the decisions ------------------------------
     def sample(self, generator: torch.Generator) -> G:
         """A genotype drawn uniformly over the decisions."""
-        indices = [
-            int(torch.randint(len(d), (), generator=generator)) for d in self.decisions()
-        ]
+        indices = [int(torch.randint(len(d), (), generator=generator)) for d in self.decisions()]
         return self.from_decisions(indices)
 
     def mutate(self, genotype: G, generator: torch.Generator) -> G:
@@ -160,9 +158,7 @@ class SearchSpace(ABC, Generic[G]):
             "ops": list(self.ops),
             "blueprints": {k: config_to_dict(v) for k, v in self.blueprints.items()},
             "decisions": len(decisions),
-            "log10_size": float(
-                sum(torch.tensor(float(len(d))).log10() for d in decisions)
-            ),
+            "log10_size": float(sum(torch.tensor(float(len(d))).log10() for d in decisions)),
         }
 
     # -- envelopes ----------------------------------------------------------------------------
@@ -191,9 +187,7 @@ def format_genotype(space: SearchSpace, genotype: Any) -> str:
     return space.format(genotype)
 
 
-def parse_genotype(
-    text: str, options: dict[str, Any] | None = None
-) -> tuple[SearchSpace, Any]:
+def parse_genotype(text: str, options: dict[str, Any] | None = None) -> tuple[SearchSpace, Any]:
     """``"<space>:<string>"``, a JSON envelope, or a path to a JSON envelope file ->
     (space, validated genotype)."""
     text = text.strip()

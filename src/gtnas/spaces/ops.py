@@ -43,8 +43,10 @@ def norm2d(channels: int, *, norm: str) -> nn.Module:
 
 
 def linear(in_features: int, out_features: int, *, norm: str) -> nn.Module:
-    return WNLinear(in_features, out_features) if norm == "wn" else nn.Linear(
-        in_features, out_features
+    return (
+        WNLinear(in_features, out_features)
+        if norm == "wn"
+        else nn.Linear(in_features, out_features)
     )
 
 
