@@ -36,6 +36,10 @@ def list_teachers() -> None:
     samplers.add_column("what it is")
     for name in LEARNER_SAMPLERS:
         samplers.add_row(name, LEARNER_SAMPLERS.help(name))
+    from gtnas.spaces import SEARCH_SPACES
+
+    for name in SEARCH_SPACES:
+        samplers.add_row(name, f"architectures sampled from the {name} search space")
     console.print(samplers)
 
 
@@ -49,7 +53,12 @@ def train(
     ),
     teacher: str = typer.Option(None, help="gtn, gtn-nocurriculum, pixels or real. [default: gtn]"),
     learner: str = typer.Option(
-        None, help="Learner sampler: fixed or random-width. [default: fixed]"
+        None,
+        help="Learner sampler (fixed, random-width) or a search space (gtn-cell, nb201, "
+        "randwire) to meta-train on architectures sampled from it. [default: fixed]",
+    ),
+    blueprint: str = typer.Option(
+        None, help="Network size preset when --learner is a search space. [default: search]"
     ),
     inner_steps: int = typer.Option(None, help="Inner SGD steps T. [default: 32]"),
     batch_size: int = typer.Option(None, help="Synthetic samples per inner step. [default: 128]"),
@@ -87,6 +96,7 @@ def train(
             "dataset": dataset,
             "teacher": teacher,
             "learner": learner,
+            "blueprint": blueprint,
             "seed": seed,
             "device": device,
             "teacher_options.inner_steps": inner_steps,

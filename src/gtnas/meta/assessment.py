@@ -11,7 +11,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from gtnas.learners import create_learner_sampler
 from gtnas.meta.evaluation import (
     LearnerResult,
     Summary,
@@ -20,7 +19,7 @@ from gtnas.meta.evaluation import (
     real_teacher,
     tune_real_lr,
 )
-from gtnas.meta.run import load_run_config, teacher_from_run
+from gtnas.meta.run import load_run_config, make_learner_sampler, teacher_from_run
 from gtnas.runtime.device import resolve_device
 from gtnas.runtime.files import atomic_write_text
 from gtnas.runtime.progress import progress_bar
@@ -48,9 +47,7 @@ def assess_run(
     torch_device = resolve_device(device)
     teacher, info = teacher_from_run(run_dir, device=torch_device)
     dataset = load_dataset(info.dataset, quiet=True)
-    sampler = create_learner_sampler(
-        config.learner, info.image_shape, info.num_classes, config.learner_options
-    )
+    sampler = make_learner_sampler(config, info.image_shape, info.num_classes)
     steps = teacher.inner_steps
     batch = teacher.config.batch_size
     test = (dataset.test.images, dataset.test.labels)

@@ -23,7 +23,12 @@ import torch
 
 from gtnas.config import config_from_dict, config_to_dict, write_config
 from gtnas.errors import ConfigError, GtnasError
-from gtnas.learners import ConvLearnerConfig, create_learner_sampler
+from gtnas.learners import (
+    LEARNER_SAMPLERS,
+    ConvLearnerConfig,
+    LearnerSampler,
+    create_learner_sampler,
+)
 from gtnas.meta.trainer import (
     MetaTrainConfig,
     NonFiniteGuard,
@@ -46,7 +51,11 @@ from gtnas.teachers.store import TeacherInfo, save_teacher
 class TeachRunConfig:
     dataset: str = "mnist"
     teacher: str = "gtn"  # a registered teacher: gtn, gtn-nocurriculum, pixels, real
-    learner: str = "fixed"  # a registered learner sampler: fixed, random-width
+    # A learner sampler (fixed, random-width) or a search space (gtn-cell, nb201, randwire):
+    # then every outer iteration meta-trains on a learner sampled from that space.
+    learner: str = "fixed"
+    blueprint: str = "search"  # network size preset when `learner` is a search space
+    space_options: dict[str, Any] = field(default_factory=dict)  # the space's own options
     seed: int = 0
     device: str = "auto"
     checkpoint_every: int = 25  # outer iterations between checkpoints
@@ -60,6 +69,25 @@ class TeachRunConfig:
             raise ValueError(f"unknown teacher {self.teacher!r}; choose from {TEACHERS.names()}")
         if self.checkpoint_every < 1:
             raise ValueError("checkpoint_every must be >= 1")
+
+
+def make_learner_sampler(
+    config: TeachRunConfig, image_shape: tuple[int, int, int], num_classes: int
+) -> LearnerSampler:
+    """The run's learner sampler: a registered one, or architectures from a search space."""
+    from gtnas.spaces import SEARCH_SPACES, create_space
+    from gtnas.spaces.sampler import SpaceLearnerSampler
+
+    if config.learner in SEARCH_SPACES:
+        space = create_space(config.learner, config.space_options)
+        return SpaceLearnerSampler(space, image_shape, num_classes, config.blueprint)
+    if config.learner not in LEARNER_SAMPLERS:
+        raise ConfigError(
+            f"unknown learner {config.learner!r}; choose a learner sampler "
+            f"({', '.join(LEARNER_SAMPLERS.names())}) or a search space "
+            f"({', '.join(SEARCH_SPACES.names())})"
+        )
+    return create_learner_sampler(config.learner, image_shape, num_classes, config.learner_options)
 
 
 @dataclass
@@ -145,9 +173,7 @@ def run_meta_training(
         real_labels=train_labels,
         generator=generator,
     ).to(device)
-    sampler = create_learner_sampler(
-        config.learner, dataset.image_shape, dataset.num_classes, config.learner_options
-    )
+    sampler = make_learner_sampler(config, dataset.image_shape, dataset.num_classes)
     optimizer, scheduler = make_meta_optimizer(teacher, config.meta)
     guard = NonFiniteGuard(config.meta.max_nonfinite)
     metrics = MetricsLog(run_dir / "metrics.jsonl")
