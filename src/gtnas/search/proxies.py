@@ -1,0 +1,259 @@
+"""Proxies: cheap scores that stand in for an architecture's accuracy after full training.
+
+A proxy is named ``kind`` or ``kind:K`` (``gtn:128``, ``real:1200``, ``synflow``, ``naswot``,
+``params``) and is built by :func:`create_proxy`. ``proxy.score(genotype, context, seed)`` returns
+a :class:`ProxyResult` with the score (higher is better) and its cost in seconds.
+
+- ``gtn:K`` (the paper's): a fresh weight-normalised learner trained for K inner steps on a
+  trained teacher's synthetic data with the teacher's learned learning rates and momenta;
+  score = its accuracy on the VALIDATION split. When K exceeds the teacher's T steps the
+  curriculum is replayed from its start (learning rates and momenta repeat with it).
+- ``real:K``: the same learner trained K steps on real training batches with SGD at a learning
+  rate tuned once per search on the validation split (the paper's real-data proxy).
+- ``synflow`` (Tanaka et al. 2020, as a zero-cost NAS proxy in Abdelfattah et al. 2021): with
+  all weights made positive and norm layers removed, the sum over parameters of
+  |theta * dR/dtheta| for R = sum of the outputs on an all-ones input; reported as log.
+- ``naswot`` (Mellor et al. 2021): log |det K| of the Hamming-agreement kernel of the binary
+  ReLU activation codes of one real minibatch.
+- ``params``: the number of parameters of the final-training network (a trivial baseline).
+
+Every proxy is deterministic for a seed: initial weights and data come from generators derived
+from (seed, genotype), never from global state.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from gtnas.errors import ConfigError
+from gtnas.learners.layers import MeanOnlyBatchNorm, init_learner
+from gtnas.meta.unroll import LearnerState, evaluate_accuracy, train_learner
+from gtnas.registry import Registry
+from gtnas.seeding import derive_seed, make_generator
+from gtnas.spaces.base import SearchSpace
+from gtnas.teachers.base import Teacher
+
+
+@dataclass(frozen=True)
+class ProxyResult:
+    score: float  # higher is better
+    seconds: float  # wall time of this evaluation
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ProxyContext:
+    """What proxies need, built once per worker: the space, data, and (for ``gtn:K``) the
+    teacher. ``val`` is the validation split (never the test split)."""
+
+    space: SearchSpace
+    blueprint: str | dict[str, Any]
+    image_shape: tuple[int, int, int]
+    num_classes: int
+    train: tuple[torch.Tensor, torch.Tensor]  # (N, C, H, W) normalised, (N,)
+    val: tuple[torch.Tensor, torch.Tensor]
+    teacher: Teacher | None = None
+    real_lr: float = 0.05  # the real:K learning rate (tuned once per search)
+    real_momentum: float = 0.9
+    real_batch_size: int = 128
+    eval_examples: int = 2000  # validation images a trained proxy learner is scored on
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    def learner(self, genotype: Any, generator: torch.Generator) -> nn.Module:
+        """The weight-normalised learner of ``genotype`` (what a teacher trains)."""
+        network = self.space.build(
+            genotype, self.image_shape, self.num_classes, norm="wn", blueprint=self.blueprint
+        )
+        return init_learner(network, generator).to(self.device)
+
+    def network(self, genotype: Any, generator: torch.Generator) -> nn.Module:
+        """The ordinary BatchNorm network of ``genotype`` (what final training trains)."""
+        network = self.space.build(
+            genotype, self.image_shape, self.num_classes, norm="bn", blueprint=self.blueprint
+        )
+        return init_learner(network, generator).to(self.device)
+
+    def validation_subset(self) -> tuple[torch.Tensor, torch.Tensor]:
+        images, labels = self.val
+        n = min(self.eval_examples, labels.numel())
+        return images[:n], labels[:n]
+
+
+class Proxy(ABC):
+    name: str
+
+    @abstractmethod
+    def _score(self, genotype: Any, context: ProxyContext, seed: int) -> tuple[float, dict]:
+        """(score, details)"""
+
+    def score(self, genotype: Any, context: ProxyContext, seed: int) -> ProxyResult:
+        start = time.perf_counter()
+        value, details = self._score(genotype, context, self._seed(seed, genotype, context))
+        return ProxyResult(float(value), time.perf_counter() - start, details)
+
+    def _seed(self, seed: int, genotype: Any, context: ProxyContext) -> int:
+        # The same (seed, architecture) gives the same learner weights and data in every worker.
+        return derive_seed(seed, self.name, context.space.format(genotype))
+
+    def __repr__(self) -> str:
+        return f"Proxy({self.name})"
+
+
+PROXIES: Registry[Proxy] = Registry("proxy")
+
+
+def create_proxy(spec: str) -> Proxy:
+    """``"gtn:128"`` -> the gtn proxy with K=128; ``"synflow"`` -> synflow."""
+    kind, _, argument = spec.strip().partition(":")
+    factory = PROXIES.get(kind)
+    if argument:
+        try:
+            steps = int(argument)
+        except ValueError:
+            raise ConfigError(f"proxy {spec!r}: K must be an integer, e.g. {kind}:128") from None
+        if steps < 1:
+            raise ConfigError(f"proxy {spec!r}: K must be at least 1")
+        return factory(steps)
+    return factory()
+
+
+class _TrainedProxy(Proxy):
+    """Train a fresh WN learner K steps on a teacher, score it on validation images."""
+
+    kind: str
+    default_steps: int
+
+    def __init__(self, steps: int | None = None) -> None:
+        self.steps = steps or self.default_steps
+        self.name = f"{self.kind}:{self.steps}"
+
+    @abstractmethod
+    def teacher(self, context: ProxyContext) -> Teacher: ...
+
+    def _score(self, genotype: Any, context: ProxyContext, seed: int) -> tuple[float, dict]:
+        teacher = self.teacher(context)
+        learner = context.learner(genotype, make_generator(derive_seed(seed, "weights")))
+        episode = make_generator(derive_seed(seed, "data"))
+        state: LearnerState | None = None
+        done = 0
+        while done < self.steps:  # replay the teacher's T steps until K are done
+            teacher.begin_episode(episode)
+            segment = min(teacher.inner_steps, self.steps - done)
+            state = train_learner(learner, teacher, steps=segment, state=state)
+            done += segment
+        assert state is not None
+        if not all(torch.isfinite(p).all() for p in state.params):
+            return 0.0, {"diverged": True}  # a learner that diverged is worth nothing
+        accuracy = evaluate_accuracy(learner, state, *context.validation_subset())
+        return accuracy, {"steps": self.steps}
+
+
+@PROXIES.register("gtn", help="K inner steps on a trained teacher's data -> validation accuracy")
+class GTNProxy(_TrainedProxy):
+    kind, default_steps = "gtn", 128
+
+    def teacher(self, context: ProxyContext) -> Teacher:
+        if context.teacher is None:
+            raise ConfigError("the gtn proxy needs a trained teacher (gtnas search --teacher RUN)")
+        return context.teacher
+
+
+@PROXIES.register("real", help="K SGD steps on real batches (tuned lr) -> validation accuracy")
+class RealProxy(_TrainedProxy):
+    kind, default_steps = "real", 128
+
+    def teacher(self, context: ProxyContext) -> Teacher:
+        from gtnas.meta.evaluation import real_teacher
+
+        # Batches are drawn per episode of K steps; one episode covers all K.
+        teacher = real_teacher(
+            *context.train,
+            self.steps,
+            context.real_lr,
+            context.real_momentum,
+            batch_size=context.real_batch_size,
+        )
+        return teacher.to(context.device)
+
+
+@PROXIES.register("synflow", help="zero-cost: log sum |theta * dR/dtheta| with positive weights")
+class SynflowProxy(Proxy):
+    name = "synflow"
+
+    def _score(self, genotype: Any, context: ProxyContext, seed: int) -> tuple[float, dict]:
+        network = context.network(genotype, make_generator(seed)).double()
+        _remove_norms(network)
+        with torch.no_grad():  # linearise: |theta|, remembering nothing (the network is a copy)
+            for p in network.parameters():
+                p.abs_()
+        network.train()
+        ones = torch.ones(1, *context.image_shape, dtype=torch.float64, device=context.device)
+        network.zero_grad()
+        network(ones).sum().backward()
+        saliences = [
+            (p.detach() * p.grad).abs().sum() for p in network.parameters() if p.grad is not None
+        ]
+        total = float(sum(saliences))
+        return (math.log(total) if total > 0 else -math.inf), {"synflow": total}
+
+
+@PROXIES.register("naswot", help="zero-cost: log|det| of the ReLU-code kernel of one minibatch")
+class NASWOTProxy(Proxy):
+    name = "naswot"
+    batch_size = 64
+
+    def _score(self, genotype: Any, context: ProxyContext, seed: int) -> tuple[float, dict]:
+        network = context.network(genotype, make_generator(seed))
+        images, _ = context.train
+        index = torch.randperm(images.shape[0], generator=make_generator(derive_seed(seed, "x")))
+        x = images[index[: self.batch_size]].to(context.device)
+        n = x.shape[0]
+        kernel = torch.zeros(n, n, dtype=torch.float64, device=context.device)
+
+        def record(_module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
+            # binary code of each image at this ReLU: (n, units); agreement counts of 1s and 0s
+            codes = (output.detach().reshape(n, -1) > 0).double()
+            kernel.add_(codes @ codes.T + (1 - codes) @ (1 - codes).T)
+
+        hooks = [m.register_forward_hook(record) for m in network.modules() if _is_relu(m)]
+        try:
+            network.train()
+            with torch.no_grad():
+                network(x)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        sign, logdet = torch.linalg.slogdet(kernel)
+        return (float(logdet) if sign > 0 else -math.inf), {"relus": len(hooks)}
+
+
+@PROXIES.register("params", help="number of parameters of the final-training network")
+class ParamsProxy(Proxy):
+    name = "params"
+
+    def _score(self, genotype: Any, context: ProxyContext, seed: int) -> tuple[float, dict]:
+        space, blueprint = context.space, context.blueprint
+        network = space.build(
+            genotype, context.image_shape, context.num_classes, norm="bn", blueprint=blueprint
+        )
+        return float(sum(p.numel() for p in network.parameters())), {}
+
+
+def _is_relu(module: nn.Module) -> bool:
+    return isinstance(module, nn.ReLU | nn.LeakyReLU)
+
+
+def _remove_norms(network: nn.Module) -> None:
+    """Replace every norm layer by identity (synflow is defined on the network without them)."""
+    for name, child in list(network.named_children()):
+        if isinstance(child, nn.BatchNorm2d | nn.BatchNorm1d | MeanOnlyBatchNorm):
+            setattr(network, name, nn.Identity())
+        else:
+            _remove_norms(child)

@@ -1,0 +1,246 @@
+"""Search strategies: what to evaluate next, through one ask/tell interface.
+
+``genotype = strategy.ask()`` proposes; ``strategy.tell(genotype, score)`` reports the proxy score
+(``None`` when the evaluation failed). A strategy draws all its randomness from its own seeded
+generator and depends only on the sequence of asks and tells, so a study rebuilds it after a
+crash by replaying the recorded events in order (see :mod:`gtnas.search.study`).
+
+- ``random``: uniform samples from the space (the paper's GTN-NAS).
+- ``evolution``: regularized (aging) evolution (Real et al. 2019): the first ``population``
+  proposals are random; then a tournament of ``sample_size`` members drawn from the current
+  population picks a parent, its one-decision mutation is the child, and when the population
+  is full the OLDEST member dies (not the worst).
+- ``reinforce``: an LSTM controller (Zoph & Le 2017) samples the decisions one after another;
+  it is trained with REINFORCE on the proxy score minus an exponential moving-average baseline,
+  with an entropy bonus.
+- ``tpe``: Optuna's Tree-structured Parzen Estimator over the decisions (its own in-memory
+  study; the persistent record of a search is kept by the study, not here).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from gtnas.config import config_from_dict
+from gtnas.registry import Registry
+from gtnas.seeding import derive_seed, make_generator
+from gtnas.spaces.base import SearchSpace
+
+
+class Strategy(ABC):
+    name: ClassVar[str]
+    Config: ClassVar[type]
+
+    def __init__(self, space: SearchSpace, seed: int, config: Any = None) -> None:
+        self.space = space
+        self.seed = seed
+        self.config = config if config is not None else self.Config()
+        self.generator = make_generator(derive_seed(seed, "strategy", self.name))
+
+    @abstractmethod
+    def ask(self) -> Any:
+        """The next genotype to evaluate."""
+
+    def tell(self, genotype: Any, score: float | None) -> None:  # noqa: B027 (optional hook)
+        """The proxy score of an evaluated genotype (``None``: its evaluation failed)."""
+
+
+STRATEGIES: Registry[type[Strategy]] = Registry("search strategy")
+
+
+def create_strategy(
+    name: str, space: SearchSpace, seed: int, options: dict[str, Any] | None = None
+) -> Strategy:
+    cls = STRATEGIES.get(name)
+    config = config_from_dict(cls.Config, options or {}, where=f"{name}.")
+    return cls(space, seed, config)
+
+
+@dataclass(frozen=True)
+class RandomConfig:
+    pass
+
+
+@STRATEGIES.register("random", help="uniform random samples (the paper's GTN-NAS)")
+class RandomSearch(Strategy):
+    name = "random"
+    Config = RandomConfig
+
+    def ask(self) -> Any:
+        return self.space.sample(self.generator)
+
+
+@dataclass(frozen=True)
+class EvolutionConfig:
+    population: int = 20  # members alive at once (Real et al. used 100 on a larger budget)
+    sample_size: int = 5  # tournament size: members drawn to pick a parent
+
+    def __post_init__(self) -> None:
+        if self.population < 2 or not 1 <= self.sample_size <= self.population:
+            raise ValueError("evolution needs population >= 2 and 1 <= sample_size <= population")
+
+
+@STRATEGIES.register("evolution", help="regularized (aging) evolution: tournament, mutate, age")
+class RegularizedEvolution(Strategy):
+    name = "evolution"
+    Config = EvolutionConfig
+
+    def __init__(self, space: SearchSpace, seed: int, config: Any = None) -> None:
+        super().__init__(space, seed, config)
+        self.population: deque[tuple[Any, float]] = deque()
+        self.asked = 0
+
+    def ask(self) -> Any:
+        self.asked += 1
+        if self.asked <= self.config.population or not self.population:
+            return self.space.sample(self.generator)
+        members = list(self.population)
+        size = min(self.config.sample_size, len(members))
+        picks = torch.randperm(len(members), generator=self.generator)[:size].tolist()
+        parent = max((members[i] for i in picks), key=lambda member: member[1])[0]
+        return self.space.mutate(parent, self.generator)
+
+    def tell(self, genotype: Any, score: float | None) -> None:
+        if score is None:
+            return
+        self.population.append((genotype, score))
+        if len(self.population) > self.config.population:
+            self.population.popleft()  # aging: the oldest dies, however good it is
+
+
+@dataclass(frozen=True)
+class ReinforceConfig:
+    hidden: int = 64  # LSTM controller width
+    lr: float = 0.01  # Adam learning rate of the controller
+    baseline_decay: float = 0.9  # exponential moving average of the reward
+    entropy_weight: float = 1e-3
+    temperature: float = 1.0
+
+
+class Controller(nn.Module):
+    """LSTM policy over a space's decisions: step i reads an embedding of choice i-1 and outputs
+    logits over decision i's options (one linear head per decision)."""
+
+    def __init__(self, sizes: list[int], hidden: int) -> None:
+        super().__init__()
+        self.sizes = sizes
+        self.start = nn.Parameter(torch.zeros(1, hidden))
+        self.embeddings = nn.ModuleList(nn.Embedding(n, hidden) for n in sizes)
+        self.cell = nn.LSTMCell(hidden, hidden)
+        self.heads = nn.ModuleList(nn.Linear(hidden, n) for n in sizes)
+
+    def log_prob(
+        self,
+        choices: list[int] | None,
+        generator: torch.Generator | None = None,
+        temperature: float = 1.0,
+    ) -> tuple[list[int], torch.Tensor, torch.Tensor]:
+        """Sample choices (when ``choices`` is None) or score given ones; returns
+        (choices, sum of log-probabilities, sum of entropies)."""
+        x = self.start
+        state = None
+        out: list[int] = []
+        log_prob = torch.zeros(())
+        entropy = torch.zeros(())
+        for i, head in enumerate(self.heads):
+            state = self.cell(x, state)
+            logits = head(state[0])[0] / temperature  # (options,)
+            probs = logits.softmax(-1)
+            if choices is None:
+                choice = int(torch.multinomial(probs.detach(), 1, generator=generator))
+            else:
+                choice = choices[i]
+            log_probs = logits.log_softmax(-1)
+            log_prob = log_prob + log_probs[choice]
+            entropy = entropy - (probs * log_probs).sum()
+            out.append(choice)
+            x = self.embeddings[i](torch.tensor([choice]))
+        return out, log_prob, entropy
+
+
+@STRATEGIES.register("reinforce", help="LSTM controller trained with REINFORCE (Zoph & Le)")
+class ReinforceController(Strategy):
+    name = "reinforce"
+    Config = ReinforceConfig
+
+    def __init__(self, space: SearchSpace, seed: int, config: Any = None) -> None:
+        super().__init__(space, seed, config)
+        sizes = [len(d) for d in space.decisions()]
+        with torch.random.fork_rng(devices=[]):
+            # nn.LSTMCell and friends initialise from the global generator: fork it so the
+            # controller depends on the seed only, and the caller's global state is untouched.
+            torch.manual_seed(derive_seed(seed, "controller") % 2**63)
+            self.controller = Controller(sizes, self.config.hidden)
+        self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=self.config.lr)
+        self.baseline: float | None = None
+
+    def ask(self) -> Any:
+        with torch.no_grad():
+            choices, _, _ = self.controller.log_prob(None, self.generator, self.config.temperature)
+        return self.space.from_decisions(choices)
+
+    def tell(self, genotype: Any, score: float | None) -> None:
+        reward = 0.0 if score is None else float(score)
+        if self.baseline is None:
+            self.baseline = reward
+        advantage = reward - self.baseline
+        self.baseline = (
+            self.config.baseline_decay * self.baseline + (1 - self.config.baseline_decay) * reward
+        )
+        choices = self.space.to_decisions(genotype)
+        _, log_prob, entropy = self.controller.log_prob(choices, None, self.config.temperature)
+        loss = -(advantage * log_prob) - self.config.entropy_weight * entropy
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+
+
+@dataclass(frozen=True)
+class TPEConfig:
+    startup_trials: int = 10  # random proposals before TPE models the scores
+    multivariate: bool = True  # model decisions jointly (Optuna's multivariate TPE)
+
+
+@STRATEGIES.register("tpe", help="Optuna's TPE sampler over the decisions")
+class TPESearch(Strategy):
+    name = "tpe"
+    Config = TPEConfig
+
+    def __init__(self, space: SearchSpace, seed: int, config: Any = None) -> None:
+        super().__init__(space, seed, config)
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        sampler = optuna.samplers.TPESampler(
+            seed=derive_seed(seed, "tpe") % 2**32,
+            n_startup_trials=self.config.startup_trials,
+            multivariate=self.config.multivariate,
+        )
+        self.study = optuna.create_study(direction="maximize", sampler=sampler)
+        self.decisions = space.decisions()
+        self.pending: dict[str, list[Any]] = {}  # canonical string -> open optuna trials
+
+    def ask(self) -> Any:
+        trial = self.study.ask()
+        choices = [trial.suggest_categorical(d.name, list(range(len(d)))) for d in self.decisions]
+        genotype = self.space.from_decisions(choices)
+        self.pending.setdefault(self.space.to_string(genotype), []).append(trial)
+        return genotype
+
+    def tell(self, genotype: Any, score: float | None) -> None:
+        import optuna
+
+        trials = self.pending.get(self.space.to_string(genotype))
+        if not trials:
+            return  # not proposed by this strategy (e.g. a seeded architecture): nothing to do
+        trial = trials.pop(0)
+        if score is None:
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        else:
+            self.study.tell(trial, score)
