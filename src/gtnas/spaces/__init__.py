@@ -1,5 +1,7 @@
 """Search spaces: genotypes and the networks built from them (see :mod:`gtnas.spaces.base`)."""
 
+# Importing a space's module registers it in SEARCH_SPACES.
+from gtnas.spaces import gtn_cell, nb201, randwire  # noqa: F401
 from gtnas.spaces.base import (
     NORMS,
     SEARCH_SPACES,

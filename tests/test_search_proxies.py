@@ -1,0 +1,125 @@
+"""Proxies score architectures deterministically; executors do not change the scores."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import gtnas.spaces.nb201  # registers nb201
+from gtnas.errors import ConfigError
+from gtnas.search.executor import (
+    ContextSpec,
+    EvaluationTask,
+    InlineExecutor,
+    ProcessExecutor,
+    build_context,
+)
+from gtnas.search.proxies import PROXIES, create_proxy
+from gtnas.seeding import make_generator
+from gtnas.spaces import create_space
+from gtnas.teachers import TeacherConfig, create_teacher
+from gtnas.teachers.generator import GeneratorConfig
+
+SPEC = ContextSpec(
+    dataset="mnist",
+    space="nb201",
+    space_options={},
+    blueprint="tiny",
+    train_subset=512,
+    eval_examples=300,
+    real_batch_size=32,
+)
+
+
+@pytest.fixture(scope="module")
+def context(mnist):
+    context = build_context(SPEC)
+    config = TeacherConfig(
+        inner_steps=4,
+        batch_size=16,
+        generator=GeneratorConfig(noise_dim=8, hidden=32, channels=8, mid_channels=8),
+    )
+    context.teacher = create_teacher(
+        "gtn", config, context.image_shape, context.num_classes, generator=make_generator(0)
+    )
+    return context
+
+
+GENOTYPES = [
+    "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+    "|avg_pool_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|",
+]
+
+
+@pytest.mark.parametrize("name", ["gtn:6", "real:6", "synflow", "naswot", "params"])
+def test_proxies_are_deterministic_finite_and_timed(context, name: str) -> None:
+    space = context.space
+    proxy = create_proxy(name)
+    genotype = space.parse(GENOTYPES[0])
+    first, again = proxy.score(genotype, context, 0), proxy.score(genotype, context, 0)
+    assert first.score == again.score and math.isfinite(first.score)
+    assert first.seconds >= 0
+    if name.startswith(("gtn", "real")):
+        assert 0.0 <= first.score <= 1.0
+        # another seed trains another learner on other data: a different accuracy
+        assert proxy.score(genotype, context, 1).score != first.score
+
+
+def test_trained_proxies_prefer_a_conv_cell_over_a_pooling_only_cell(context) -> None:
+    space = context.space
+    conv, pool = (space.parse(text) for text in GENOTYPES)
+    proxy = create_proxy("real:40")
+    conv_score = sum(proxy.score(conv, context, seed).score for seed in range(2))
+    pool_score = sum(proxy.score(pool, context, seed).score for seed in range(2))
+    assert conv_score > pool_score
+    assert create_proxy("params").score(conv, context, 0).score > create_proxy("params").score(
+        pool, context, 0
+    ).score
+
+
+def test_gtn_proxy_replays_the_curriculum_beyond_its_steps(context) -> None:
+    # K = 10 > T = 4 steps: runs without indexing past the curriculum
+    result = create_proxy("gtn:10").score(context.space.parse(GENOTYPES[0]), context, 0)
+    assert result.details == {"steps": 10}
+
+
+def test_proxy_names_are_checked() -> None:
+    assert {"gtn", "real", "synflow", "naswot", "params"} <= set(PROXIES.names())
+    with pytest.raises(ConfigError, match="unknown proxy 'flops'"):
+        create_proxy("flops")
+    with pytest.raises(ConfigError, match="K must be an integer"):
+        create_proxy("gtn:many")
+    assert create_proxy("gtn").name == "gtn:128"
+
+
+def test_process_pool_gives_the_same_scores_as_the_driver(mnist) -> None:
+    space = create_space("nb201")
+    genotypes = [space.format(space.sample(make_generator(s))) for s in range(4)]
+    tasks = [EvaluationTask(i, g, ("params", "naswot"), 0) for i, g in enumerate(genotypes)]
+
+    def collect(executor) -> dict[int, dict[str, float]]:
+        for task in tasks:
+            executor.submit(task)
+        out = {}
+        while executor.pending():
+            for result in executor.wait():
+                assert result.error is None, result.error
+                out[result.key] = result.scores
+        return out
+
+    inline = collect(InlineExecutor(SPEC))
+    with ProcessExecutor(SPEC, workers=2) as pool:
+        assert collect(pool) == inline
+
+
+def test_an_evaluation_error_is_reported_not_raised(mnist) -> None:
+    executor = InlineExecutor(SPEC)
+    executor.submit(EvaluationTask(0, "nb201:|bogus~0|", ("params",), 0))
+    (result,) = executor.wait()
+    assert result.error is not None and "bogus" in result.error
+
+
+def test_torch_threads_are_left_alone_by_scoring() -> None:
+    assert torch.get_num_threads() >= 1
