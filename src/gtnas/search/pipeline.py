@@ -1,0 +1,390 @@
+"""GTN-NAS end to end (the paper's recipe, section "GTN-NAS"):
+
+1. a teacher meta-trained with learners sampled from the search space (or a given one);
+2. the search: a strategy proposes, a proxy scores, the study records;
+3. optionally, the top fraction re-scored with a more expensive proxy (multi-fidelity);
+4. the top-k (by the last proxy that scored them) trained on real data with the final recipe;
+5. the best by VALIDATION accuracy exported (test accuracy is reported, never used to choose).
+
+Every stage is resumable: the teacher run and the final trainings checkpoint, the study keeps
+every evaluation, and a stage whose result is on record is not run again.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from gtnas.config import config_from_dict, config_to_dict
+from gtnas.search.executor import ContextSpec, create_executor
+from gtnas.search.proxies import create_proxy
+from gtnas.search.runner import SearchProgress, run_search
+from gtnas.search.strategies import STRATEGIES, create_strategy
+from gtnas.search.study import Study, TrialRecord, default_storage
+from gtnas.spaces import SEARCH_SPACES, create_space
+from gtnas.training.recipe import FinalTrainConfig
+
+
+@dataclass(frozen=True)
+class SearchTeacherConfig:
+    """The teacher behind ``gtn:K`` proxies: an existing run, or one meta-trained here on
+    learners sampled from the search space at the search blueprint."""
+
+    run: str | None = None  # a finished `gtnas teach train` run folder to use as is
+    teacher: str = "gtn"
+    inner_steps: int = 32
+    batch_size: int = 64
+    iterations: int = 100
+    meta_lr: float = 0.03
+    gradient_checkpointing: bool = False
+    eval_every: int = 25
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    dataset: str = "mnist"
+    space: str = "gtn-cell"
+    space_options: dict[str, Any] = field(default_factory=dict)
+    blueprint: str = "search"  # network size while searching (proxies, teacher's learners)
+    strategy: str = "random"
+    strategy_options: dict[str, Any] = field(default_factory=dict)
+    proxy: str = "gtn:128"  # what the strategy optimises
+    extra_proxies: tuple[str, ...] = ()  # also scored for every architecture (for analysis)
+    budget: int = 200  # architectures evaluated
+    seed: int = 0
+    workers: int = 1  # local evaluation processes (1: in the driver)
+    threads: int = 0  # torch threads per worker (0: the machine's cores / workers)
+    device: str = "cpu"
+    eval_examples: int = 2000  # validation images a proxy learner is scored on
+    real_batch_size: int = 128
+    rescore_fraction: float = 0.0  # re-score this top fraction with `rescore_proxy`
+    rescore_proxy: str = "real:1200"
+    top_k: int = 5  # architectures final-trained on real data
+    teacher: SearchTeacherConfig = field(default_factory=SearchTeacherConfig)
+    final: FinalTrainConfig = field(default_factory=FinalTrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.space not in SEARCH_SPACES:
+            raise ValueError(
+                f"unknown search space {self.space!r}; choose one of: "
+                f"{', '.join(SEARCH_SPACES.names())}"
+            )
+        if self.strategy not in STRATEGIES:
+            raise ValueError(
+                f"unknown strategy {self.strategy!r}; choose one of: "
+                f"{', '.join(STRATEGIES.names())}"
+            )
+        for name in (self.proxy, *self.extra_proxies, self.rescore_proxy):
+            create_proxy(name)  # raises a ConfigError naming a bad proxy
+        if self.budget < 1 or self.top_k < 0 or self.workers < 1:
+            raise ValueError("budget and workers must be >= 1 and top_k >= 0")
+        if not 0.0 <= self.rescore_fraction <= 1.0:
+            raise ValueError("rescore_fraction must be in [0, 1]")
+
+    @property
+    def proxies(self) -> tuple[str, ...]:
+        return (self.proxy, *(p for p in self.extra_proxies if p != self.proxy))
+
+    def all_proxies(self) -> tuple[str, ...]:
+        """Every proxy this search runs (the re-scoring one only when re-scoring is on)."""
+        rescore = (self.rescore_proxy,) if self.rescore_fraction > 0 else ()
+        return (*self.proxies, *rescore)
+
+    def needs_teacher(self) -> bool:
+        return any(p.startswith("gtn") for p in self.all_proxies())
+
+
+def default_study_name(config: SearchConfig) -> str:
+    name = f"{config.dataset}-{config.space}-{config.strategy}-{config.proxy}-s{config.seed}"
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name)
+
+
+@dataclass
+class SearchOutcome:
+    study: Study
+    folder: Path
+    progress: SearchProgress
+    top: list[TrialRecord]
+    finals: dict[int, dict[str, Any]]  # trial -> final-training result
+    best: int | None  # trial number of the exported architecture
+    export_dir: Path | None
+
+
+Hooks = dict[str, Callable[..., Any]]
+
+
+class SearchPipeline:
+    """Runs (or resumes) one study's stages. ``out``/<study> holds its files."""
+
+    def __init__(
+        self,
+        study_name: str,
+        out: Path,
+        *,
+        config: SearchConfig | None,
+        storage: str | None = None,
+        ray: bool = False,
+        ray_address: str | None = None,
+        show_progress: bool = True,
+        hooks: Hooks | None = None,
+    ) -> None:
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.storage = storage or default_storage(self.out)
+        given = config_to_dict(config) if config is not None else None
+        space_name = config.space if config is not None else None
+        sizes = {}
+        if space_name is not None:
+            space = create_space(space_name, config.space_options)  # type: ignore[union-attr]
+            sizes = {d.name: len(d) for d in space.decisions()}
+        self.study = Study.open(study_name, self.storage, config=given, decision_sizes=sizes)
+        stored = self.study.config
+        if given is not None:
+            # resumable knobs (budget, workers, top_k...) may change; fixed ones were checked
+            stored = {**stored, **given}
+        self.config = config_from_dict(SearchConfig, stored)
+        self.space = create_space(self.config.space, self.config.space_options)
+        if not sizes:  # opened by name only: now we know the space
+            self.study = Study.open(
+                study_name,
+                self.storage,
+                config=None,
+                decision_sizes={d.name: len(d) for d in self.space.decisions()},
+            )
+        self.folder = self.out / study_name
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.ray, self.ray_address = ray, ray_address
+        self.show_progress = show_progress
+        self.hooks = hooks or {}
+
+    # -- stage 1: the teacher ----------------------------------------------------------------
+    def teacher_dir(self) -> str | None:
+        if not self.config.needs_teacher():
+            return None
+        if self.config.teacher.run:
+            return self.config.teacher.run
+        from gtnas.meta.run import TeachRunConfig, run_meta_training
+        from gtnas.meta.trainer import MetaTrainConfig
+        from gtnas.teachers import TeacherConfig
+
+        t = self.config.teacher
+        run_dir = self.folder / "teacher"
+        run_config = TeachRunConfig(
+            dataset=self.config.dataset,
+            teacher=t.teacher,
+            learner=self.config.space,
+            blueprint=self.config.blueprint,
+            space_options=dict(self.config.space_options),
+            seed=self.config.seed,
+            device=self.config.device,
+            teacher_options=TeacherConfig(inner_steps=t.inner_steps, batch_size=t.batch_size),
+            meta=MetaTrainConfig(
+                iterations=t.iterations,
+                meta_lr=t.meta_lr,
+                gradient_checkpointing=t.gradient_checkpointing,
+                eval_every=t.eval_every,
+            ),
+        )
+        if not (run_dir / "teacher.json").is_file():
+            resume = (run_dir / "config.json").is_file()
+            self._hook("stage", f"meta-training the teacher in {run_dir}")
+            run_meta_training(run_config, run_dir, resume=resume, show_progress=self.show_progress)
+        return str(run_dir)
+
+    # -- stage 2: the search -----------------------------------------------------------------
+    def context_spec(self, teacher_dir: str | None) -> ContextSpec:
+        import os
+
+        threads = self.config.threads or max(1, (os.cpu_count() or 1) // self.config.workers)
+        return ContextSpec(
+            dataset=self.config.dataset,
+            space=self.config.space,
+            space_options=dict(self.config.space_options),
+            blueprint=self.config.blueprint,
+            teacher_dir=teacher_dir,
+            real_lr=self._real_lr(),
+            real_batch_size=self.config.real_batch_size,
+            eval_examples=self.config.eval_examples,
+            device=self.config.device,
+            threads=threads,
+        )
+
+    def _real_lr(self) -> float:
+        # real:K proxies share one learning rate, tuned on the validation split for the
+        # space's reference architecture once per study and kept in the store.
+        kinds = [
+            p for p in (*self.config.proxies, self.config.rescore_proxy) if p.startswith("real")
+        ]
+        if not kinds:
+            return 0.05
+        recorded = self.study.results("real_lr")
+        if 0 in recorded:
+            return float(recorded[0]["lr"])
+        from gtnas.data import load_dataset
+        from gtnas.meta.evaluation import tune_real_lr
+        from gtnas.spaces.sampler import SpaceLearnerSampler
+
+        dataset = load_dataset(self.config.dataset, quiet=True)
+        sampler = SpaceLearnerSampler(
+            self.space, dataset.image_shape, dataset.num_classes, self.config.blueprint
+        )
+        steps = create_proxy(kinds[0]).steps  # type: ignore[attr-defined]
+        self._hook("stage", f"tuning the real-data learning rate for {steps} steps")
+        tuned = tune_real_lr(
+            sampler,
+            (dataset.train.images, dataset.train.labels),
+            (dataset.val.images[:2000], dataset.val.labels[:2000]),
+            steps=steps,
+            batch_size=self.config.real_batch_size,
+            learners=1,
+            seed=self.config.seed,
+        )
+        self.study.set_result("real_lr", 0, {"lr": tuned.lr, "steps": steps})
+        return tuned.lr
+
+    def search(self, teacher_dir: str | None, *, stop_after: int | None = None) -> SearchProgress:
+        spec = self.context_spec(teacher_dir)
+        strategy = create_strategy(
+            self.config.strategy, self.space, self.config.seed, self.config.strategy_options
+        )
+        executor = create_executor(
+            spec, workers=self.config.workers, ray=self.ray, ray_address=self.ray_address
+        )
+        with executor:
+            return run_search(
+                self.study,
+                self.space,
+                strategy,
+                executor,
+                budget=self.config.budget,
+                proxies=self.config.proxies,
+                seed=self.config.seed,
+                on_result=self.hooks.get("result"),
+                stop_after=stop_after,
+            )
+
+    # -- stage 3: multi-fidelity re-scoring --------------------------------------------------
+    def rescore(self, teacher_dir: str | None) -> None:
+        fraction = self.config.rescore_fraction
+        if fraction <= 0:
+            return
+        from gtnas.search.executor import EvaluationTask, evaluate
+
+        spec = self.context_spec(teacher_dir)
+        done = self.study.results("rescore")
+        ranked = sorted(self.study.completed(), key=lambda r: -(r.score or 0.0))
+        chosen = ranked[: max(1, round(fraction * len(ranked)))]
+        for record in chosen:
+            if record.number in done:
+                continue
+            task = EvaluationTask(
+                record.number, record.genotype, (self.config.rescore_proxy,), self.config.seed
+            )
+            result = evaluate(spec, task)
+            if result.error is None:
+                self.study.set_result(
+                    "rescore",
+                    record.number,
+                    {
+                        "proxy": self.config.rescore_proxy,
+                        **result.scores,
+                        **{"seconds": sum(result.seconds.values())},
+                    },
+                )
+            self._hook("rescored", record, result)
+
+    def top(self) -> list[TrialRecord]:
+        """The top-k by the most expensive score on record (re-score, else the proxy)."""
+        rescored = self.study.results("rescore")
+        proxy = self.config.rescore_proxy
+
+        def key(record: TrialRecord) -> tuple[int, float]:
+            if record.number in rescored:
+                return (1, float(rescored[record.number][proxy]))
+            return (0, float(record.score or 0.0))
+
+        return sorted(self.study.completed(), key=key, reverse=True)[: self.config.top_k]
+
+    # -- stage 4: final training -------------------------------------------------------------
+    def final_train(self) -> dict[int, dict[str, Any]]:
+        from gtnas.data import load_dataset
+        from gtnas.spaces import parse_genotype
+        from gtnas.training.trainer import train_network
+
+        finals = self.study.results("final")
+        top = self.top()
+        if all(r.number in finals for r in top):
+            return finals
+        dataset = load_dataset(self.config.dataset, quiet=True)
+        config = replace(self.config.final, dataset=self.config.dataset, seed=self.config.seed)
+        for rank, record in enumerate(top, 1):
+            if record.number in finals:
+                continue
+            space, genotype = parse_genotype(record.genotype, self.config.space_options)
+            run_dir = self.folder / "final" / f"trial-{record.number}"
+            resume = (run_dir / "config.json").is_file()
+            self._hook("stage", f"final training {rank}/{len(top)}: trial {record.number}")
+            result = train_network(
+                space,
+                genotype,
+                dataset,
+                config,
+                run_dir,
+                resume=resume,
+                show_progress=self.show_progress,
+            )
+            finals[record.number] = {
+                "val_accuracy": result.val_accuracy,
+                "test_accuracy": result.test_accuracy,
+                "parameters": result.parameters,
+                "flops": result.flops,
+                "train_seconds": result.train_seconds,
+                "run_dir": str(run_dir),
+            }
+            self.study.set_result("final", record.number, finals[record.number])
+        return finals
+
+    # -- stage 5: export ---------------------------------------------------------------------
+    def export_best(self, finals: dict[int, dict[str, Any]]) -> tuple[int | None, Path | None]:
+        if not finals:
+            return None, None
+        best = max(finals, key=lambda n: finals[n]["val_accuracy"] or 0.0)
+        from gtnas.export.bundle import _RESERVED, read_network, save_network
+
+        loaded = read_network(finals[best]["run_dir"])
+        export_dir = self.folder / "best"
+        save_network(
+            export_dir,
+            loaded.space,
+            loaded.genotype,
+            loaded.module,
+            image_shape=loaded.image_shape,
+            num_classes=loaded.num_classes,
+            blueprint=loaded.blueprint,
+            extra={
+                **{k: v for k, v in loaded.info.items() if k not in _RESERVED},
+                "study": self.study.name,
+                "trial": best,
+                "val_accuracy": finals[best]["val_accuracy"],
+                "test_accuracy": finals[best]["test_accuracy"],
+            },
+        )
+        return best, export_dir
+
+    def run(self, *, final: bool = True) -> SearchOutcome:
+        teacher_dir = self.teacher_dir()
+        progress = self.search(teacher_dir)
+        self.rescore(teacher_dir)
+        finals = self.final_train() if final and self.config.top_k else {}
+        best, export_dir = self.export_best(finals)
+        return SearchOutcome(
+            self.study, self.folder, progress, self.top(), finals, best, export_dir
+        )
+
+    def _hook(self, name: str, *args: Any) -> None:
+        hook = self.hooks.get(name)
+        if hook is not None:
+            hook(*args)
