@@ -78,7 +78,12 @@ def inner_step(
 ) -> tuple[Tensors, Tensors, torch.Tensor]:
     """One SGD-with-momentum step; differentiable in everything when ``create_graph``."""
     loss = learner_loss(learner, names, params, x, targets)
-    grads = torch.autograd.grad(loss, params, create_graph=create_graph)
+    # allow_unused: a sampled architecture may leave some weights off every path to the output
+    # (e.g. an NB-201 node whose outgoing edges are all 'none'); their gradient is zero.
+    grads = torch.autograd.grad(loss, params, create_graph=create_graph, allow_unused=True)
+    grads = tuple(
+        torch.zeros_like(p) if g is None else g for g, p in zip(grads, params, strict=True)
+    )
     velocity = tuple(momentum * v + g for v, g in zip(velocity, grads, strict=True))
     params = tuple(p - lr * v for p, v in zip(params, velocity, strict=True))
     return params, velocity, loss

@@ -77,6 +77,8 @@ class SearchConfig:
                 f"unknown strategy {self.strategy!r}; choose one of: "
                 f"{', '.join(STRATEGIES.names())}"
             )
+        strategy = STRATEGIES.get(self.strategy)
+        config_from_dict(strategy.Config, self.strategy_options, where="strategy_options.")
         for name in (self.proxy, *self.extra_proxies, self.rescore_proxy):
             create_proxy(name)  # raises a ConfigError naming a bad proxy
         if self.budget < 1 or self.top_k < 0 or self.workers < 1:
@@ -160,6 +162,13 @@ class SearchPipeline:
         self.show_progress = show_progress
         self.hooks = hooks or {}
 
+    def study_progress(self) -> int:
+        """Finished evaluations on record (what the budget counts)."""
+        return sum(
+            r.state in ("COMPLETE", "FAIL") and r.error != "interrupted"
+            for r in self.study.records()
+        )
+
     # -- stage 1: the teacher ----------------------------------------------------------------
     def teacher_dir(self) -> str | None:
         if not self.config.needs_teacher():
@@ -215,9 +224,7 @@ class SearchPipeline:
     def _real_lr(self) -> float:
         # real:K proxies share one learning rate, tuned on the validation split for the
         # space's reference architecture once per study and kept in the store.
-        kinds = [
-            p for p in (*self.config.proxies, self.config.rescore_proxy) if p.startswith("real")
-        ]
+        kinds = [p for p in self.config.all_proxies() if p.startswith("real")]
         if not kinds:
             return 0.05
         recorded = self.study.results("real_lr")
