@@ -67,8 +67,11 @@ class ConvLearner(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (B, C, H, W) -> logits (B, num_classes). channels_last: oneDNN's pooling and
         # convolution kernels are several times faster in that layout on CPU.
+        # A 1-channel image is already "channels_last" as far as strides go, so the first conv
+        # would answer in NCHW and every later layer would follow: convert its output too.
         x = x.contiguous(memory_format=torch.channels_last)
-        return self.classifier(self.features(x).flatten(1))
+        x = self.features[0](x).contiguous(memory_format=torch.channels_last)
+        return self.classifier(self.features[1:](x).flatten(1))
 
 
 def _pooled(size: int) -> int:
