@@ -7,7 +7,6 @@ import math
 import pytest
 import torch
 
-import gtnas.spaces.nb201  # registers nb201
 from gtnas.errors import ConfigError
 from gtnas.search.executor import (
     ContextSpec,
@@ -74,9 +73,10 @@ def test_trained_proxies_prefer_a_conv_cell_over_a_pooling_only_cell(context) ->
     conv_score = sum(proxy.score(conv, context, seed).score for seed in range(2))
     pool_score = sum(proxy.score(pool, context, seed).score for seed in range(2))
     assert conv_score > pool_score
-    assert create_proxy("params").score(conv, context, 0).score > create_proxy("params").score(
-        pool, context, 0
-    ).score
+    assert (
+        create_proxy("params").score(conv, context, 0).score
+        > create_proxy("params").score(pool, context, 0).score
+    )
 
 
 def test_gtn_proxy_replays_the_curriculum_beyond_its_steps(context) -> None:

@@ -14,7 +14,9 @@ import typer
 from rich.console import Console
 
 from gtnas import __version__
+from gtnas.cli import arch as arch_cli
 from gtnas.cli import data as data_cli
+from gtnas.cli import search as search_cli
 from gtnas.cli import teach as teach_cli
 from gtnas.errors import GtnasError
 
@@ -25,8 +27,11 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(arch_cli.app, name="arch")
 app.add_typer(data_cli.app, name="data")
 app.add_typer(teach_cli.app, name="teach")
+app.command("search")(search_cli.search)
+app.command("report")(search_cli.report)
 
 err_console = Console(stderr=True)
 

@@ -25,6 +25,7 @@ from gtnas.search.runner import SearchProgress, run_search
 from gtnas.search.strategies import STRATEGIES, create_strategy
 from gtnas.search.study import Study, TrialRecord, default_storage
 from gtnas.spaces import SEARCH_SPACES, create_space
+from gtnas.teachers.generator import GeneratorConfig
 from gtnas.training.recipe import FinalTrainConfig
 
 
@@ -41,6 +42,7 @@ class SearchTeacherConfig:
     meta_lr: float = 0.03
     gradient_checkpointing: bool = False
     eval_every: int = 25
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
 
 
 @dataclass(frozen=True)
@@ -189,7 +191,9 @@ class SearchPipeline:
             space_options=dict(self.config.space_options),
             seed=self.config.seed,
             device=self.config.device,
-            teacher_options=TeacherConfig(inner_steps=t.inner_steps, batch_size=t.batch_size),
+            teacher_options=TeacherConfig(
+                inner_steps=t.inner_steps, batch_size=t.batch_size, generator=t.generator
+            ),
             meta=MetaTrainConfig(
                 iterations=t.iterations,
                 meta_lr=t.meta_lr,

@@ -1,0 +1,233 @@
+"""``gtnas search`` (GTN-NAS end to end) and ``gtnas report`` (a study's HTML page)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from gtnas.cli.options import merge, nest, parse_set, read_config_file
+from gtnas.config import config_from_dict, config_to_dict
+
+console = Console()
+DEFAULT_OUT = Path("runs/search")
+
+
+def search(
+    dataset: str = typer.Option(None, help="Data set to search for. [default: mnist]"),
+    space: str = typer.Option(None, help="Search space: gtn-cell, nb201, randwire."),
+    strategy: str = typer.Option(None, help="random, evolution, reinforce or tpe."),
+    proxy: str = typer.Option(
+        None, help="Score to optimise: gtn:K, real:K, synflow, naswot, params. [gtn:128]"
+    ),
+    extra_proxy: list[str] = typer.Option(
+        None, "--extra-proxy", help="Also record this proxy per architecture (repeatable)."
+    ),
+    budget: int = typer.Option(None, help="Architectures to evaluate. [default: 200]"),
+    top_k: int = typer.Option(None, "--top-k", help="Final-train the top K. [default: 5]"),
+    epochs: int = typer.Option(None, help="Final-training epochs. [default: 10]"),
+    blueprint: str = typer.Option(None, help="Network size while searching. [search]"),
+    teacher: Path = typer.Option(
+        None, help="Use this trained teacher run (else one is meta-trained on the space)."
+    ),
+    study: str = typer.Option(
+        None, help="Study name; an existing study resumes. [default: from the options]"
+    ),
+    out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="Folder of studies and results."),
+    storage: str = typer.Option(
+        None, help="Optuna storage URL. [default: sqlite:///OUT/studies.db]"
+    ),
+    workers: int = typer.Option(None, help="Parallel evaluation processes. [default: 1]"),
+    ray: bool = typer.Option(False, "--ray", help="Evaluate on a local Ray instance."),
+    ray_address: str = typer.Option(None, help="Evaluate on the Ray cluster at this address."),
+    seed: int = typer.Option(None, help="Seed of the whole search. [default: 0]"),
+    device: str = typer.Option(None, help="cpu, cuda, cuda:N or auto. [default: cpu]"),
+    config: Path = typer.Option(None, help="JSON file with search config values."),
+    set_: list[str] = typer.Option(
+        None, "--set", help="Override any config key: --set final.lr=0.1 (repeatable)."
+    ),
+    no_final: bool = typer.Option(False, "--no-final", help="Stop after the search."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+) -> None:
+    """Find an architecture with GTN-NAS, end to end.
+
+    Meta-trains (or loads) a teacher on architectures from the space, searches with the proxy,
+    final-trains the top-k on real data and exports the best; an existing --study resumes.
+    """
+    from gtnas.search.pipeline import SearchConfig, SearchPipeline, default_study_name
+
+    explicit = nest(
+        {
+            "dataset": dataset,
+            "space": space,
+            "strategy": strategy,
+            "proxy": proxy,
+            "extra_proxies": list(extra_proxy) if extra_proxy else None,
+            "budget": budget,
+            "top_k": top_k,
+            "final.epochs": epochs,
+            "blueprint": blueprint,
+            "teacher.run": str(teacher) if teacher else None,
+            "workers": workers,
+            "seed": seed,
+            "device": device,
+        }
+    )
+    overrides = merge(read_config_file(config) if config else {}, explicit)
+    overrides = merge(overrides, parse_set(set_ or []))
+    existing = _existing_study(study, out, storage)
+    if existing is not None:
+        # resume: the stored config plus whatever the user changed (the study refuses
+        # changes to what a search cannot change midway)
+        values = merge(existing, overrides)
+    else:
+        values = merge(config_to_dict(SearchConfig()), overrides)
+    search_config = config_from_dict(SearchConfig, values)
+    name = study or default_study_name(search_config)
+    top_rows: list[Any] = []  # the best TrialRecords so far, filled by on_result
+
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[info]}"),
+        console=console,
+    )
+    task = progress.add_task("search", total=search_config.budget, info="")
+
+    def table() -> Table:
+        view = Table(title=f"top {len(top_rows)} by {search_config.proxy}")
+        for column in ("trial", "score", "seconds", "genotype"):
+            view.add_column(column, overflow="fold")
+        for record in top_rows:
+            view.add_row(
+                str(record.number),
+                f"{record.score:.4f}",
+                f"{record.seconds:.1f}",
+                record.genotype[:90],
+            )
+        return view
+
+    live = Live(Group(progress, table()), console=console, refresh_per_second=4, transient=False)
+    interactive = console.is_terminal and not quiet
+
+    def on_result(record: Any) -> None:
+        if record.state == "COMPLETE":
+            top_rows.append(record)
+            top_rows.sort(key=lambda r: -(r.score or 0.0))
+            del top_rows[5:]
+        best = f"best {top_rows[0].score:.4f}" if top_rows else ""
+        progress.update(task, completed=pipeline.study_progress(), info=best)
+        if interactive:
+            live.update(Group(progress, table()))
+        elif not quiet:
+            score = f"{record.score:.4f}" if record.score is not None else record.error
+            console.print(
+                f"[{pipeline.study_progress()}/{search_config.budget}] trial {record.number} "
+                f"{score}  {best}",
+                highlight=False,
+            )
+
+    def on_stage(message: str) -> None:
+        if not quiet:
+            console.print(f"[bold]{message}[/]")
+
+    pipeline = SearchPipeline(
+        name,
+        out,
+        config=search_config,
+        storage=storage,
+        ray=ray,
+        ray_address=ray_address,
+        show_progress=not quiet,
+        hooks={"result": on_result, "stage": on_stage},
+    )
+    console.print(
+        f"[bold]study[/] {name}  ({pipeline.storage})  space={search_config.space} "
+        f"strategy={search_config.strategy} proxy={search_config.proxy} "
+        f"budget={search_config.budget}"
+    )
+    teacher_dir = pipeline.teacher_dir()
+    top_rows.extend(sorted(pipeline.study.completed(), key=lambda r: -(r.score or 0.0))[:5])
+    progress.update(task, completed=pipeline.study_progress())
+    if interactive:
+        with live:
+            pipeline.search(teacher_dir)
+    else:
+        pipeline.search(teacher_dir)
+    pipeline.rescore(teacher_dir)
+    finals = {} if no_final or not search_config.top_k else pipeline.final_train()
+    best, export_dir = pipeline.export_best(finals)
+    _print_summary(pipeline, finals, best, export_dir)
+    from gtnas.reports.search_report import write_report
+
+    report = write_report(pipeline.study, pipeline.folder)
+    console.print(f"report: {report}")
+
+
+def _existing_study(name: str | None, out: Path, storage: str | None) -> dict[str, Any] | None:
+    if name is None:
+        return None
+    from gtnas.search.study import CONFIG_KEY, _optuna, default_storage
+
+    optuna = _optuna()
+    url = storage or default_storage(out)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return None
+    try:
+        summaries = optuna.get_all_study_summaries(url)
+    except Exception:  # a storage that cannot be read is reported when the study opens
+        return None
+    for summary in summaries:
+        if summary.study_name == name:
+            return dict(summary.user_attrs.get(CONFIG_KEY, {}))
+    return None
+
+
+def _print_summary(pipeline: Any, finals: dict, best: int | None, export_dir: Path | None) -> None:
+    table = Table(title=f"study {pipeline.study.name}: top architectures")
+    for column in ("trial", pipeline.config.proxy, "val acc", "test acc", "params", "genotype"):
+        table.add_column(column, overflow="fold")
+    for record in pipeline.top():
+        final = finals.get(record.number, {})
+        table.add_row(
+            str(record.number) + (" *" if record.number == best else ""),
+            f"{record.score:.4f}",
+            _pct(final.get("val_accuracy")),
+            _pct(final.get("test_accuracy")),
+            str(final.get("parameters", "")),
+            record.genotype[:80],
+        )
+    console.print(table)
+    if export_dir is not None:
+        console.print(f"best (by validation accuracy, *) exported to {export_dir}")
+
+
+def _pct(value: float | None) -> str:
+    return "" if value is None else f"{100 * value:.2f}%"
+
+
+def report(
+    study: str = typer.Argument(..., help="Study name."),
+    out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="Folder of studies and results."),
+    storage: str = typer.Option(
+        None, help="Optuna storage URL. [default: sqlite:///OUT/studies.db]"
+    ),
+) -> None:
+    """Write a study's HTML report: search curve, proxy-vs-final scatter, top architectures."""
+    from gtnas.errors import GtnasError
+    from gtnas.reports.search_report import write_report
+    from gtnas.search.study import Study, default_storage
+
+    url = storage or default_storage(out)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        raise GtnasError(f"no study storage at {url}; pass --out or --storage of the search")
+    handle = Study.open(study, url, config=None, decision_sizes={})
+    path = write_report(handle, Path(out) / study)
+    console.print(f"report: {path}")

@@ -1,0 +1,76 @@
+"""`gtnas search` end to end at toy size, resume by --study, and `gtnas report`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from gtnas.cli.app import main
+from gtnas.search.study import Study, default_storage
+
+TOY = [
+    "--dataset", "mnist", "--space", "nb201", "--blueprint", "tiny", "--budget", "4",
+    "--top-k", "1", "--epochs", "1", "--quiet",
+    "--set", "teacher.iterations=2", "--set", "teacher.inner_steps=3",
+    "--set", "teacher.batch_size=16", "--set", "teacher.eval_every=2",
+    "--set", "final.train_subset=256", "--set", "final.blueprint=tiny",
+    "--set", "eval_examples=300",
+]  # fmt: skip
+
+
+def test_search_end_to_end_then_resume_with_a_larger_budget(tmp_path: Path, mnist) -> None:
+    out = tmp_path / "runs"
+    args = ["search", *TOY, "--proxy", "gtn:6", "--extra-proxy", "synflow", "--out", str(out)]
+    assert main([*args, "--study", "toy"]) == 0
+    folder = out / "toy"
+    assert (folder / "teacher" / "teacher.json").is_file()  # meta-trained on the space
+    assert (folder / "best" / "model.safetensors").is_file()  # the best, exported
+    assert (folder / "report.html").is_file()
+    study = Study.open("toy", default_storage(out), config=None, decision_sizes={})
+    first = {r.genotype for r in study.completed()}
+    assert len(first) == 4
+    assert all({"gtn:6", "synflow"} <= r.scores.keys() for r in study.completed())
+    (final,) = study.results("final").values()
+    assert 0.0 <= final["test_accuracy"] <= 1.0
+    # resume the study with a larger budget: the 4 are kept, 2 more are evaluated
+    assert main(["search", "--study", "toy", "--out", str(out), "--budget", "6", "--quiet",
+                 "--no-final"]) == 0  # fmt: skip
+    study = Study.open("toy", default_storage(out), config=None, decision_sizes={})
+    records = study.completed()
+    assert len(records) == 6 and first <= {r.genotype for r in records}
+    assert main(["report", "toy", "--out", str(out)]) == 0
+    page = (folder / "report.html").read_text()
+    assert "Search curve" in page and "nb201:|" in page
+
+
+def test_resume_refuses_a_changed_space(tmp_path: Path, mnist, capsys) -> None:
+    out = tmp_path / "runs"
+    args = ["search", *TOY, "--proxy", "params", "--top-k", "0", "--out", str(out)]
+    assert main([*args, "--study", "s"]) == 0
+    capsys.readouterr()
+    assert main(["search", "--study", "s", "--out", str(out), "--space", "randwire"]) == 2
+    message = capsys.readouterr().err
+    assert "space='nb201', not 'randwire'" in message and len(message.strip().splitlines()) == 1
+
+
+def test_bad_search_options_are_one_line_errors(tmp_path: Path, capsys) -> None:
+    for bad, expected in (
+        (["--proxy", "flops"], "unknown proxy 'flops'"),
+        (["--strategy", "annealing"], "unknown strategy 'annealing'"),
+        (["--set", "budgett=3"], "budgett"),
+        (["--space", "darts"], "unknown search space 'darts'"),
+    ):
+        assert main(["search", "--out", str(tmp_path), *bad]) == 2
+        err = capsys.readouterr().err
+        assert expected in err and len(err.strip().splitlines()) == 1, err
+    assert main(["report", "nothing", "--out", str(tmp_path / "none")]) == 2
+    assert "no study storage" in capsys.readouterr().err
+
+
+def test_config_is_recorded_with_the_study(tmp_path: Path, mnist) -> None:
+    out = tmp_path / "runs"
+    assert main(["search", *TOY, "--proxy", "params", "--top-k", "0", "--out", str(out),
+                 "--study", "c"]) == 0  # fmt: skip
+    config = Study.open("c", default_storage(out), config=None, decision_sizes={}).config
+    assert config["space"] == "nb201" and config["budget"] == 4
+    json.dumps(config)  # plain JSON
