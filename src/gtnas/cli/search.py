@@ -19,34 +19,34 @@ DEFAULT_OUT = Path("runs/search")
 
 
 def search(
-    dataset: str = typer.Option(None, help="Data set to search for. [default: mnist]"),
+    dataset: str = typer.Option(None, help="Data set to search for. (default: mnist)"),
     space: str = typer.Option(None, help="Search space: gtn-cell, nb201, randwire."),
     strategy: str = typer.Option(None, help="random, evolution, reinforce or tpe."),
     proxy: str = typer.Option(
-        None, help="Score to optimise: gtn:K, real:K, synflow, naswot, params. [gtn:128]"
+        None, help="Score to optimise: gtn:K, real:K, synflow, naswot, params. (default: gtn:128)"
     ),
     extra_proxy: list[str] = typer.Option(
         None, "--extra-proxy", help="Also record this proxy per architecture (repeatable)."
     ),
-    budget: int = typer.Option(None, help="Architectures to evaluate. [default: 200]"),
-    top_k: int = typer.Option(None, "--top-k", help="Final-train the top K. [default: 5]"),
-    epochs: int = typer.Option(None, help="Final-training epochs. [default: 10]"),
-    blueprint: str = typer.Option(None, help="Network size while searching. [search]"),
+    budget: int = typer.Option(None, help="Architectures to evaluate. (default: 200)"),
+    top_k: int = typer.Option(None, "--top-k", help="Final-train the top K. (default: 5)"),
+    epochs: int = typer.Option(None, help="Final-training epochs. (default: 10)"),
+    blueprint: str = typer.Option(None, help="Network size while searching. (default: search)"),
     teacher: Path = typer.Option(
         None, help="Use this trained teacher run (else one is meta-trained on the space)."
     ),
     study: str = typer.Option(
-        None, help="Study name; an existing study resumes. [default: from the options]"
+        None, help="Study name; an existing study resumes. (default: from the options)"
     ),
     out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="Folder of studies and results."),
     storage: str = typer.Option(
-        None, help="Optuna storage URL. [default: sqlite:///OUT/studies.db]"
+        None, help="Optuna storage URL. (default: sqlite:///OUT/studies.db)"
     ),
-    workers: int = typer.Option(None, help="Parallel evaluation processes. [default: 1]"),
+    workers: int = typer.Option(None, help="Parallel evaluation processes. (default: 1)"),
     ray: bool = typer.Option(False, "--ray", help="Evaluate on a local Ray instance."),
     ray_address: str = typer.Option(None, help="Evaluate on the Ray cluster at this address."),
-    seed: int = typer.Option(None, help="Seed of the whole search. [default: 0]"),
-    device: str = typer.Option(None, help="cpu, cuda, cuda:N or auto. [default: cpu]"),
+    seed: int = typer.Option(None, help="Seed of the whole search. (default: 0)"),
+    device: str = typer.Option(None, help="cpu, cuda, cuda:N or auto. (default: cpu)"),
     config: Path = typer.Option(None, help="JSON file with search config values."),
     set_: list[str] = typer.Option(
         None, "--set", help="Override any config key: --set final.lr=0.1 (repeatable)."
@@ -217,7 +217,7 @@ def report(
     study: str = typer.Argument(..., help="Study name."),
     out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="Folder of studies and results."),
     storage: str = typer.Option(
-        None, help="Optuna storage URL. [default: sqlite:///OUT/studies.db]"
+        None, help="Optuna storage URL. (default: sqlite:///OUT/studies.db)"
     ),
 ) -> None:
     """Write a study's HTML report: search curve, proxy-vs-final scatter, top architectures."""

@@ -49,22 +49,22 @@ def train(
         ..., "--out", "-o", help="Run folder (created; holds checkpoints, metrics, teacher)."
     ),
     dataset: str = typer.Option(
-        None, help="Data set: mnist, fashion-mnist, cifar10, idx:DIR, cifar:DIR. [default: mnist]"
+        None, help="Data set: mnist, fashion-mnist, cifar10, idx:DIR, cifar:DIR. (default: mnist)"
     ),
-    teacher: str = typer.Option(None, help="gtn, gtn-nocurriculum, pixels or real. [default: gtn]"),
+    teacher: str = typer.Option(None, help="gtn, gtn-nocurriculum, pixels or real. (default: gtn)"),
     learner: str = typer.Option(
         None,
         help="Learner sampler (fixed, random-width) or a search space (gtn-cell, nb201, "
-        "randwire) to meta-train on architectures sampled from it. [default: fixed]",
+        "randwire) to meta-train on architectures sampled from it. (default: fixed)",
     ),
     blueprint: str = typer.Option(
-        None, help="Network size preset when --learner is a search space. [default: search]"
+        None, help="Network size preset when --learner is a search space. (default: search)"
     ),
-    inner_steps: int = typer.Option(None, help="Inner SGD steps T. [default: 32]"),
-    batch_size: int = typer.Option(None, help="Synthetic samples per inner step. [default: 128]"),
-    iterations: int = typer.Option(None, help="Outer (meta) iterations. [default: 400]"),
+    inner_steps: int = typer.Option(None, help="Inner SGD steps T. (default: 32)"),
+    batch_size: int = typer.Option(None, help="Synthetic samples per inner step. (default: 128)"),
+    iterations: int = typer.Option(None, help="Outer (meta) iterations. (default: 400)"),
     meta_lr: float = typer.Option(
-        None, help="Adam learning rate of the meta-parameters. [default: 0.03]"
+        None, help="Adam learning rate of the meta-parameters. (default: 0.03)"
     ),
     soft_labels: bool = typer.Option(
         None, "--soft-labels/--hard-labels", help="Learn a label distribution per sample."
@@ -74,8 +74,8 @@ def train(
         "--gradient-checkpointing/--no-gradient-checkpointing",
         help="Rebuild one inner step at a time in the backward pass (long unrolls).",
     ),
-    seed: int = typer.Option(None, help="Seed of everything random in the run. [default: 0]"),
-    device: str = typer.Option(None, help="auto, cpu, cuda or cuda:N. [default: auto]"),
+    seed: int = typer.Option(None, help="Seed of everything random in the run. (default: 0)"),
+    device: str = typer.Option(None, help="auto, cpu, cuda or cuda:N. (default: auto)"),
     config: Path = typer.Option(
         None, "--config", help="JSON file with config values (see config.json of any run)."
     ),
