@@ -115,6 +115,10 @@ def evaluate(spec: ContextSpec, task: EvaluationTask) -> EvaluationResult:
         for name in task.proxies:
             result = create_proxy(name).score(genotype, context, task.seed)
             scores[name], seconds[name] = result.score, result.seconds
+            # numeric details travel as "<proxy>/<key>" (e.g. a final training's test accuracy)
+            for key, value in result.details.items():
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    scores[f"{name}/{key}"] = float(value)
         return EvaluationResult(task.key, scores, seconds)
     except Exception as exc:  # an evaluation failing is data, not a crash
         detail = f"{type(exc).__name__}: {exc}"

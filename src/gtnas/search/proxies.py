@@ -201,7 +201,7 @@ class SynflowProxy(Proxy):
             (p.detach() * p.grad).abs().sum() for p in network.parameters() if p.grad is not None
         ]
         total = float(sum(saliences))
-        return (math.log(total) if total > 0 else -math.inf), {"synflow": total}
+        return (math.log(total) if total > 0 else -math.inf), {}
 
 
 @PROXIES.register("naswot", help="zero-cost: log|det| of the ReLU-code kernel of one minibatch")
