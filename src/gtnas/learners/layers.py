@@ -94,6 +94,33 @@ class MeanOnlyBatchNorm(nn.Module):
         return x - x.mean(dim=dims, keepdim=True) + self.bias.view(shape)
 
 
+class BatchStatNorm(nn.Module):
+    """Batch normalisation that always uses the statistics of the batch it sees (mean AND
+    variance), with a learned per-channel scale and shift, and no running buffers.
+
+    The search spaces' weight-normalised learners use it instead of mean-only batch norm: cells
+    that sum several branches (skip connections, parallel convolutions) grow the activations'
+    scale layer after layer, which mean subtraction alone does not undo, and sampled
+    architectures then diverge within a few inner steps. Like :class:`MeanOnlyBatchNorm` it
+    carries no state through ``functional_call``, and evaluation runs on large batches.
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(num_features))
+        self.bias = nn.Parameter(torch.zeros(num_features))
+
+    def reset_parameters(self, generator: torch.Generator | None) -> None:
+        with torch.no_grad():
+            self.weight.fill_(1.0)
+            self.bias.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (B, C) or (B, C, H, W); training=True: normalise with this batch's statistics
+        return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
+
+
 def _kaiming_wn_init(
     v: torch.Tensor, g: torch.Tensor, bias: torch.Tensor | None, generator: torch.Generator | None
 ) -> None:
@@ -118,7 +145,7 @@ def init_learner(module: nn.Module, generator: torch.Generator | None) -> nn.Mod
     for layer in module.modules():
         if layer is module and not isinstance(layer, _STANDARD_LAYERS):
             continue
-        if isinstance(layer, WNConv2d | WNLinear | MeanOnlyBatchNorm):
+        if isinstance(layer, WNConv2d | WNLinear | MeanOnlyBatchNorm | BatchStatNorm):
             layer.reset_parameters(generator)
         elif isinstance(layer, _STANDARD_LAYERS):
             _init_standard(layer, generator)

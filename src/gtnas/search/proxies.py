@@ -16,6 +16,8 @@ a :class:`ProxyResult` with the score (higher is better) and its cost in seconds
 - ``naswot`` (Mellor et al. 2021): log |det K| of the Hamming-agreement kernel of the binary
   ReLU activation codes of one real minibatch.
 - ``params``: the number of parameters of the final-training network (a trivial baseline).
+- ``train:E``: E epochs of the final-training recipe on real data -> validation accuracy, with
+  the test accuracy as a detail; what ground-truth sets are built with (:mod:`gtnas.search.truth`).
 
 Every proxy is deterministic for a seed: initial weights and data come from generators derived
 from (seed, genotype), never from global state.
@@ -33,7 +35,7 @@ import torch
 from torch import nn
 
 from gtnas.errors import ConfigError
-from gtnas.learners.layers import MeanOnlyBatchNorm, init_learner
+from gtnas.learners.layers import BatchStatNorm, MeanOnlyBatchNorm, init_learner
 from gtnas.meta.unroll import LearnerState, evaluate_accuracy, train_learner
 from gtnas.registry import Registry
 from gtnas.seeding import derive_seed, make_generator
@@ -65,6 +67,8 @@ class ProxyContext:
     real_batch_size: int = 128
     eval_examples: int = 2000  # validation images a trained proxy learner is scored on
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    dataset: Any = None  # the loaded gtnas.data.Dataset, for proxies that train in full (train:E)
+    extra: dict[str, Any] = field(default_factory=dict)  # ContextSpec.extra (train:E's recipe)
 
     def learner(self, genotype: Any, generator: torch.Generator) -> nn.Module:
         """The weight-normalised learner of ``genotype`` (what a teacher trains)."""
@@ -253,7 +257,12 @@ def _is_relu(module: nn.Module) -> bool:
 def _remove_norms(network: nn.Module) -> None:
     """Replace every norm layer by identity (synflow is defined on the network without them)."""
     for name, child in list(network.named_children()):
-        if isinstance(child, nn.BatchNorm2d | nn.BatchNorm1d | MeanOnlyBatchNorm):
+        if isinstance(child, nn.BatchNorm2d | nn.BatchNorm1d | MeanOnlyBatchNorm | BatchStatNorm):
             setattr(network, name, nn.Identity())
         else:
             _remove_norms(child)
+
+
+# Registers train:E (final training as a proxy: what ground-truth sets are built with). Imported
+# last because it builds on the classes above; every worker that imports this module knows it.
+from gtnas.search import truth as _truth  # noqa: E402, F401

@@ -3,7 +3,7 @@
 Every space builds the same genotype two ways (see :meth:`SearchSpace.build`):
 
 - ``norm="wn"``: a learner for a teacher's differentiable inner loop - weight-normalised
-  convolutions (:class:`WNConv2d`) followed by mean-only batch norm, which always uses the
+  convolutions (:class:`WNConv2d`) followed by :class:`BatchStatNorm`, which always uses the
   statistics of the batch it sees (no running buffers to carry through ``functional_call``);
 - ``norm="bn"``: an ordinary network for final training - ``nn.Conv2d`` + ``nn.BatchNorm2d``.
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gtnas.learners.layers import MeanOnlyBatchNorm, WNConv2d, WNLinear
+from gtnas.learners.layers import BatchStatNorm, WNConv2d, WNLinear
 
 
 def conv2d(
@@ -39,7 +39,9 @@ def conv2d(
 
 
 def norm2d(channels: int, *, norm: str) -> nn.Module:
-    return MeanOnlyBatchNorm(channels) if norm == "wn" else nn.BatchNorm2d(channels)
+    # "wn": batch statistics only (no running buffers to thread through functional_call), and
+    # the variance too - see BatchStatNorm for why mean-only batch norm is not enough here.
+    return BatchStatNorm(channels) if norm == "wn" else nn.BatchNorm2d(channels)
 
 
 def linear(in_features: int, out_features: int, *, norm: str) -> nn.Module:
