@@ -14,10 +14,12 @@ import typer
 from rich.console import Console
 
 from gtnas import __version__
+from gtnas.cli import analysis as analysis_cli
 from gtnas.cli import arch as arch_cli
 from gtnas.cli import data as data_cli
 from gtnas.cli import search as search_cli
 from gtnas.cli import teach as teach_cli
+from gtnas.cli import truth as truth_cli
 from gtnas.errors import GtnasError
 
 app = typer.Typer(
@@ -32,6 +34,9 @@ app.add_typer(data_cli.app, name="data")
 app.add_typer(teach_cli.app, name="teach")
 app.command("search")(search_cli.search)
 app.command("report")(search_cli.report)
+app.add_typer(truth_cli.app, name="truth")
+app.command("rank-corr")(analysis_cli.rank_corr)
+app.command("speedup")(analysis_cli.speedup)
 
 err_console = Console(stderr=True)
 

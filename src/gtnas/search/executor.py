@@ -42,7 +42,7 @@ class ContextSpec:
     threads: int = 1  # torch intra-op threads per worker
     data_root: str | None = None
     train_subset: int = 0  # score on the first N training images only (tests)
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # proxy-specific (train:E's recipe)
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,8 @@ def build_context(spec: ContextSpec) -> Any:
         real_batch_size=spec.real_batch_size,
         eval_examples=spec.eval_examples,
         device=device,
+        dataset=dataset,
+        extra=dict(spec.extra),
     )
     _CONTEXTS[key] = context
     return context

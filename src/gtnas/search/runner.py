@@ -113,7 +113,8 @@ def run_search(
             if record.state == "COMPLETE":
                 scores[record.genotype] = record.score  # type: ignore[assignment]
                 failures_in_a_row = 0
-            else:
+            elif record.error is not None and not record.error.startswith("non-finite"):
+                # an exception (a broken set-up), not an architecture with a non-finite score
                 failures_in_a_row += 1
                 if failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
                     raise GtnasError(

@@ -1,0 +1,426 @@
+"""Proxies measured against a truth set: every architecture scored by each proxy, then the rank
+correlations between proxy scores and true accuracies (the GTN paper's figure 5), with
+bootstrap intervals.
+
+Scoring a set with a proxy is a search study of the ``list`` strategy (which proposes the set's
+architectures in order) run by the search pipeline, so it is parallel (``workers``, Ray),
+resumable, and cached: one study per (set, proxy, blueprint, seed, teacher) in
+``OUT/studies.db``, and a second run reads the scores back without evaluating anything.
+``real:K`` learning rates are tuned once per study by the pipeline, as in a search.
+
+Combinations are computed here from their components' scores, not by the executor:
+``rankavg:A+B`` ranks the architectures by each component (higher score, higher rank; ties
+share their mean rank) and scores each by the mean of its ranks (e.g. ``rankavg:gtn:128+synflow``).
+An architecture a component failed to score (a diverged learner, a non-finite zero-cost score)
+has no score and is left out of that proxy's correlations; the count is reported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gtnas.analysis.rank import (
+    RankCorrelation,
+    _ranks,
+    bootstrap_ci,
+    kendall_tau,
+    rank_correlations,
+)
+from gtnas.analysis.truthset import TruthSet
+from gtnas.errors import ConfigError, GtnasError
+
+COMBINATION = "rankavg:"
+MEASURES = ("spearman_top", "spearman_all", "kendall_top", "kendall_all")
+
+
+# --- proxy names ------------------------------------------------------------------------------
+
+
+def parse_proxies(specs: Sequence[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """(plain proxies to score, in order and once each; combination -> its components).
+
+    ``["gtn:128", "rankavg:gtn:128+synflow"]`` -> ``(["gtn:128", "synflow"],
+    {"rankavg:gtn:128+synflow": ["gtn:128", "synflow"]})``. Unknown proxies raise ConfigError.
+    """
+    from gtnas.search.proxies import create_proxy
+
+    plain: list[str] = []
+    combinations: dict[str, list[str]] = {}
+    for spec in specs:
+        spec = spec.strip()
+        if spec.startswith(COMBINATION):
+            parts = [p.strip() for p in spec[len(COMBINATION) :].split("+")]
+            if len(parts) < 2 or not all(parts):
+                raise ConfigError(
+                    f"proxy {spec!r}: a combination needs two or more proxies joined by +, "
+                    "e.g. rankavg:gtn:128+synflow"
+                )
+            combinations[spec] = parts
+        else:
+            parts = [spec]
+        for part in parts:
+            create_proxy(part)  # names a bad proxy
+            if part not in plain:
+                plain.append(part)
+    return plain, combinations
+
+
+def proxy_steps(spec: str) -> int | None:
+    """The training steps K of ``gtn:K`` / ``real:K``; None for proxies that do not train."""
+    from gtnas.search.proxies import create_proxy
+
+    return getattr(create_proxy(spec), "steps", None)
+
+
+def rank_average(columns: Sequence[Sequence[float]]) -> np.ndarray:
+    """Mean over columns of each item's average rank (1 = lowest score) in that column."""
+    ranks = [_ranks(np.asarray(column, dtype=np.float64)) for column in columns]
+    if not ranks or len({len(r) for r in ranks}) != 1:
+        raise ValueError("rank_average needs one or more columns of equal length")
+    return np.mean(ranks, axis=0)
+
+
+# --- scoring ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScoringOptions:
+    """How proxies score a truth set's architectures."""
+
+    blueprint: str | None = None  # network size of proxy learners (None: the teacher's, else
+    # "search")
+    teacher: str | None = None  # a finished `gtnas teach train` run, for gtn:K
+    seed: int = 0
+    workers: int = 1
+    threads: int = 0  # torch threads per worker (0: the machine's cores / workers)
+    device: str = "cpu"
+    eval_examples: int = 2000  # validation images a trained proxy learner is scored on
+    real_lr: float | None = None  # fix the real:K learning rate (None: tuned per K)
+
+
+@dataclass
+class ProxyScores:
+    proxy: str
+    scores: list[float | None]  # one per truth record, in file order (-inf: the lowest score,
+    # e.g. synflow without signal; None: not scored, e.g. a diverged learner)
+    seconds: float | None  # mean seconds per evaluation
+    steps: int | None  # K of gtn:K / real:K (sums for combinations); None for zero-cost
+    study: str | None = None  # the study holding the scores (None for combinations)
+    info: dict[str, Any] = field(default_factory=dict)  # e.g. the real:K learning rate
+
+
+def scoring_study_name(truth: TruthSet, proxy: str, blueprint: str, options: ScoringOptions) -> str:
+    parts = [truth.name, truth.digest()[:8], proxy, blueprint, f"s{options.seed}"]
+    if proxy.startswith("gtn") and options.teacher:
+        parts.append("t" + _teacher_digest(Path(options.teacher)))
+    if proxy.startswith("real") and options.real_lr is not None:
+        parts.append(f"lr{options.real_lr:g}")
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", "-".join(parts))
+
+
+def _teacher_digest(run_dir: Path) -> str:
+    """8 hex digits of the trained teacher's weights: a retrained teacher gets fresh scores."""
+    from gtnas.teachers.store import TENSORS
+
+    path = run_dir / TENSORS
+    if not path.is_file():
+        raise GtnasError(f"{run_dir} holds no trained teacher ({TENSORS}); pass a finished run")
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:8]
+
+
+def proxy_blueprint(truth: TruthSet, options: ScoringOptions) -> str:
+    """The blueprint proxies score at: the given one, else the teacher's, else "search"."""
+    if options.blueprint:
+        return options.blueprint
+    if options.teacher:
+        from gtnas.meta.run import load_run_config
+
+        return load_run_config(Path(options.teacher)).blueprint
+    return "search"
+
+
+def _check_teacher(truth: TruthSet, plain: list[str], options: ScoringOptions) -> None:
+    if not any(p.startswith("gtn") for p in plain):
+        return
+    if not options.teacher:
+        raise ConfigError("gtn:K proxies need a trained teacher: pass --teacher RUN")
+    from gtnas.meta.run import load_run_config
+
+    teacher = load_run_config(Path(options.teacher))
+    if teacher.dataset != truth.dataset:
+        raise ConfigError(
+            f"the teacher in {options.teacher} was trained on {teacher.dataset}, the truth set "
+            f"is {truth.dataset}"
+        )
+
+
+def score_truth_set(
+    truth: TruthSet,
+    proxies: Sequence[str],
+    out: Path,
+    options: ScoringOptions | None = None,
+    *,
+    storage: str | None = None,
+    hooks: dict[str, Callable[..., Any]] | None = None,
+) -> dict[str, ProxyScores]:
+    """Score every architecture of ``truth`` with each of ``proxies`` (combinations included);
+    returns {proxy: scores} in the order asked. ``hooks`` as the search pipeline's
+    (``"result"``: each finished evaluation, ``"stage"``: a line about what starts)."""
+    options = options or ScoringOptions()
+    plain, combinations = parse_proxies(proxies)
+    _check_teacher(truth, plain, options)
+    blueprint = proxy_blueprint(truth, options)
+    scored = {
+        proxy: _score_with(truth, proxy, blueprint, Path(out), options, storage, hooks or {})
+        for proxy in plain
+    }
+    for spec, parts in combinations.items():
+        scored[spec] = combine(spec, [scored[p] for p in parts])
+    return {spec.strip(): scored[spec.strip()] for spec in proxies}
+
+
+def _score_with(
+    truth: TruthSet,
+    proxy: str,
+    blueprint: str,
+    out: Path,
+    options: ScoringOptions,
+    storage: str | None,
+    hooks: dict[str, Callable[..., Any]],
+) -> ProxyScores:
+    from gtnas.search.pipeline import SearchConfig, SearchPipeline, SearchTeacherConfig
+
+    name = scoring_study_name(truth, proxy, blueprint, options)
+    config = SearchConfig(
+        dataset=truth.dataset,
+        space=truth.space,
+        space_options=dict(truth.space_options),
+        blueprint=blueprint,
+        strategy="list",
+        strategy_options={"genotypes": truth.genotypes()},
+        proxy=proxy,
+        budget=len(truth),
+        seed=options.seed,
+        workers=options.workers,
+        threads=options.threads,
+        device=options.device,
+        eval_examples=options.eval_examples,
+        top_k=0,
+        teacher=SearchTeacherConfig(run=options.teacher if proxy.startswith("gtn") else None),
+    )
+    pipeline = SearchPipeline(
+        name, out, config=config, storage=storage, show_progress=False, hooks=hooks
+    )
+    study = pipeline.study
+    if proxy.startswith("real") and options.real_lr is not None and not study.results("real_lr"):
+        # the pipeline uses a recorded learning rate instead of tuning one
+        study.set_result("real_lr", 0, {"lr": options.real_lr, "given": True})
+    if pipeline.study_progress() < len(truth):
+        hook = hooks.get("stage")
+        if hook is not None:
+            hook(f"scoring {len(truth)} architectures with {proxy} (study {name})")
+        pipeline.search(pipeline.teacher_dir())
+    by_genotype = {r.genotype: r for r in study.completed()}
+    # The search loop records a non-finite score as a failed evaluation; a score of -inf (a
+    # zero-cost proxy finding no signal at all, e.g. synflow on a cell with no path from input
+    # to output) is a valid lowest score here, kept rather than left out.
+    minus_infinity = f"non-finite {proxy} score -inf"  # gtnas.search.runner._finish's message
+    lowest = {
+        r.genotype for r in study.records() if r.state == "FAIL" and r.error == minus_infinity
+    }
+    scores: list[float | None] = []
+    seconds = []
+    for genotype in truth.genotypes():
+        record = by_genotype.get(genotype)
+        if record is not None:
+            scores.append(float(record.score))  # type: ignore[arg-type]
+            seconds.append(record.seconds)
+        else:
+            scores.append(-math.inf if genotype in lowest else None)
+    recorded = study.results("real_lr")
+    info = {"real_lr": recorded[0]["lr"]} if 0 in recorded else {}
+    return ProxyScores(
+        proxy=proxy,
+        scores=scores,
+        seconds=float(np.mean(seconds)) if seconds else None,
+        steps=proxy_steps(proxy),
+        study=name,
+        info=info,
+    )
+
+
+def combine(spec: str, parts: Sequence[ProxyScores]) -> ProxyScores:
+    """The rank average of ``parts`` over the architectures every part scored."""
+    scored = [i for i in range(len(parts[0].scores)) if all(p.scores[i] is not None for p in parts)]
+    combined: list[float | None] = [None] * len(parts[0].scores)
+    if scored:
+        columns = [[p.scores[i] for i in scored] for p in parts]
+        for i, value in zip(scored, rank_average(columns), strict=True):  # type: ignore[arg-type]
+            combined[i] = float(value)
+    seconds = [p.seconds for p in parts]
+    steps = [p.steps for p in parts if p.steps is not None]
+    return ProxyScores(
+        proxy=spec,
+        scores=combined,
+        seconds=None if None in seconds else float(sum(seconds)),  # type: ignore[arg-type]
+        steps=sum(steps) if steps else None,
+    )
+
+
+# --- correlations -----------------------------------------------------------------------------
+
+
+def top_indices(scores: Sequence[float], fraction: float, minimum: int = 2) -> np.ndarray:
+    """Indices of the top ``fraction`` by score (at least ``minimum``), highest first; the same
+    selection as :func:`gtnas.analysis.rank.rank_correlations` (stable among ties)."""
+    values = np.asarray(scores, dtype=np.float64)
+    order = np.argsort(-values, kind="mergesort")
+    return order[: max(minimum, math.ceil(fraction * len(values)))]
+
+
+@dataclass(frozen=True)
+class ProxyCorrelation:
+    proxy: str
+    truth_metric: str  # "test" or "val"
+    top_fraction: float
+    missing: int  # truth architectures the proxy did not score
+    correlation: RankCorrelation  # Spearman (with bootstrap interval) and Kendall
+    kendall_ci95_all: tuple[float, float]
+    kendall_ci95_top: tuple[float, float]
+    seconds: float | None  # mean seconds per evaluation
+    steps: int | None
+
+    def measure(self, name: str) -> float:
+        """``spearman_top`` (the paper's), ``spearman_all``, ``kendall_top``, ``kendall_all``."""
+        if name not in MEASURES:
+            raise ConfigError(f"unknown measure {name!r}; choose one of: {', '.join(MEASURES)}")
+        return float(getattr(self.correlation, name))
+
+    def to_json(self) -> dict[str, Any]:
+        c = self.correlation
+        return {
+            "proxy": self.proxy,
+            "truth_metric": self.truth_metric,
+            "n": c.n,
+            "missing": self.missing,
+            "n_top": c.n_top,
+            "top_fraction": self.top_fraction,
+            "spearman_all": c.spearman_all,
+            "spearman_all_ci95": list(c.ci95_all),
+            "kendall_all": c.kendall_all,
+            "kendall_all_ci95": list(self.kendall_ci95_all),
+            "spearman_top": c.spearman_top,
+            "spearman_top_ci95": list(c.ci95_top),
+            "kendall_top": c.kendall_top,
+            "kendall_top_ci95": list(self.kendall_ci95_top),
+            "seconds_per_evaluation": self.seconds,
+            "steps": self.steps,
+        }
+
+
+def paired(scores: ProxyScores, truth: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """(proxy scores, truth values) of the architectures the proxy scored. Scores of -inf
+    become one finite value below all others (the same ranks, and Kendall's pairwise
+    differences stay defined); a plot shows them at the left edge."""
+    if len(scores.scores) != len(truth):
+        raise ValueError("proxy scores and truth values must be aligned")
+    keep = [i for i, s in enumerate(scores.scores) if s is not None and not math.isnan(s)]
+    proxy = np.array([scores.scores[i] for i in keep], dtype=np.float64)
+    lowest = np.isneginf(proxy)
+    if lowest.any():
+        finite = proxy[~lowest]
+        spread = float(finite.max() - finite.min()) if finite.size else 0.0
+        floor = float(finite.min()) if finite.size else 0.0
+        proxy[lowest] = floor - max(0.1 * spread, 1.0)
+    return proxy, np.asarray(truth, dtype=np.float64)[keep]
+
+
+def correlate(
+    scores: ProxyScores,
+    truth: Sequence[float],
+    *,
+    truth_metric: str = "test",
+    top_fraction: float = 0.5,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> ProxyCorrelation:
+    """Spearman and Kendall between ``scores`` and ``truth`` over all scored architectures and
+    over the proxy's top ``top_fraction``, with 95% percentile-bootstrap intervals."""
+    if not 0 < top_fraction <= 1:
+        raise ConfigError(f"the top fraction must be in (0, 1], got {top_fraction}")
+    proxy, values = paired(scores, truth)
+    if len(proxy) < 3:
+        raise GtnasError(
+            f"{scores.proxy} scored {len(proxy)} of {len(truth)} architectures; "
+            "need at least 3 for a correlation"
+        )
+    correlation = rank_correlations(
+        proxy, values, top_fraction=top_fraction, resamples=resamples, seed=seed
+    )
+    top = top_indices(proxy, top_fraction)
+    return ProxyCorrelation(
+        proxy=scores.proxy,
+        truth_metric=truth_metric,
+        top_fraction=top_fraction,
+        missing=len(truth) - len(proxy),
+        correlation=correlation,
+        kendall_ci95_all=bootstrap_ci(proxy, values, kendall_tau, resamples=resamples, seed=seed),
+        kendall_ci95_top=bootstrap_ci(
+            proxy[top], values[top], kendall_tau, resamples=resamples, seed=seed
+        ),
+        seconds=scores.seconds,
+        steps=scores.steps,
+    )
+
+
+def correlation_document(
+    truth: TruthSet,
+    correlations: Sequence[ProxyCorrelation],
+    scores: dict[str, ProxyScores],
+    **extra: Any,
+) -> dict[str, Any]:
+    """The JSON written by ``gtnas rank-corr``: the set, each proxy's correlations, and every
+    architecture's scores (so plots can be redrawn without the studies)."""
+    return {
+        "truth": truth.name,
+        "truth_digest": truth.digest(),
+        "dataset": truth.dataset,
+        "space": truth.space,
+        "n": len(truth),
+        **extra,
+        "proxies": {c.proxy: c.to_json() for c in correlations},
+        "studies": {p: s.study for p, s in scores.items() if s.study},
+        "info": {p: s.info for p, s in scores.items() if s.info},
+        "scores": {p: s.scores for p, s in scores.items()},
+    }
+
+
+def safe_name(proxy: str) -> str:
+    """A proxy name as part of a file name: ``rankavg:gtn:128+synflow`` ->
+    ``rankavg-gtn-128+synflow``."""
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "-", proxy)
+
+
+def dumps(document: dict[str, Any]) -> str:
+    """Strict JSON: a score of -inf is written as the string "-inf"; NaN (e.g. the correlation
+    of a constant set) and +inf as null."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return "-inf" if value == -math.inf else None
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [clean(v) for v in value]
+        return value
+
+    return json.dumps(clean(document), indent=1, allow_nan=False) + "\n"

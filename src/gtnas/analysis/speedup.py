@@ -1,0 +1,139 @@
+"""The speed-up of GTN-NAS over real data (the paper's claim): how many real-data training steps,
+and seconds, a proxy learner needs before it ranks architectures as well as a learner trained
+K steps on a teacher's synthetic data.
+
+``real:K`` is measured over a range of K: each K gives one point (steps K, mean seconds per
+evaluation, rank correlation with the truth set). The real-data curve is walked up in K to the
+first point that reaches gtn's correlation; between that point and the one before it the curve
+is interpolated linearly in log K against correlation, and the seconds with the same fraction
+in log seconds (both grow roughly geometrically along the measured K). Then
+
+    speed-up in steps   = K_match / K_gtn
+    speed-up in seconds = seconds_real(K_match) / seconds_gtn
+
+and, separately, the seconds speed-up with the teacher's meta-training time spread over the
+evaluations it serves: seconds_gtn + meta_seconds / evaluations. When the smallest measured K
+already matches, the factor is an upper bound ("at most"); when no measured K does, a lower
+bound ("at least") taken at the largest K.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+INTERPOLATED, AT_MOST, AT_LEAST = "interpolated", "at most", "at least"
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    steps: int  # K
+    seconds: float  # mean seconds per evaluation
+    correlation: float
+
+
+@dataclass(frozen=True)
+class Match:
+    """Where the real-data curve reaches the target correlation."""
+
+    steps: float
+    seconds: float
+    bound: str  # INTERPOLATED, AT_MOST (at or below the smallest K), AT_LEAST (beyond the largest)
+
+
+def match_curve(curve: Sequence[CurvePoint], target: float) -> Match:
+    """The first crossing of ``target`` by ``curve`` (sorted by steps; NaN points ignored),
+    log-interpolated between the measured points around it (see the module docstring)."""
+    points = sorted((p for p in curve if not math.isnan(p.correlation)), key=lambda p: p.steps)
+    if not points:
+        raise ValueError("the real-data curve has no points with a correlation")
+    if points[0].correlation >= target:
+        return Match(points[0].steps, points[0].seconds, AT_MOST)
+    for lower, upper in itertools.pairwise(points):
+        if upper.correlation >= target:  # lower.correlation < target <= upper.correlation
+            fraction = (target - lower.correlation) / (upper.correlation - lower.correlation)
+            return Match(
+                _log_between(lower.steps, upper.steps, fraction),
+                _log_between(lower.seconds, upper.seconds, fraction),
+                INTERPOLATED,
+            )
+    return Match(points[-1].steps, points[-1].seconds, AT_LEAST)
+
+
+def _log_between(low: float, high: float, fraction: float) -> float:
+    return math.exp(math.log(low) + fraction * (math.log(high) - math.log(low)))
+
+
+@dataclass(frozen=True)
+class Speedup:
+    measure: str  # the correlation compared, e.g. "spearman_top"
+    gtn: CurvePoint  # gtn:K's steps, seconds per evaluation and correlation (the target)
+    match: Match
+    meta_seconds: float | None  # the teacher's meta-training wall time, when known
+    evaluations: int  # evaluations the meta-training time is spread over
+
+    @property
+    def steps_factor(self) -> float:
+        return self.match.steps / self.gtn.steps
+
+    @property
+    def seconds_factor(self) -> float:
+        return self.match.seconds / self.gtn.seconds
+
+    @property
+    def amortised_gtn_seconds(self) -> float | None:
+        """Seconds per gtn evaluation with the meta-training cost shared out."""
+        if self.meta_seconds is None:
+            return None
+        return self.gtn.seconds + self.meta_seconds / self.evaluations
+
+    @property
+    def amortised_seconds_factor(self) -> float | None:
+        amortised = self.amortised_gtn_seconds
+        return None if amortised is None else self.match.seconds / amortised
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "measure": self.measure,
+            "gtn_steps": self.gtn.steps,
+            "gtn_seconds": self.gtn.seconds,
+            "gtn_correlation": self.gtn.correlation,
+            "real_steps_at_match": self.match.steps,
+            "real_seconds_at_match": self.match.seconds,
+            "bound": self.match.bound,
+            "speedup_steps": self.steps_factor,
+            "speedup_seconds": self.seconds_factor,
+            "meta_training_seconds": self.meta_seconds,
+            "evaluations": self.evaluations,
+            "gtn_seconds_amortised": self.amortised_gtn_seconds,
+            "speedup_seconds_amortised": self.amortised_seconds_factor,
+        }
+
+
+def compute_speedup(
+    real: Sequence[CurvePoint],
+    gtn: CurvePoint,
+    *,
+    measure: str = "spearman_top",
+    meta_seconds: float | None = None,
+    evaluations: int = 1,
+) -> Speedup:
+    if evaluations < 1:
+        raise ValueError(f"evaluations must be at least 1, got {evaluations}")
+    return Speedup(measure, gtn, match_curve(real, gtn.correlation), meta_seconds, evaluations)
+
+
+def teacher_meta_seconds(run_dir: Path) -> float | None:
+    """Wall time of a teacher's meta-training (all sessions): the last ``elapsed`` in its
+    metrics log; None when the run has no log."""
+    from gtnas.runtime.metrics import MetricsLog
+
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return None
+    elapsed = [r["elapsed"] for r in MetricsLog(path).read() if "elapsed" in r]
+    return float(elapsed[-1]) if elapsed else None

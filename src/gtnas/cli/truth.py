@@ -1,0 +1,165 @@
+"""``gtnas truth``: build ground-truth sets (architectures trained on real data) and export them
+as the small JSON files ``gtnas rank-corr`` and ``gtnas speedup`` read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from gtnas.cli.options import merge, nest, parse_set, read_config_file
+from gtnas.config import config_from_dict, config_to_dict
+from gtnas.search.study import TrialRecord
+
+app = typer.Typer(
+    help="Ground-truth sets: sampled architectures trained on real data, to measure proxies.",
+    no_args_is_help=True,
+)
+console = Console()
+DEFAULT_RUNS = Path("runs/truth")
+
+
+@app.command("build")
+def build(
+    space: str = typer.Option(
+        None, help="Search space: nb201, gtn-cell, randwire. (default: nb201)"
+    ),
+    dataset: str = typer.Option(None, help="Data set. (default: mnist)"),
+    n: int = typer.Option(None, "--n", help="Architectures to train. (default: 200)"),
+    epochs: int = typer.Option(None, help="Training epochs per architecture. (default: 3)"),
+    train_subset: int = typer.Option(
+        None, help="Train on the first N training images; 0: all. (default: 10000)"
+    ),
+    blueprint: str = typer.Option(None, help="Network size trained. (default: search)"),
+    seed: int = typer.Option(None, help="Seeds the sampling and every training. (default: 0)"),
+    workers: int = typer.Option(None, help="Parallel trainings. (default: 2)"),
+    threads: int = typer.Option(None, help="Torch threads per worker; 0: cores / workers."),
+    device: str = typer.Option(None, help="cpu, cuda, cuda:N. (default: cpu)"),
+    study: str = typer.Option(
+        None, help="Study name; an existing one resumes. (default: truth-DATASET-SPACE-nN-eE)"
+    ),
+    out: Path = typer.Option(DEFAULT_RUNS, "--out", "-o", help="Folder of truth studies and runs."),
+    storage: str = typer.Option(
+        None, help="Optuna storage URL. (default: sqlite:///OUT/studies.db)"
+    ),
+    ray: bool = typer.Option(False, "--ray", help="Train on a local Ray instance."),
+    ray_address: str = typer.Option(None, help="Train on the Ray cluster at this address."),
+    config: Path = typer.Option(None, help="JSON file with truth config values."),
+    set_: list[str] = typer.Option(
+        None, "--set", help="Override any config key: --set final.batch_size=64 (repeatable)."
+    ),
+    export: Path = typer.Option(None, help="Also write the truth-set JSON here when done."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-architecture lines."),
+) -> None:
+    """Sample architectures (seeded) and train each with the final-training recipe.
+
+    A long job: it runs as a study (resumable: run the same command, or --study NAME, again;
+    parallel: --workers, --ray). The defaults take about 2-3 hours on 2 CPU cores for MNIST
+    or Fashion-MNIST (truth/README.md).
+    """
+    from gtnas.cli.search import _existing_study
+    from gtnas.search.truth import TruthConfig, build_truth, default_truth_name
+
+    explicit = nest(
+        {
+            "space": space,
+            "dataset": dataset,
+            "n": n,
+            "epochs": epochs,
+            "blueprint": blueprint,
+            "seed": seed,
+            "workers": workers,
+            "threads": threads,
+            "device": device,
+        }
+    )
+    if train_subset is not None:
+        explicit["train_subset"] = train_subset or None
+    overrides = merge(read_config_file(config) if config else {}, explicit)
+    overrides = merge(overrides, parse_set(set_ or []))
+    existing = _existing_study(study, out, storage)
+    if existing is not None:
+        from gtnas.search.truth import truth_config_of
+
+        values = merge(config_to_dict(truth_config_of(existing, study=study or "")), overrides)
+    else:
+        values = merge(config_to_dict(TruthConfig()), overrides)
+    truth_config = config_from_dict(TruthConfig, values)
+    name = study or default_truth_name(truth_config)
+    console.print(
+        f"[bold]truth build[/] {name}: {truth_config.n} {truth_config.space} architectures, "
+        f"{truth_config.epochs} epochs on {truth_config.train_subset or 'all'} "
+        f"{truth_config.dataset} images, {truth_config.workers} worker(s)",
+        highlight=False,
+    )
+
+    from gtnas.search.study import Study, default_storage
+
+    url = storage or default_storage(out)
+    done = 0  # finished evaluations in the study, for the [done/n] counter
+    if existing is not None:
+        records = Study.open(name, url, config=None, decision_sizes={}).records()
+        done = sum(r.state in ("COMPLETE", "FAIL") and r.error != "interrupted" for r in records)
+
+    def on_result(record: TrialRecord) -> None:
+        nonlocal done
+        done += 1
+        if quiet:
+            return
+        test = record.scores.get(f"{truth_config.proxy}/test_accuracy")
+        if record.score is not None and test is not None:
+            text = f"val {100 * record.score:.2f}%  test {100 * test:.2f}%  {record.seconds:.0f}s"
+        else:
+            text = f"failed: {record.error}"
+        line = f"[{done}/{truth_config.n}] {record.genotype}  {text}"
+        console.print(line, highlight=False, soft_wrap=True, markup=False)
+
+    build_result = build_truth(
+        truth_config,
+        out,
+        name=name,
+        storage=url,
+        ray=ray,
+        ray_address=ray_address,
+        on_result=on_result,
+    )
+    completed = build_result.study.completed()
+    console.print(
+        f"{len(completed)} architectures trained in study {name} ({url}); export with: "
+        f"gtnas truth export {name} --runs {out}",
+        highlight=False,
+    )
+    if export is not None:
+        _export(build_result.study, export)
+
+
+@app.command("export")
+def export_truth(
+    study: str = typer.Argument(..., help="Truth study name (see `gtnas truth build`)."),
+    out: Path = typer.Option(
+        None, "--out", "-o", help="JSON file to write. (default: truth/STUDY.json, less truth-)"
+    ),
+    runs: Path = typer.Option(DEFAULT_RUNS, help="Folder of the truth studies (build's --out)."),
+    storage: str = typer.Option(
+        None, help="Optuna storage URL. (default: sqlite:///RUNS/studies.db)"
+    ),
+) -> None:
+    """Write a truth build's finished trainings as a small truth-set JSON file."""
+    from gtnas.search.study import default_storage
+    from gtnas.search.truth import open_truth_study
+
+    handle, _ = open_truth_study(study, storage or default_storage(runs))
+    _export(handle, out or Path("truth") / f"{study.removeprefix('truth-')}.json")
+
+
+def _export(study: object, path: Path) -> None:
+    from gtnas.analysis.truthset import truth_document, write_truth
+
+    document = truth_document(study)
+    write_truth(document, path)
+    console.print(
+        f"wrote {path}: {document['n']} architectures ({document['failed']} failed) of "
+        f"{document['dataset']} / {document['space']}",
+        highlight=False,
+    )

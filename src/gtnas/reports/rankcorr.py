@@ -1,0 +1,160 @@
+"""Plots of proxies against a truth set, as PNGs.
+
+``plot_rank_scatter`` draws the GTN paper's figure 5: each architecture's proxy score against
+its accuracy after real training, the proxy's top 10% in another colour, the rank correlations
+in the title. ``plot_speedup`` draws correlation against cost: the real-data proxy over K as a
+curve, gtn:K as a point (and, hollow, with its meta-training cost amortised), zero-cost proxies
+and combinations as points, all on the same axes; a second panel puts the trained proxies
+against steps. matplotlib is used through ``Figure`` (no pyplot state), as in
+:mod:`gtnas.reports.curves`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from gtnas.analysis.rankcorr import ProxyCorrelation, top_indices
+from gtnas.analysis.speedup import INTERPOLATED, CurvePoint, Speedup
+from gtnas.reports.curves import _save
+
+HIGHLIGHT = "#d62728"  # the proxy's top 10%
+OTHERS = "#1f77b4"
+MEASURE_LABELS = {
+    "spearman_top": "Spearman, proxy's top fraction",
+    "spearman_all": "Spearman, all architectures",
+    "kendall_top": "Kendall, proxy's top fraction",
+    "kendall_all": "Kendall, all architectures",
+}
+
+
+def plot_rank_scatter(
+    proxy_scores: Sequence[float],
+    truth: Sequence[float],
+    path: Path,
+    *,
+    correlation: ProxyCorrelation,
+    truth_label: str = "test accuracy",
+    highlight: float = 0.1,
+    no_signal: Sequence[bool] | None = None,
+) -> Path:
+    """Proxy score (x) against truth accuracy in % (y), one point per scored architecture.
+    ``no_signal`` marks points whose score was -inf (drawn where :func:`gtnas.analysis.
+    rankcorr.paired` put them, left of the rest)."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    x = np.asarray(proxy_scores, dtype=float)
+    y = 100 * np.asarray(truth, dtype=float)
+    top = np.zeros(len(x), dtype=bool)
+    top[top_indices(x, highlight, minimum=1)] = True
+    figure = Figure(figsize=(5.5, 4.2), layout="constrained")
+    axes = figure.add_subplot()
+    lowest = np.zeros(len(x), dtype=bool) if no_signal is None else np.asarray(no_signal)
+    rest = ~top & ~lowest
+    axes.scatter(x[rest], y[rest], s=14, color=OTHERS, alpha=0.6, label="other architectures")
+    if lowest.any():
+        axes.scatter(x[lowest], y[lowest], s=20, marker="x", color="#7f7f7f", label="score -inf")
+    axes.scatter(x[top], y[top], s=22, color=HIGHLIGHT, label=f"top {100 * highlight:g}% by proxy")
+    c = correlation.correlation
+    share = f"{100 * correlation.top_fraction:g}%"
+    axes.set_title(
+        f"{correlation.proxy} (n={c.n})\n"
+        f"Spearman {c.spearman_all:.2f}, Kendall {c.kendall_all:.2f}; "
+        f"top {share}: Spearman {c.spearman_top:.2f}, Kendall {c.kendall_top:.2f}",
+        fontsize=10,
+    )
+    axes.set_xlabel(f"proxy score ({correlation.proxy})")
+    axes.set_ylabel(f"{truth_label} after real training (%)")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    return _save(figure, path)
+
+
+def plot_speedup(
+    path: Path,
+    *,
+    real: Sequence[CurvePoint],
+    gtn: tuple[str, CurvePoint],
+    others: Mapping[str, CurvePoint] | None = None,
+    speedup: Speedup | None = None,
+    measure: str = "spearman_top",
+    title: str = "",
+) -> Path:
+    """Correlation vs seconds per evaluation (left, log x) and vs training steps (right)."""
+    from matplotlib.figure import Figure
+
+    others = others or {}
+    figure = Figure(figsize=(10, 4.2), layout="constrained")
+    by_seconds, by_steps = figure.subplots(1, 2, sharey=True)
+    points = sorted(real, key=lambda p: p.steps)
+    gtn_name, gtn_point = gtn
+    for axes, cost in ((by_seconds, "seconds"), (by_steps, "steps")):
+        xs = [getattr(p, cost) for p in points]
+        ys = [p.correlation for p in points]
+        axes.plot(xs, ys, "o-", color="#7f7f7f", label="real:K")
+        for point, x in zip(points, xs, strict=True):
+            axes.annotate(
+                str(point.steps),
+                (x, point.correlation),
+                fontsize=7,
+                xytext=(3, -9),
+                textcoords="offset points",
+            )
+        axes.plot(
+            getattr(gtn_point, cost),
+            gtn_point.correlation,
+            "*",
+            color=HIGHLIGHT,
+            markersize=13,
+            label=gtn_name,
+        )
+        axes.axhline(gtn_point.correlation, color=HIGHLIGHT, linewidth=0.8, linestyle=":")
+        if speedup is not None:
+            match = getattr(speedup.match, cost)
+            axes.plot(
+                match,
+                gtn_point.correlation,
+                "x",
+                color="black",
+                markersize=9,
+                label=f"real matches ({speedup.match.bound})",
+            )
+        axes.set_xscale("log")
+        if cost == "steps":  # label the measured K, not powers of ten
+            ticks = sorted({p.steps for p in points} | {gtn_point.steps})
+            axes.set_xticks(ticks, [str(k) for k in ticks], minor=False)
+            axes.set_xticks([], minor=True)
+        axes.set_xlabel(
+            "seconds per evaluation (log)" if cost == "seconds" else "training steps K (log)"
+        )
+        axes.grid(alpha=0.3, which="both")
+    amortised = speedup.amortised_gtn_seconds if speedup is not None else None
+    if amortised is not None:
+        by_seconds.plot(
+            amortised,
+            gtn_point.correlation,
+            "*",
+            markerfacecolor="none",
+            color=HIGHLIGHT,
+            markersize=13,
+            label=f"{gtn_name} + meta-training / {speedup.evaluations}",
+        )
+    markers = iter("sD^vP<>ph")
+    for name, point in others.items():  # zero-cost proxies and combinations: seconds only
+        if point.seconds is None or math.isnan(point.correlation):
+            continue
+        by_seconds.plot(point.seconds, point.correlation, next(markers, "o"), label=name)
+    by_seconds.set_ylabel(MEASURE_LABELS.get(measure, measure))
+    by_seconds.set_title(title or "rank correlation against cost")
+    if speedup is not None:
+        bound = "" if speedup.match.bound == INTERPOLATED else f" {speedup.match.bound}"
+        by_steps.set_title(
+            f"speed-up{bound}: {speedup.steps_factor:.1f}x in steps, "
+            f"{speedup.seconds_factor:.1f}x in seconds",
+            fontsize=10,
+        )
+    by_seconds.legend(fontsize=7)
+    by_steps.legend(fontsize=7)
+    return _save(figure, path)

@@ -1,0 +1,393 @@
+"""Ground-truth sets: architectures sampled from a space and trained on real data, the yardstick
+proxies are measured against (the GTN paper's figure 5 and its speed-up claim).
+
+A truth build is an ordinary study run by the search loop (:func:`gtnas.search.runner.
+run_search`), so it is resumable and parallel like a search:
+
+- the ``random`` strategy with the set's seed proposes architectures; a repeat is recorded as a
+  duplicate and costs nothing, so ``n`` evaluations are ``n`` distinct architectures;
+- the proxy ``train:E`` scores each one by final training (:func:`gtnas.training.trainer.
+  train_network`) for E epochs: score = validation accuracy, details = test accuracy, seconds,
+  parameters (recorded as ``train:E/<key>`` scores by the executor);
+- the final-training recipe reaches the workers in ``ContextSpec.extra`` (``train_recipe``).
+
+Each architecture trains in its own folder under the build's output (``train_root``), named
+by a hash of its genotype, and never in a temporary one: an evaluation cut off by a crash is
+re-run by the loop, and the re-run resumes that folder's checkpoint (final training resumes
+exactly, so the result is the one an unbroken run gives), while a run that finished just
+before the crash is read back from its ``result.json`` instead of being trained again. A
+finished run keeps ``result.json``, ``metrics.jsonl`` and its weights; its checkpoints, dead
+weight by then, are deleted.
+
+Every architecture trains with the set's seed, as NAS-Bench-201 trains all its cells with the
+same seeds: ``gtnas arch train GENOTYPE --set seed=S ...`` with the recorded recipe reproduces
+a record.
+
+This module also registers the ``list`` strategy, which proposes a given list of genotypes in
+order (then random samples): scoring a truth set with a proxy (``gtnas rank-corr``) is a study
+of that strategy with a budget of the set's size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gtnas.config import config_from_dict, config_to_dict
+from gtnas.errors import ConfigError, GtnasError
+from gtnas.search.proxies import PROXIES, Proxy, ProxyContext
+from gtnas.search.strategies import STRATEGIES, Strategy, create_strategy
+from gtnas.training.recipe import FinalTrainConfig
+
+RECIPE_KEY = "train_recipe"  # ContextSpec.extra: the FinalTrainConfig (as a dict) of train:E
+RUNS_KEY = "train_root"  # ContextSpec.extra: the folder holding one run folder per architecture
+TRUTH_KIND = "truth"  # the study config's "kind", telling truth builds from searches
+
+
+def default_truth_recipe() -> FinalTrainConfig:
+    """The final-training recipe of truth builds: the standard one, validated once, after the
+    last epoch (a truth set records final accuracies only, and on a CPU each pass over the
+    10,000 validation images costs as much as ~40 training steps of the search blueprint)."""
+    return FinalTrainConfig(eval_every_epochs=1000, log_every_steps=0)
+
+
+# --- the proxy --------------------------------------------------------------------------------
+
+
+@PROXIES.register("train", help="E epochs of final training on real data -> val accuracy (truth)")
+class TrainProxy(Proxy):
+    """``train:E``: the final-training recipe for E epochs, scored by validation accuracy."""
+
+    kind, default_epochs = "train", 1
+
+    def __init__(self, epochs: int | None = None) -> None:
+        self.epochs = epochs or self.default_epochs
+        self.name = f"{self.kind}:{self.epochs}"
+
+    def _seed(self, seed: int, genotype: Any, context: ProxyContext) -> int:
+        # One seed for every architecture (data order, augmentation, initialisation stream),
+        # so a record is reproduced by `gtnas arch train` with the set's seed.
+        return seed
+
+    def recipe(self, context: ProxyContext, seed: int) -> FinalTrainConfig:
+        """The context's recipe (``extra["train_recipe"]``, else :func:`default_truth_recipe`)
+        with this proxy's epochs and the context's data set, blueprint, device and ``seed``."""
+        if context.dataset is None:
+            raise ConfigError(
+                f"{self.name} needs the loaded data set in its proxy context "
+                "(contexts built by gtnas.search.executor.build_context have it)"
+            )
+        values = dict(context.extra.get(RECIPE_KEY) or config_to_dict(default_truth_recipe()))
+        values.update(
+            dataset=context.dataset.name,
+            seed=seed,
+            epochs=self.epochs,
+            blueprint=context.blueprint,
+            device=str(context.device),
+        )
+        return config_from_dict(FinalTrainConfig, values, where=f"{RECIPE_KEY}.")
+
+    def _score(self, genotype: Any, context: ProxyContext, seed: int) -> tuple[float, dict]:
+        config = self.recipe(context, seed)
+        root = context.extra.get(RUNS_KEY)
+        if root is None:  # a one-off score: nothing to resume, train in a scratch folder
+            with tempfile.TemporaryDirectory(prefix="gtnas-train-") as scratch:
+                return _train(context, genotype, config, Path(scratch) / "run")
+        return _train(context, genotype, config, Path(root) / run_folder_name(context, genotype))
+
+
+def run_folder_name(context: ProxyContext, genotype: Any) -> str:
+    """``<space>-<16 hex digits of the genotype's hash>``: short, stable, file-system safe."""
+    text = context.space.format(genotype)
+    return f"{context.space.name}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+
+
+def _train(
+    context: ProxyContext, genotype: Any, config: FinalTrainConfig, run_dir: Path
+) -> tuple[float, dict]:
+    from gtnas.training.trainer import CONFIG_FILE, RESULT_FILE, load_train_config, train_network
+
+    if (run_dir / RESULT_FILE).is_file():  # finished before a crash, not yet recorded
+        _check_recipe(run_dir, load_train_config(run_dir), config, context)
+        return _outcome(json.loads((run_dir / RESULT_FILE).read_text()))
+    resume = (run_dir / CONFIG_FILE).is_file()
+    train_network(
+        context.space,
+        genotype,
+        context.dataset,
+        config,
+        run_dir,
+        resume=resume,
+        show_progress=False,
+    )
+    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+    return _outcome(json.loads((run_dir / RESULT_FILE).read_text()))
+
+
+def _check_recipe(
+    run_dir: Path, saved: FinalTrainConfig, config: FinalTrainConfig, context: ProxyContext
+) -> None:
+    # train_network saves the blueprint resolved to its fields; compare like with like.
+    blueprint = config_to_dict(context.space.resolve_blueprint(config.blueprint))
+    if config_to_dict(saved) != config_to_dict(dataclasses.replace(config, blueprint=blueprint)):
+        raise ConfigError(
+            f"{run_dir} holds a run with another recipe; delete it or build into another folder"
+        )
+
+
+def _outcome(result: dict[str, Any]) -> tuple[float, dict]:
+    """(validation accuracy, details) from a run's result.json."""
+    return float(result["val_accuracy"]), {
+        "test_accuracy": float(result["test_accuracy"]),
+        "train_seconds": float(result["train_seconds"]),  # in optimiser steps
+        "wall_seconds": float(result["wall_seconds"]),  # training and per-epoch validation
+        "parameters": int(result["parameters"]),
+    }
+
+
+# --- the list strategy ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListConfig:
+    genotypes: tuple[str, ...] = ()  # "<space>:<string>", proposed first, in this order
+
+
+@STRATEGIES.register("list", help="given genotypes in order, then uniform random samples")
+class ListStrategy(Strategy):
+    """Proposes ``genotypes`` in order (scoring a truth set: a budget of exactly the list),
+    then, past the list's end, uniform samples as ``random`` does."""
+
+    name = "list"
+    Config = ListConfig
+
+    def __init__(self, space: Any, seed: int, config: Any = None) -> None:
+        super().__init__(space, seed, config)
+        self.asked = 0
+
+    def ask(self) -> Any:
+        self.asked += 1
+        if self.asked > len(self.config.genotypes):
+            return self.space.sample(self.generator)
+        text = self.config.genotypes[self.asked - 1]
+        name, _, rest = text.partition(":")
+        if name != self.space.name:
+            raise ConfigError(f"the list holds a {name} genotype, the space is {self.space.name}")
+        return self.space.parse(rest)
+
+
+# --- the build --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TruthConfig:
+    """A ground-truth set: ``n`` architectures of ``space`` trained ``epochs`` epochs on the
+    first ``train_subset`` training images of ``dataset`` at ``blueprint``.
+
+    The defaults (nb201 at its search blueprint, 200 architectures, 3 epochs on 10,000 images)
+    take about 80 s per architecture on one CPU thread, so about 2.3 hours with 2 workers on
+    2 cores for MNIST or Fashion-MNIST (see truth/README.md for the measurements).
+    """
+
+    dataset: str = "mnist"
+    space: str = "nb201"
+    space_options: dict[str, Any] = field(default_factory=dict)
+    blueprint: str | dict[str, Any] = "search"  # the network trained (a preset or its fields)
+    n: int = 200  # architectures (distinct; failed trainings are counted but not exported)
+    epochs: int = 3
+    train_subset: int | None = 10_000  # train on the first N training images (None: all)
+    seed: int = 0  # seeds the sampling and every architecture's training
+    workers: int = 2  # parallel trainings (local processes)
+    threads: int = 0  # torch threads per worker (0: the machine's cores / workers)
+    device: str = "cpu"
+    # The rest of the recipe (batch size, learning rate, augmentation...). Its dataset, seed,
+    # blueprint, epochs, train_subset and device are replaced by the fields above.
+    final: FinalTrainConfig = field(default_factory=default_truth_recipe)
+
+    def __post_init__(self) -> None:
+        if self.n < 1 or self.epochs < 1 or self.workers < 1 or self.threads < 0:
+            raise ValueError("n, epochs and workers must be >= 1 and threads >= 0")
+        if self.train_subset is not None and self.train_subset < 1:
+            raise ValueError(
+                f"train_subset must be >= 1 (or null for all), got {self.train_subset}"
+            )
+
+    @property
+    def proxy(self) -> str:
+        return f"{TrainProxy.kind}:{self.epochs}"
+
+    def recipe(self) -> FinalTrainConfig:
+        """The final-training config every architecture of the set is trained with (its seed
+        is the set's)."""
+        return dataclasses.replace(
+            self.final,
+            dataset=self.dataset,
+            seed=self.seed,
+            blueprint=self.blueprint,
+            epochs=self.epochs,
+            train_subset=self.train_subset,
+            device=self.device,
+        )
+
+
+# Keys a resumed truth build must keep besides those every study keeps (see study._FIXED_KEYS):
+# changing them would mix architectures trained differently in one set.
+_FIXED_TRUTH_KEYS = ("epochs", "train_subset", "final")
+# Keys of a truth study's config that are not TruthConfig fields.
+_STUDY_KEYS = ("kind", "strategy", "proxy")
+
+
+def default_truth_name(config: TruthConfig) -> str:
+    name = f"truth-{config.dataset}-{config.space}-n{config.n}-e{config.epochs}"
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name)
+
+
+def study_config(config: TruthConfig) -> dict[str, Any]:
+    """What a truth study stores: the TruthConfig plus the loop's strategy and proxy."""
+    return {
+        **config_to_dict(config),
+        "kind": TRUTH_KIND,
+        "strategy": "random",
+        "proxy": config.proxy,
+    }
+
+
+def truth_config_of(stored: dict[str, Any], *, study: str = "") -> TruthConfig:
+    """The TruthConfig recorded in a truth study's config."""
+    if stored.get("kind") != TRUTH_KIND:
+        raise ConfigError(f"study {study!r} is not a truth build (it was made by gtnas search)")
+    values = {k: v for k, v in stored.items() if k not in _STUDY_KEYS}
+    return config_from_dict(TruthConfig, values)
+
+
+def machine_description(config: TruthConfig, threads: int) -> dict[str, Any]:
+    """Where a build session ran: what the recorded seconds mean."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "device": config.device,
+        "workers": config.workers,
+        "threads_per_worker": threads,
+    }
+
+
+@dataclass
+class TruthBuild:
+    study: Any  # gtnas.search.study.Study
+    name: str
+    folder: Path  # OUT/<name>: the run folder of every architecture is under folder/train
+    config: TruthConfig
+    progress: Any  # gtnas.search.runner.SearchProgress
+
+
+def build_truth(
+    config: TruthConfig,
+    out: Path,
+    *,
+    name: str | None = None,
+    storage: str | None = None,
+    ray: bool = False,
+    ray_address: str | None = None,
+    on_result: Callable[[Any], None] | None = None,
+    stop_after: int | None = None,
+) -> TruthBuild:
+    """Build (or resume) the truth study ``name`` in ``storage`` (default ``OUT/studies.db``)
+    until it holds ``config.n`` finished trainings. ``stop_after`` ends this session after that
+    many new results (tests of interrupted builds)."""
+    from gtnas.search.executor import ContextSpec, create_executor
+    from gtnas.search.runner import run_search
+    from gtnas.search.study import Study, default_storage
+    from gtnas.spaces import create_space
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = name or default_truth_name(config)
+    storage = storage or default_storage(out)
+    space = create_space(config.space, config.space_options)
+    sizes = {d.name: len(d) for d in space.decisions()}
+    given = study_config(config)
+    study = Study.open(name, storage, config=given, decision_sizes=sizes)
+    stored = study.config
+    if stored.get("kind") != TRUTH_KIND:
+        raise ConfigError(f"study {name!r} in {storage} is a search, not a truth build")
+    for key in _FIXED_TRUTH_KEYS:
+        for path, was, now in _differences(key, stored.get(key), given[key]):
+            raise ConfigError(
+                f"truth build {name!r} was started with {path}={was!r}, not {now!r}; "
+                "resume it without that option or start a new --study"
+            )
+    folder = out / name
+    threads = config.threads or max(1, (os.cpu_count() or 1) // config.workers)
+    session = len(study.results("machine"))
+    study.set_result("machine", session, machine_description(config, threads))
+    spec = ContextSpec(
+        dataset=config.dataset,
+        space=config.space,
+        space_options=dict(config.space_options),
+        blueprint=config.blueprint,
+        device=config.device,
+        threads=threads,
+        extra={
+            RECIPE_KEY: config_to_dict(config.recipe()),
+            RUNS_KEY: str((folder / "train").resolve()),
+        },
+    )
+    strategy = create_strategy("random", space, config.seed)
+    executor = create_executor(spec, workers=config.workers, ray=ray, ray_address=ray_address)
+    with executor:
+        progress = run_search(
+            study,
+            space,
+            strategy,
+            executor,
+            budget=config.n,
+            proxies=(config.proxy,),
+            seed=config.seed,
+            on_result=on_result,
+            stop_after=stop_after,
+        )
+    return TruthBuild(study, name, folder, config, progress)
+
+
+def _differences(path: str, was: Any, now: Any) -> list[tuple[str, Any, Any]]:
+    """(dotted key, stored value, given value) of every leaf where two configs differ."""
+    if isinstance(was, dict) and isinstance(now, dict):
+        return [
+            difference
+            for key in sorted(set(was) | set(now))
+            for difference in _differences(f"{path}.{key}", was.get(key), now.get(key))
+        ]
+    return [] if was == now else [(path, was, now)]
+
+
+def open_truth_study(name: str, storage: str) -> tuple[Any, TruthConfig]:
+    """An existing truth study and its config (for exporting it)."""
+    from gtnas.search.study import Study
+
+    if storage.startswith("sqlite:///") and not Path(storage.removeprefix("sqlite:///")).exists():
+        raise GtnasError(f"no study storage at {storage}; pass the --runs folder of the build")
+    study = Study.open(name, storage, config=None, decision_sizes={})
+    return study, truth_config_of(study.config, study=name)

@@ -1,0 +1,259 @@
+"""`gtnas rank-corr` and `gtnas speedup` against hand computations and direct rank statistics."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from gtnas.analysis.rank import kendall_tau, rank_correlations, spearman
+from gtnas.analysis.rankcorr import ProxyScores, combine, correlate, parse_proxies, rank_average
+from gtnas.analysis.speedup import (
+    AT_LEAST,
+    AT_MOST,
+    INTERPOLATED,
+    CurvePoint,
+    compute_speedup,
+    match_curve,
+    teacher_meta_seconds,
+)
+from gtnas.analysis.truthset import TRUTH_FORMAT
+from gtnas.cli.app import main
+from gtnas.search.study import Study, default_storage
+from gtnas.seeding import make_generator
+from gtnas.spaces import create_space
+
+N = 10
+
+
+def _genotypes(n: int) -> list[str]:
+    space, generator, seen = create_space("nb201"), make_generator(11), []
+    while len(seen) < n:
+        text = space.format(space.sample(generator))
+        if text not in seen:
+            seen.append(text)
+    return seen
+
+
+def _write_truth(path: Path, n: int = N) -> dict:
+    """A synthetic truth set of real nb201 genotypes with made-up accuracies."""
+    records = [
+        {
+            "genotype": genotype,
+            "val_accuracy": 0.80 + 0.013 * ((3 * i) % n),
+            "test_accuracy": 0.80 + 0.011 * ((7 * i) % n) + 0.001 * i,
+            "seconds": 10.0 + i,
+            "parameters": 1000 + i,
+        }
+        for i, genotype in enumerate(_genotypes(n))
+    ]
+    document = {"format": TRUTH_FORMAT, "dataset": "mnist", "space": "nb201",
+                "space_options": {}, "blueprint": "tiny", "epochs": 1, "train_subset": 256,
+                "seed": 0, "machine": {}, "records": records}  # fmt: skip
+    path.write_text(json.dumps(document))
+    return document
+
+
+def _parameters(genotypes: list[str]) -> list[float]:
+    """Parameters of each tiny BatchNorm network, counted here (the params proxy's truth)."""
+    space = create_space("nb201")
+    counts = []
+    for text in genotypes:
+        network = space.build(space.parse(text.partition(":")[2]), (1, 28, 28), 10,
+                              norm="bn", blueprint="tiny")  # fmt: skip
+        counts.append(float(sum(p.numel() for p in network.parameters())))
+    return counts
+
+
+@pytest.mark.slow
+def test_rank_corr_gives_the_rank_statistics_of_the_scores(tmp_path: Path, mnist) -> None:
+    truth_path, out = tmp_path / "toy-set.json", tmp_path / "out"
+    document = _write_truth(truth_path)
+    proxies = ["--proxy", "params", "--proxy", "synflow", "--proxy", "rankavg:params+synflow"]
+    args = ["rank-corr", "--truth", str(truth_path), *proxies, "--blueprint", "tiny",
+            "--out", str(out), "--resamples", "200", "--threads", "1", "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    result = json.loads((out / "rankcorr-toy-set-test.json").read_text())
+    truth = [r["test_accuracy"] for r in document["records"]]
+    params = _parameters([r["genotype"] for r in document["records"]])
+    assert result["scores"]["params"] == params
+    expected = rank_correlations(params, truth, top_fraction=0.5, resamples=200)
+    got = result["proxies"]["params"]
+    assert got["n"] == N and got["n_top"] == 5 and got["missing"] == 0
+    assert got["spearman_all"] == pytest.approx(spearman(params, truth), abs=1e-12)
+    assert got["kendall_all"] == pytest.approx(kendall_tau(params, truth), abs=1e-12)
+    assert got["spearman_top"] == pytest.approx(expected.spearman_top, abs=1e-12)
+    assert got["kendall_top"] == pytest.approx(expected.kendall_top, abs=1e-12)
+    assert got["spearman_top_ci95"] == pytest.approx(list(expected.ci95_top))
+    assert got["spearman_all_ci95"] == pytest.approx(list(expected.ci95_all))
+    # synflow finds no signal (-inf, kept as the lowest score) in cells without a path through
+    synflow = [-math.inf if v == "-inf" else v for v in result["scores"]["synflow"]]
+    assert None not in synflow and result["proxies"]["synflow"]["missing"] == 0
+    assert result["scores"]["rankavg:params+synflow"] == list(rank_average([params, synflow]))
+    for name in ("params", "synflow", "rankavg-params+synflow"):
+        _assert_png(out / f"scatter-toy-set-test-{name}.png")
+
+    # a re-run evaluates nothing: the scores come back from the studies
+    storage = default_storage(out)
+    trials = {s: len(Study.open(s, storage, config=None, decision_sizes={}).records())
+              for s in result["studies"].values()}  # fmt: skip
+    assert main([*args, "--truth-metric", "val"]) == 0
+    again = json.loads((out / "rankcorr-toy-set-val.json").read_text())
+    assert again["scores"] == result["scores"]
+    for study, count in trials.items():
+        assert len(Study.open(study, storage, config=None, decision_sizes={}).records()) == count
+    val = [r["val_accuracy"] for r in document["records"]]
+    assert again["proxies"]["params"]["spearman_all"] == pytest.approx(spearman(params, val))
+
+
+def test_rank_average_by_hand() -> None:
+    # ranks (1 = lowest): a = [1.5, 1.5, 3] (a tie), b = [2, 3, 1]; the mean of the two
+    assert list(rank_average([[1.0, 1.0, 5.0], [0.2, 0.3, 0.1]])) == [1.75, 2.25, 2.0]
+    a = ProxyScores("a", [3.0, 1.0, None, 2.0], seconds=0.5, steps=None)
+    b = ProxyScores("b", [10.0, 30.0, 7.0, 20.0], seconds=2.0, steps=128)
+    both = combine("rankavg:a+b", [a, b])
+    # over the three both scored: a ranks [3, 1, 2], b ranks [1, 3, 2]
+    assert both.scores == [2.0, 2.0, None, 2.0]
+    assert (both.seconds, both.steps, both.proxy) == (2.5, 128, "rankavg:a+b")
+    plain, combinations = parse_proxies(["gtn:128", "rankavg:gtn:128+synflow", "synflow"])
+    assert plain == ["gtn:128", "synflow"]
+    assert combinations == {"rankavg:gtn:128+synflow": ["gtn:128", "synflow"]}
+
+
+def test_correlate_leaves_out_what_the_proxy_did_not_score() -> None:
+    scores = ProxyScores("p", [0.1, None, 0.3, 0.2, 0.5, 0.4], seconds=1.0, steps=None)
+    truth = [0.5, 0.9, 0.7, 0.6, 0.8, 0.95]
+    result = correlate(scores, truth, resamples=50)
+    kept = ([0.1, 0.3, 0.2, 0.5, 0.4], [0.5, 0.7, 0.6, 0.8, 0.95])
+    assert result.missing == 1 and result.correlation.n == 5
+    assert result.correlation.spearman_all == pytest.approx(spearman(*kept))
+    # top half by proxy: scores 0.5, 0.4, 0.3 -> truths 0.8, 0.95, 0.7
+    assert result.correlation.n_top == 3
+    assert result.correlation.spearman_top == pytest.approx(spearman([0.5, 0.4, 0.3],
+                                                                     [0.8, 0.95, 0.7]))  # fmt: skip
+
+
+def test_speedup_interpolation_by_hand() -> None:
+    real = [CurvePoint(16, 1.0, 0.2), CurvePoint(32, 2.0, 0.4),
+            CurvePoint(64, 4.0, 0.6), CurvePoint(128, 8.0, 0.8)]  # fmt: skip
+    gtn = CurvePoint(16, 0.5, 0.5)
+    # 0.5 is halfway from 0.4 (K=32) to 0.6 (K=64): K = 32 * 2**0.5, seconds = 2 * 2**0.5
+    result = compute_speedup(real, gtn, meta_seconds=100.0, evaluations=50)
+    assert result.match.bound == INTERPOLATED
+    assert result.match.steps == pytest.approx(32 * math.sqrt(2))
+    assert result.steps_factor == pytest.approx(2 * math.sqrt(2))  # 45.25 / 16
+    assert result.seconds_factor == pytest.approx(4 * math.sqrt(2))  # 2.83 s / 0.5 s
+    assert result.amortised_gtn_seconds == pytest.approx(2.5)  # 0.5 + 100 / 50
+    assert result.amortised_seconds_factor == pytest.approx(2 * math.sqrt(2) / 2.5)
+    # the first crossing counts: 0.2 -> 0.6 crosses 0.5 three quarters of the way to K=32
+    wiggly = [CurvePoint(16, 1.0, 0.2), CurvePoint(32, 2.0, 0.6), CurvePoint(64, 4.0, 0.4)]
+    assert match_curve(wiggly, 0.5).steps == pytest.approx(16 * 2**0.75)
+    assert match_curve(real, 0.1) == match_curve(real, 0.2)
+    assert match_curve(real, 0.1).bound == AT_MOST and match_curve(real, 0.1).steps == 16
+    assert match_curve(real, 0.9).bound == AT_LEAST and match_curve(real, 0.9).steps == 128
+    assert compute_speedup(real, gtn).amortised_seconds_factor is None  # meta time unknown
+
+
+def test_teacher_meta_seconds_is_the_last_elapsed(tmp_path: Path) -> None:
+    assert teacher_meta_seconds(tmp_path) is None
+    lines = [{"iteration": 1, "elapsed": 3.5}, {"iteration": 2, "elapsed": 7.25}, {"note": 1}]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    assert teacher_meta_seconds(tmp_path) == 7.25
+
+
+def _assert_png(path: Path) -> None:
+    from matplotlib.image import imread
+
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    image = imread(path)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+
+
+def test_plots_are_valid_pngs(tmp_path: Path) -> None:
+    from gtnas.reports.rankcorr import plot_rank_scatter, plot_speedup
+
+    scores = ProxyScores("gtn:128", [float(i % 7) for i in range(30)], seconds=1.0, steps=128)
+    truth = [0.9 + 0.003 * ((5 * i) % 30) for i in range(30)]
+    correlation = correlate(scores, truth, resamples=20)
+    _assert_png(plot_rank_scatter(scores.scores, truth, tmp_path / "s.png",  # type: ignore[arg-type]
+                                  correlation=correlation))  # fmt: skip
+    real = [CurvePoint(16, 1.0, 0.2), CurvePoint(64, 4.0, 0.6), CurvePoint(256, 16.0, 0.7)]
+    gtn = CurvePoint(32, 0.6, 0.5)
+    result = compute_speedup(real, gtn, meta_seconds=60.0, evaluations=100)
+    others = {
+        "synflow": CurvePoint(0, 0.01, 0.3),
+        "rankavg:gtn:32+synflow": CurvePoint(0, 0.61, 0.55),
+    }
+    _assert_png(plot_speedup(tmp_path / "p.png", real=real, gtn=("gtn:32", gtn), others=others,
+                             speedup=result))  # fmt: skip
+
+
+def test_cli_bad_inputs_are_one_line_errors(tmp_path: Path, capsys) -> None:
+    truth = tmp_path / "set.json"
+    _write_truth(truth, n=4)
+    base, missing = ["--out", str(tmp_path / "out")], str(tmp_path / "no.json")
+    cases = (
+        (["rank-corr", "--truth", missing, "--proxy", "naswot"], "does not exist"),
+        (["rank-corr", "--truth", str(truth), "--proxy", "flops"], "unknown proxy 'flops'"),
+        (["rank-corr", "--truth", str(truth), "--proxy", "rankavg:params"], "two or more"),
+        (["rank-corr", "--truth", str(truth), "--proxy", "gtn:8"], "need a trained teacher"),
+        (["rank-corr", "--truth", str(truth), "--proxy", "params", "--truth-metric", "best"],
+         "--truth-metric must be test or val"),
+        (["speedup", "--truth", str(truth), "--teacher", str(tmp_path), "--ks", "8,x"],
+         "--ks expects integers"),
+        (["speedup", "--truth", str(truth), "--teacher", str(tmp_path), "--proxy", "nope"],
+         "unknown proxy 'nope'"),
+        (["speedup", "--truth", str(truth), "--teacher", str(tmp_path), "--measure", "pearson"],
+         "--measure must be one of"),
+        (["rank-corr", "--truth", str(truth), "--proxy", "params", "--top", "0"],
+         "--top must be a fraction"),
+    )  # fmt: skip
+    for args, expected in cases:
+        assert main([*args, *base]) == 2, args
+        err = capsys.readouterr().err
+        assert expected in err and len(err.strip().splitlines()) == 1, err
+
+
+TEACHER = [
+    "teach", "train", "--learner", "nb201", "--blueprint", "tiny", "--inner-steps", "3",
+    "--batch-size", "16", "--iterations", "2", "--device", "cpu", "--quiet",
+    "--set", "train_subset=1000", "--set", "teacher_options.generator.noise_dim=8",
+    "--set", "teacher_options.generator.hidden=16", "--set", "teacher_options.generator.channels=8",
+    "--set", "teacher_options.generator.mid_channels=4", "--set", "meta.eval_every=2",
+    "--set", "meta.eval_examples=200",
+]  # fmt: skip
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread in this process: on a busy 2-core machine, two threads slow tiny
+    networks down many times over."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.slow
+def test_speedup_end_to_end_at_toy_size(tmp_path: Path, mnist, one_thread) -> None:
+    teacher, truth, out = tmp_path / "teacher", tmp_path / "toy.json", tmp_path / "out"
+    assert main([*TEACHER, "--out", str(teacher)]) == 0
+    _write_truth(truth, n=6)
+    args = ["speedup", "--truth", str(truth), "--teacher", str(teacher), "--ks", "2,4",
+            "--gtn", "gtn:3", "--proxy", "params", "--proxy", "rankavg:gtn:3+params",
+            "--blueprint", "tiny", "--real-lr", "0.05", "--out", str(out),
+            "--resamples", "50", "--threads", "1", "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    result = json.loads((out / "speedup-toy-test.json").read_text())
+    assert set(result["proxies"]) == {"real:2", "real:4", "gtn:3", "params", "rankavg:gtn:3+params"}
+    speedup = result["speedup"]
+    assert speedup["gtn_steps"] == 3 and speedup["evaluations"] == 6
+    assert speedup["speedup_steps"] == pytest.approx(speedup["real_steps_at_match"] / 3)
+    assert speedup["meta_training_seconds"] == teacher_meta_seconds(teacher) > 0
+    assert speedup["gtn_correlation"] == result["proxies"]["gtn:3"]["spearman_top"]
+    assert result["info"]["real:2"]["real_lr"] == 0.05
+    _assert_png(out / "speedup-toy-test.png")
