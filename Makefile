@@ -43,7 +43,7 @@ data-fashion: venv
 	fi
 
 # The main job end to end at demo size (about 10 minutes on 2 CPU cores): GTN-NAS on MNIST -
-# meta-train a small GTN on architectures from the NAS-Bench-201 space, score 40 random
+# meta-train a small GTN on architectures from the NAS-Bench-201 space, score 30 random
 # architectures with 32 steps on its data, final-train the top 2 on real data, export the best,
 # write the HTML report. Re-running resumes the same study (delete $(DEMO_OUT) to start over).
 demo: data
