@@ -87,7 +87,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             },
             "final": {"epochs": 1, "blueprint": "search"},
         },
-        "architectures": 8,
+        "architectures": 5,
         "proxies": ("gtn:128", "real:128", "real:1200", "synflow", "naswot"),
         # a population of 10 leaves 20 of the 30 proposals to mutation (the default 20: only 10)
         "strategy_options": {"evolution": {"population": 10, "sample_size": 3}},
