@@ -20,8 +20,12 @@ DEFAULT_OUT = Path("runs/search")
 
 def search(
     dataset: str = typer.Option(None, help="Data set to search for. (default: mnist)"),
-    space: str = typer.Option(None, help="Search space: gtn-cell, nb201, randwire."),
-    strategy: str = typer.Option(None, help="random, evolution, reinforce or tpe."),
+    space: str = typer.Option(
+        None, help="Search space: gtn-cell, nb201, randwire. (default: gtn-cell)"
+    ),
+    strategy: str = typer.Option(
+        None, help="random, evolution, reinforce or tpe. (default: random)"
+    ),
     proxy: str = typer.Option(
         None, help="Score to optimise: gtn:K, real:K, synflow, naswot, params. (default: gtn:128)"
     ),
@@ -56,8 +60,9 @@ def search(
 ) -> None:
     """Find an architecture with GTN-NAS, end to end.
 
-    Meta-trains (or loads) a teacher on architectures from the space, searches with the proxy,
-    final-trains the top-k on real data and exports the best; an existing --study resumes.
+    Meta-trains or loads a teacher, searches, final-trains the top-k, exports the best.
+
+    An existing --study resumes where it stopped.
     """
     from gtnas.search.pipeline import SearchConfig, SearchPipeline, default_study_name
 
