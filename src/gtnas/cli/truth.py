@@ -54,9 +54,9 @@ def build(
 ) -> None:
     """Sample architectures (seeded) and train each with the final-training recipe.
 
-    A long job: it runs as a study (resumable: run the same command, or --study NAME, again;
-    parallel: --workers, --ray). The defaults take about 2-3 hours on 2 CPU cores for MNIST
-    or Fashion-MNIST (truth/README.md).
+    A long job run as a study: the same command (or --study NAME) again resumes it.
+
+    Parallel with --workers or --ray. The defaults take 2-3 hours on 2 CPU cores per data set.
     """
     from gtnas.cli.search import _existing_study
     from gtnas.search.truth import TruthConfig, build_truth, default_truth_name
