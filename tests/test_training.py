@@ -414,23 +414,11 @@ NB201_CONVOLUTIONS = (
 
 
 def _registered_space() -> tuple[SearchSpace, Any]:
-    """nb201 (or gtn-cell while nb201 is not there yet) and one of its genotypes."""
-    import importlib
-
+    """nb201 and a cell of 3x3 convolutions."""
     from gtnas.spaces import create_space
 
-    candidates = (
-        ("gtnas.spaces.nb201", "nb201", NB201_CONVOLUTIONS),
-        ("gtnas.spaces.gtn_cell", "gtn-cell", None),
-    )
-    for module, name, text in candidates:
-        try:
-            importlib.import_module(module)  # registers the space
-        except ModuleNotFoundError:
-            continue
-        space = create_space(name)
-        return space, space.parse(text) if text else space.sample(make_generator(3))
-    pytest.skip("no search space with a 'tiny' blueprint is available yet")
+    space = create_space("nb201")
+    return space, space.parse(NB201_CONVOLUTIONS)
 
 
 def _fake_dataset(shape: tuple[int, int, int]) -> Dataset:
