@@ -165,27 +165,15 @@ def export(
         NETWORK_FILE,
         WEIGHTS_FILE,
         read_network,
-        save_network,
+        save_loaded,
     )
 
     if out.resolve() == run_dir.resolve():
         raise ConfigError("--out must be another folder than RUN_DIR")
     loaded = read_network(run_dir)
-    extra: dict[str, Any] = dict(loaded.info)
-    extra["source"] = str(run_dir)
-    extra.update(_result_summary(run_dir))
     onnx_path = out / "model.onnx"
     onnx_path.unlink(missing_ok=True)  # never leave a stale model beside new weights
-    save_network(
-        out,
-        loaded.space,
-        loaded.genotype,
-        loaded.module,
-        image_shape=loaded.image_shape,
-        num_classes=loaded.num_classes,
-        blueprint=loaded.blueprint,
-        extra=extra,
-    )
+    save_loaded(out, loaded, extra={"source": str(run_dir), **_result_summary(run_dir)})
     written = [GENOTYPE_FILE, NETWORK_FILE, WEIGHTS_FILE]
     if onnx:
         import torch

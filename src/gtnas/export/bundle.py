@@ -122,6 +122,23 @@ def save_network(
     return directory
 
 
+def save_loaded(
+    directory: str | Path, loaded: LoadedNetwork, *, extra: dict[str, Any] | None = None
+) -> Path:
+    """Write a network read by :func:`read_network` as an export folder ``directory``, keeping
+    what its source knew about the data (mean, std, class names...) plus ``extra``."""
+    return save_network(
+        directory,
+        loaded.space,
+        loaded.genotype,
+        loaded.module,
+        image_shape=loaded.image_shape,
+        num_classes=loaded.num_classes,
+        blueprint=loaded.blueprint,
+        extra={**loaded.info, **(extra or {})},
+    )
+
+
 def load_network(directory: str | Path) -> nn.Module:
     """The network saved in ``directory`` (an export folder or an ``arch train`` run folder),
     rebuilt from its genotype and loaded with its weights; on the CPU, in eval mode."""

@@ -363,20 +363,13 @@ class SearchPipeline:
         if not finals:
             return None, None
         best = max(finals, key=lambda n: finals[n]["val_accuracy"] or 0.0)
-        from gtnas.export.bundle import _RESERVED, read_network, save_network
+        from gtnas.export.bundle import read_network, save_loaded
 
-        loaded = read_network(finals[best]["run_dir"])
         export_dir = self.folder / "best"
-        save_network(
+        save_loaded(
             export_dir,
-            loaded.space,
-            loaded.genotype,
-            loaded.module,
-            image_shape=loaded.image_shape,
-            num_classes=loaded.num_classes,
-            blueprint=loaded.blueprint,
+            read_network(finals[best]["run_dir"]),
             extra={
-                **{k: v for k, v in loaded.info.items() if k not in _RESERVED},
                 "study": self.study.name,
                 "trial": best,
                 "val_accuracy": finals[best]["val_accuracy"],
