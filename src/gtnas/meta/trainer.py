@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import torch
 
-from gtnas.errors import NonFiniteError
 from gtnas.learners import LearnerSampler
 from gtnas.meta.unroll import evaluate_accuracy, meta_gradient, train_learner
+from gtnas.runtime.nonfinite import SkipGuard
 from gtnas.seeding import derive_seed, make_generator
 from gtnas.teachers import Teacher
 
@@ -157,24 +157,15 @@ def validate_teacher(
     return evaluate_accuracy(learner, state, images, labels)
 
 
-class NonFiniteGuard:
+class NonFiniteGuard(SkipGuard):
     """Counts consecutive skipped meta-steps and stops the run when there are too many."""
 
-    def __init__(self, limit: int, skipped_total: int = 0, consecutive: int = 0) -> None:
-        self.limit, self.skipped_total, self.consecutive = limit, skipped_total, consecutive
-
-    def update(self, skipped: bool, iteration: int) -> None:
-        if not skipped:
-            self.consecutive = 0
-            return
-        self.skipped_total += 1
-        self.consecutive += 1
-        if self.consecutive >= self.limit:
-            raise NonFiniteError(
-                f"{self.consecutive} consecutive meta-steps had a non-finite meta-loss or "
-                f"meta-gradient (last at iteration {iteration}); lower --meta-lr or the initial "
-                "inner lr, or enable clipping, and resume from the last checkpoint"
-            )
+    def message(self, iteration: int) -> str:  # type: ignore[override]
+        return (
+            f"{self.consecutive} consecutive meta-steps had a non-finite meta-loss or "
+            f"meta-gradient (last at iteration {iteration}); lower --meta-lr or the initial "
+            "inner lr, or enable clipping, and resume from the last checkpoint"
+        )
 
 
 def validation_seed(seed: int, iteration: int) -> int:

@@ -42,12 +42,13 @@ from torch import nn
 
 from gtnas.config import config_from_dict, config_to_dict
 from gtnas.data import Dataset
-from gtnas.errors import ConfigError, GtnasError, NonFiniteError
+from gtnas.errors import ConfigError, GtnasError
 from gtnas.learners.layers import init_learner
 from gtnas.runtime.checkpoint import load_checkpoint, save_checkpoint
 from gtnas.runtime.device import resolve_device
 from gtnas.runtime.files import atomic_write_bytes, atomic_write_text
 from gtnas.runtime.metrics import MetricsLog
+from gtnas.runtime.nonfinite import SkipGuard
 from gtnas.runtime.progress import progress_bar
 from gtnas.runtime.rng import capture_rng_state, restore_rng_state
 from gtnas.seeding import derive_seed, make_generator, seed_everything
@@ -285,7 +286,7 @@ def train_network(
                 session_images += index.shape[0]
                 session_seconds += seconds
                 sums = progress["epoch_sums"]
-                guard.update(finite, progress["step"], epoch)
+                guard.update(not finite, progress["step"], epoch)
 
                 step = progress["step"]
                 if config.log_every_steps and step % config.log_every_steps == 0:
@@ -424,24 +425,15 @@ def _copy_tensors(targets: list[torch.Tensor], sources: list[torch.Tensor]) -> N
         torch._foreach_copy_(targets, sources)  # one kernel per device and dtype, not per buffer
 
 
-class _NonFiniteGuard:
+class _NonFiniteGuard(SkipGuard):
     """Counts skipped steps; a run of ``limit`` in a row stops training with a message."""
 
-    def __init__(self, limit: int) -> None:
-        self.limit, self.skipped_total, self.consecutive = limit, 0, 0
-
-    def update(self, finite: bool, step: int, epoch: int) -> None:
-        if finite:
-            self.consecutive = 0
-            return
-        self.skipped_total += 1
-        self.consecutive += 1
-        if self.consecutive >= self.limit:
-            raise NonFiniteError(
-                f"{self.consecutive} training steps in a row had a non-finite loss or gradient "
-                f"(last at step {step}, epoch {epoch + 1}); start a new run with a lower --lr, "
-                "a warm-up (--set warmup_epochs=1) or gradient clipping (--set grad_clip=5)"
-            )
+    def message(self, step: int, epoch: int) -> str:  # type: ignore[override]
+        return (
+            f"{self.consecutive} training steps in a row had a non-finite loss or gradient "
+            f"(last at step {step}, epoch {epoch + 1}); start a new run with a lower --lr, "
+            "a warm-up (--set warmup_epochs=1) or gradient clipping (--set grad_clip=5)"
+        )
 
 
 # --- bookkeeping ------------------------------------------------------------------------------
