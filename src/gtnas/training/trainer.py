@@ -331,7 +331,13 @@ def train_network(
     finished = progress["epoch"] >= config.epochs
     val_accuracy = test_accuracy = None
     if finished:
-        _, val_accuracy = evaluate(network, val_images, val_labels, config.eval_batch_size)
+        # The last epoch validated these very weights (its record is in metrics.jsonl, also
+        # after a resume): reuse it rather than spend another pass over the validation split.
+        last = [r for r in metrics.read() if r.get("kind") == "epoch"]
+        if last and last[-1].get("epoch") == config.epochs and "val_accuracy" in last[-1]:
+            val_accuracy = last[-1]["val_accuracy"]
+        else:
+            _, val_accuracy = evaluate(network, val_images, val_labels, config.eval_batch_size)
         # The test split is touched here and nowhere else: once, after the last epoch.
         test_images, test_labels = dataset.test.images.to(device), dataset.test.labels.to(device)
         _, test_accuracy = evaluate(network, test_images, test_labels, config.eval_batch_size)
