@@ -6,7 +6,7 @@ repository's ``truth/`` folder, read by ``gtnas rank-corr`` and ``gtnas speedup`
     {"format": "gtnas-truth/1", "dataset": "mnist", "space": "nb201", "space_options": {},
      "blueprint": "search", "epochs": 3, "train_subset": 10000, "seed": 0,
      "recipe": {...the FinalTrainConfig...}, "machine": {...where it ran...},
-     "study": "truth-mnist-nb201-n200-e3", "n": 200, "failed": 0,
+     "study": "truth-mnist-nb201-n100-e3", "n": 100, "failed": 0,
      "records": [{"genotype": "nb201:|...|", "val_accuracy": 0.97, "test_accuracy": 0.97,
                   "seconds": 61.2, "train_seconds": 55.0, "parameters": 127226}, ...]}
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from gtnas.cli.options import merge, nest, parse_set, read_config_file
-from gtnas.config import config_from_dict, config_to_dict
+from gtnas.cli.options import nest, parse_set, read_config_file
+from gtnas.config import config_from_dict, config_to_dict, merge_values
 from gtnas.search.study import TrialRecord
 
 app = typer.Typer(
@@ -26,7 +26,7 @@ def build(
         None, help="Search space: nb201, gtn-cell, randwire. (default: nb201)"
     ),
     dataset: str = typer.Option(None, help="Data set. (default: mnist)"),
-    n: int = typer.Option(None, "--n", help="Architectures to train. (default: 200)"),
+    n: int = typer.Option(None, "--n", help="Architectures to train. (default: 100)"),
     epochs: int = typer.Option(None, help="Training epochs per architecture. (default: 3)"),
     train_subset: int = typer.Option(
         None, help="Train on the first N training images; 0: all. (default: 10000)"
@@ -56,7 +56,7 @@ def build(
 
     A long job run as a study: the same command (or --study NAME) again resumes it.
 
-    Parallel with --workers or --ray. The defaults take 2-3 hours on 2 CPU cores per data set.
+    Parallel with --workers or --ray. The defaults take about 1.5 hours on 2 CPU cores per data set.
     """
     from gtnas.cli.search import _existing_study
     from gtnas.search.truth import TruthConfig, build_truth, default_truth_name
@@ -76,15 +76,16 @@ def build(
     )
     if train_subset is not None:
         explicit["train_subset"] = train_subset or None
-    overrides = merge(read_config_file(config) if config else {}, explicit)
-    overrides = merge(overrides, parse_set(set_ or []))
+    overrides = merge_values(read_config_file(config) if config else {}, explicit)
+    overrides = merge_values(overrides, parse_set(set_ or []))
     existing = _existing_study(study, out, storage)
     if existing is not None:
         from gtnas.search.truth import truth_config_of
 
-        values = merge(config_to_dict(truth_config_of(existing, study=study or "")), overrides)
+        stored = config_to_dict(truth_config_of(existing, study=study or ""))
+        values = merge_values(stored, overrides)
     else:
-        values = merge(config_to_dict(TruthConfig()), overrides)
+        values = merge_values(config_to_dict(TruthConfig()), overrides)
     truth_config = config_from_dict(TruthConfig, values)
     name = study or default_truth_name(truth_config)
     console.print(
@@ -98,7 +99,7 @@ def build(
 
     url = storage or default_storage(out)
     done = 0  # finished evaluations in the study, for the [done/n] counter
-    if existing is not None:
+    if existing is not None or _existing_study(name, out, storage) is not None:
         records = Study.open(name, url, config=None, decision_sizes={}).records()
         done = sum(r.state in ("COMPLETE", "FAIL") and r.error != "interrupted" for r in records)
 

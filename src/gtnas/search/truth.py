@@ -194,8 +194,8 @@ class TruthConfig:
     """A ground-truth set: ``n`` architectures of ``space`` trained ``epochs`` epochs on the
     first ``train_subset`` training images of ``dataset`` at ``blueprint``.
 
-    The defaults (nb201 at its search blueprint, 200 architectures, 3 epochs on 10,000 images)
-    take about 80 s per architecture on one CPU thread, so about 2.3 hours with 2 workers on
+    The defaults (nb201 at its search blueprint, 100 architectures, 3 epochs on 10,000 images)
+    take about 72 s per architecture on one CPU thread, so about 1.5 hours with 2 workers on
     2 cores for MNIST or Fashion-MNIST (see truth/README.md for the measurements).
     """
 
@@ -203,7 +203,7 @@ class TruthConfig:
     space: str = "nb201"
     space_options: dict[str, Any] = field(default_factory=dict)
     blueprint: str | dict[str, Any] = "search"  # the network trained (a preset or its fields)
-    n: int = 200  # architectures (distinct; failed trainings are counted but not exported)
+    n: int = 100  # architectures (distinct; failed trainings are counted but not exported)
     epochs: int = 3
     train_subset: int | None = 10_000  # train on the first N training images (None: all)
     seed: int = 0  # seeds the sampling and every architecture's training
