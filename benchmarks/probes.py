@@ -17,8 +17,8 @@ import shutil
 from typing import Any
 
 from benchmarks.machine import describe_machine
-from benchmarks.teach import RESULTS, RUNS, _merge
-from gtnas.config import config_from_dict, config_to_dict
+from benchmarks.teach import RESULTS, RUNS
+from gtnas.config import config_from_dict, config_to_dict, merge_values
 from gtnas.meta.run import TeachRunConfig, run_meta_training
 
 SCALE: dict[str, Any] = {
@@ -55,7 +55,7 @@ PROBES: dict[str, dict[str, Any]] = {
 def main() -> None:
     records = []
     for index, (name, probe) in enumerate(PROBES.items()):
-        values = _merge(_merge(config_to_dict(TeachRunConfig()), SCALE), probe)
+        values = merge_values(merge_values(config_to_dict(TeachRunConfig()), SCALE), probe)
         config = config_from_dict(TeachRunConfig, values)
         run_dir = RUNS / "probes" / str(index)
         shutil.rmtree(run_dir, ignore_errors=True)

@@ -45,13 +45,6 @@ TEACHER_NAMES = ("gtn", "gtn-nocurriculum", "pixels", "real")
 TARGETS = (0.98, 0.989)
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and key in out else value
-    return out
-
-
 def benchmark_one(
     preset: str, dataset: str, teacher: str, learners: int, seed: int, overrides: dict[str, Any]
 ) -> dict[str, Any]:
@@ -61,13 +54,13 @@ def benchmark_one(
     import torch
 
     from benchmarks.machine import describe_machine
-    from gtnas.config import config_from_dict, config_to_dict
+    from gtnas.config import config_from_dict, config_to_dict, merge_values
     from gtnas.meta.assessment import assess_run
     from gtnas.meta.run import TeachRunConfig, run_meta_training
 
-    values = _merge(config_to_dict(TeachRunConfig()), PRESETS[preset])
-    values = _merge(values, {"dataset": dataset, "teacher": teacher, "seed": seed})
-    values = _merge(values, overrides)
+    values = merge_values(config_to_dict(TeachRunConfig()), PRESETS[preset])
+    values = merge_values(values, {"dataset": dataset, "teacher": teacher, "seed": seed})
+    values = merge_values(values, overrides)
     config = config_from_dict(TeachRunConfig, values)
     run_dir = RUNS / preset / f"{dataset}-{teacher}"
     shutil.rmtree(run_dir, ignore_errors=True)

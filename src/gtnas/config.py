@@ -18,6 +18,18 @@ from gtnas.errors import ConfigError
 C = TypeVar("C")
 
 
+def merge_values(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``overrides`` on top, nested dicts merged key by key (a config dict plus
+    a partial one: a config file, --set options, a benchmark preset)."""
+    out = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_values(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 def config_from_dict(cls: type[C], values: dict[str, Any], *, where: str = "") -> C:
     """Build the dataclass ``cls`` from ``values``, rejecting unknown keys and bad types.
 

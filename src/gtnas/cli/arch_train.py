@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from gtnas.cli.options import merge, nest, parse_set, read_config_file
-from gtnas.config import config_from_dict, config_to_dict
+from gtnas.cli.options import nest, parse_set, read_config_file
+from gtnas.config import config_from_dict, config_to_dict, merge_values
 from gtnas.errors import ConfigError
 
 console = Console()
@@ -151,7 +151,7 @@ def _merge(values: dict[str, Any], overrides: dict[str, Any], space: Any) -> dic
             **values,
             "blueprint": config_to_dict(space.resolve_blueprint(values["blueprint"])),
         }
-    return merge(values, overrides)
+    return merge_values(values, overrides)
 
 
 def _parse_blueprint(text: str) -> str | dict[str, Any]:

@@ -11,16 +11,6 @@ from typing import Any
 from gtnas.errors import ConfigError
 
 
-def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def read_config_file(path: Path) -> dict[str, Any]:
     try:
         values = json.loads(Path(path).read_text())

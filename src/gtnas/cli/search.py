@@ -11,8 +11,8 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from gtnas.cli.options import merge, nest, parse_set, read_config_file
-from gtnas.config import config_from_dict, config_to_dict
+from gtnas.cli.options import nest, parse_set, read_config_file
+from gtnas.config import config_from_dict, config_to_dict, merge_values
 
 console = Console()
 DEFAULT_OUT = Path("runs/search")
@@ -83,15 +83,15 @@ def search(
             "device": device,
         }
     )
-    overrides = merge(read_config_file(config) if config else {}, explicit)
-    overrides = merge(overrides, parse_set(set_ or []))
+    overrides = merge_values(read_config_file(config) if config else {}, explicit)
+    overrides = merge_values(overrides, parse_set(set_ or []))
     existing = _existing_study(study, out, storage)
     if existing is not None:
         # resume: the stored config plus whatever the user changed (the study refuses
         # changes to what a search cannot change midway)
-        values = merge(existing, overrides)
+        values = merge_values(existing, overrides)
     else:
-        values = merge(config_to_dict(SearchConfig()), overrides)
+        values = merge_values(config_to_dict(SearchConfig()), overrides)
     search_config = config_from_dict(SearchConfig, values)
     name = study or default_study_name(search_config)
     top_rows: list[Any] = []  # the best TrialRecords so far, filled by on_result

@@ -9,8 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gtnas.cli.options import merge, nest, parse_set, read_config_file
-from gtnas.config import config_from_dict, config_to_dict
+from gtnas.cli.options import nest, parse_set, read_config_file
+from gtnas.config import config_from_dict, config_to_dict, merge_values
 from gtnas.errors import ConfigError
 
 app = typer.Typer(
@@ -116,8 +116,8 @@ def train(
     else:
         values = config_to_dict(TeachRunConfig())
         if config:
-            values = merge(values, read_config_file(config))
-        values = merge(merge(values, explicit), parse_set(set_))
+            values = merge_values(values, read_config_file(config))
+        values = merge_values(merge_values(values, explicit), parse_set(set_))
         run_config = config_from_dict(TeachRunConfig, values)
 
     console.print(
