@@ -24,7 +24,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from gtnas.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gtnas.analysis.rankcorr import ProxyCorrelation, ProxyScores
+    from gtnas.analysis.truthset import TruthSet
 
 INTERPOLATED, AT_MOST, AT_LEAST = "interpolated", "at most", "at least"
 
@@ -137,3 +143,119 @@ def teacher_meta_seconds(run_dir: Path) -> float | None:
         return None
     elapsed = [r["elapsed"] for r in MetricsLog(path).read() if "elapsed" in r]
     return float(elapsed[-1]) if elapsed else None
+
+
+# --- a whole speed-up measurement (gtnas speedup, benchmarks/rankcorr.py) ---------------------
+
+
+def speedup_proxies(
+    ks: Sequence[int], gtn: str = "gtn:128", extras: Sequence[str] | None = None
+) -> tuple[list[str], list[str], list[str]]:
+    """(the real:K curve, the other proxies placed on the same axes, everything to score in
+    order). ``extras`` None: synflow, naswot and the rank average of ``gtn`` and synflow."""
+    steps = sorted(set(ks))
+    if len(steps) < 2 or steps[0] < 1:
+        raise ConfigError(f"the real:K curve needs at least two positive K, got {list(ks)}")
+    if not gtn.startswith("gtn:"):
+        raise ConfigError(f"the speed-up is measured for a gtn:K proxy, got {gtn!r}")
+    others = list(extras) if extras is not None else ["synflow", "naswot", f"rankavg:{gtn}+synflow"]
+    real = [f"real:{k}" for k in steps]
+    return real, others, list(dict.fromkeys([*real, gtn, *others]))
+
+
+@dataclass
+class SpeedupAnalysis:
+    """Every proxy's correlations with a truth set and the speed-up of ``gtn`` over ``real``."""
+
+    truth: TruthSet
+    scores: dict[str, ProxyScores]
+    correlations: dict[str, ProxyCorrelation]
+    real: list[str]  # the real:K curve, K ascending
+    gtn: str
+    others: list[str]
+    truth_metric: str
+    top_fraction: float
+    speedup: Speedup
+
+    def point(self, proxy: str) -> CurvePoint:
+        return curve_point(self.correlations[proxy], self.speedup.measure)
+
+
+def curve_point(correlation: ProxyCorrelation, measure: str) -> CurvePoint:
+    """A proxy on the cost axes: (steps K, seconds per evaluation, its ``measure``)."""
+    seconds = correlation.seconds if correlation.seconds is not None else float("nan")
+    return CurvePoint(correlation.steps or 0, seconds, correlation.measure(measure))
+
+
+def analyse_speedup(
+    truth: TruthSet,
+    scores: dict[str, ProxyScores],
+    *,
+    real: Sequence[str],
+    gtn: str,
+    others: Sequence[str] = (),
+    measure: str = "spearman_top",
+    truth_metric: str = "test",
+    top_fraction: float = 0.5,
+    resamples: int = 1000,
+    seed: int = 0,
+    meta_seconds: float | None = None,
+    evaluations: int | None = None,
+) -> SpeedupAnalysis:
+    """Correlate every scored proxy with the truth and find where real:K matches ``gtn``.
+    ``evaluations`` (default: the set's size) share out the teacher's ``meta_seconds``."""
+    from gtnas.analysis.rankcorr import correlate
+
+    values = truth.accuracies(truth_metric)
+    correlations = {
+        p: correlate(s, values, truth_metric=truth_metric, top_fraction=top_fraction,
+                     resamples=resamples, seed=seed)
+        for p, s in scores.items()
+    }  # fmt: skip
+    result = compute_speedup(
+        [curve_point(correlations[p], measure) for p in real],
+        curve_point(correlations[gtn], measure),
+        measure=measure,
+        meta_seconds=meta_seconds,
+        evaluations=evaluations or len(truth),
+    )
+    return SpeedupAnalysis(
+        truth, scores, correlations, list(real), gtn, list(others), truth_metric, top_fraction,
+        result,
+    )  # fmt: skip
+
+
+def write_speedup(analysis: SpeedupAnalysis, out: Path) -> tuple[Path, Path]:
+    """``OUT/speedup-<set>-<metric>.json`` (correlations, every score, the speed-up) and the
+    plot of correlation against seconds and steps beside it; returns both paths."""
+    from gtnas.analysis.rankcorr import correlation_document, dumps
+    from gtnas.reports.rankcorr import plot_speedup
+    from gtnas.runtime.files import atomic_write_text
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"{analysis.truth.name}-{analysis.truth_metric}"
+    others = {
+        p: analysis.point(p)
+        for p in analysis.others
+        if p != analysis.gtn and analysis.correlations[p].seconds is not None
+    }
+    plot = plot_speedup(
+        out / f"speedup-{stem}.png",
+        real=[analysis.point(p) for p in analysis.real],
+        gtn=(analysis.gtn, analysis.point(analysis.gtn)),
+        others=others,
+        speedup=analysis.speedup,
+        measure=analysis.speedup.measure,
+        title=f"{analysis.truth.name}: {analysis.speedup.measure} against cost",
+    )
+    document = correlation_document(
+        analysis.truth,
+        list(analysis.correlations.values()),
+        analysis.scores,
+        top_fraction=analysis.top_fraction,
+        speedup=analysis.speedup.to_json(),
+    )
+    path = out / f"speedup-{stem}.json"
+    atomic_write_text(path, dumps(document))
+    return path, plot

@@ -202,31 +202,22 @@ def speedup(
     truth set as well as gtn:K, their ratios to gtn's, and the seconds ratio with the teacher's
     meta-training time amortised; one plot of correlation against cost for all proxies.
     """
-    from gtnas.analysis.rankcorr import (
-        MEASURES,
-        correlate,
-        correlation_document,
-        dumps,
-        parse_proxies,
+    from gtnas.analysis.rankcorr import MEASURES, parse_proxies
+    from gtnas.analysis.speedup import (
+        analyse_speedup,
+        speedup_proxies,
+        teacher_meta_seconds,
+        write_speedup,
     )
-    from gtnas.analysis.speedup import CurvePoint, compute_speedup, teacher_meta_seconds
-    from gtnas.reports.rankcorr import plot_speedup
-    from gtnas.runtime.files import atomic_write_text
 
     _check_metric(truth_metric, top)
     try:
-        steps = sorted({int(k) for k in ks.split(",") if k.strip()})
+        steps = [int(k) for k in ks.split(",") if k.strip()]
     except ValueError:
         raise ConfigError(f"--ks expects integers separated by commas, got {ks!r}") from None
-    if len(steps) < 2 or steps[0] < 1:
-        raise ConfigError(f"--ks needs at least two positive K, got {ks!r}")
     if measure not in MEASURES:
         raise ConfigError(f"--measure must be one of {', '.join(MEASURES)}, got {measure!r}")
-    if not gtn.startswith("gtn:"):
-        raise ConfigError(f"--gtn must be a gtn:K proxy, got {gtn!r}")
-    extras = list(proxy) if proxy else ["synflow", "naswot", f"rankavg:{gtn}+synflow"]
-    real = [f"real:{k}" for k in steps]
-    asked = list(dict.fromkeys([*real, gtn, *extras]))
+    real, others, asked = speedup_proxies(steps, gtn, list(proxy) if proxy else None)
     parse_proxies(asked)  # bad names fail before anything runs
     options = _options(
         blueprint=blueprint,
@@ -238,46 +229,24 @@ def speedup(
         real_lr=real_lr,
     )
     truth_set, scores = _scored(truth, asked, out, options, storage, quiet)
-    values = truth_set.accuracies(truth_metric)
-    correlations = {
-        p: correlate(s, values, truth_metric=truth_metric, top_fraction=top, resamples=resamples)
-        for p, s in scores.items()
-    }
-
-    def point(name: str) -> CurvePoint:
-        c = correlations[name]
-        return CurvePoint(c.steps or 0, c.seconds or float("nan"), c.measure(measure))
-
-    gtn_point = point(gtn)
-    meta_seconds = teacher_meta_seconds(teacher)
-    result = compute_speedup(
-        [point(p) for p in real],
-        gtn_point,
-        measure=measure,
-        meta_seconds=meta_seconds,
-        evaluations=evaluations or len(truth_set),
-    )
-    out.mkdir(parents=True, exist_ok=True)
-    stem = f"{truth_set.name}-{truth_metric}"
-    others = {p: point(p) for p in extras if p != gtn and correlations[p].seconds is not None}
-    plot = plot_speedup(
-        out / f"speedup-{stem}.png",
-        real=[point(p) for p in real],
-        gtn=(gtn, gtn_point),
+    analysis = analyse_speedup(
+        truth_set,
+        scores,
+        real=real,
+        gtn=gtn,
         others=others,
-        speedup=result,
         measure=measure,
-        title=f"{truth_set.name}: {measure} against cost",
+        truth_metric=truth_metric,
+        top_fraction=top,
+        resamples=resamples,
+        meta_seconds=teacher_meta_seconds(teacher),
+        evaluations=evaluations,
     )
-    document = correlation_document(
-        truth_set, list(correlations.values()), scores, top_fraction=top, speedup=result.to_json()
-    )
-    path = out / f"speedup-{stem}.json"
-    atomic_write_text(path, dumps(document))
+    path, plot = write_speedup(analysis, out)
     console.print(
-        _table(list(correlations.values()), f"{truth_set.name}: proxies vs {truth_metric}")
+        _table(list(analysis.correlations.values()), f"{truth_set.name}: proxies vs {truth_metric}")
     )
-    console.print(_speedup_table(result, gtn))
+    console.print(_speedup_table(analysis.speedup, gtn))
     console.print(f"wrote {path} and {plot}", highlight=False)
 
 
