@@ -1,0 +1,457 @@
+"""Rank-correlation benchmark: do the proxies rank architectures as the truth does, and how many
+real-data steps (and seconds) does it take to rank as well as ``gtn:K``?
+
+    python -m benchmarks.rankcorr --preset quick [--datasets mnist,fashion-mnist] [--teacher RUN]
+
+For each data set with a ground-truth set shipped in ``truth/`` (see truth/README.md):
+
+1. the teacher behind ``gtn:K``: meta-trained on architectures sampled from the set's space at
+   the proxy blueprint (the way ``gtnas search`` trains one), or ``--teacher RUN`` reused;
+2. every architecture of the set scored by each proxy: ``real:K`` over the preset's K (the
+   learning rate tuned once per K on the validation split), ``gtn:K``, the zero-cost proxies
+   and the rank average of ``gtn:K`` and synflow. Scores are cached in studies under
+   ``--runs``: an interrupted run resumes and a re-run scores nothing twice;
+3. Spearman and Kendall with the set's test accuracy over all architectures and over the
+   proxy's top 50% (the paper's measure), 95% bootstrap intervals, and the speed-up of
+   ``gtn:K`` over the ``real:K`` curve (:mod:`gtnas.analysis.speedup`).
+
+Nothing here chooses anything by test accuracy: the truth set is the yardstick, and every
+learning rate is tuned on the validation split.
+
+Writes ``benchmarks/results/rankcorr.json`` (a list of records: one ``teacher``, one ``proxy``
+per proxy and one ``speedup`` per data set; records of other presets and data sets already in
+the file are kept), ``rankcorr.md`` (the same as tables) and the plots in ``results/rankcorr/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).parent / "results"
+RUNS = Path(__file__).parent / "runs" / "rankcorr"
+TRUTH = ROOT / "truth"
+DATASETS = ("mnist", "fashion-mnist")
+PAPER_SPEARMAN_TOP50 = 0.5582  # gtn:128 on the paper's CIFAR-10 set (GTN.md)
+SLIM_GENERATOR = {"noise_dim": 64, "hidden": 256, "channels": 64, "mid_channels": 32}
+
+# A preset: the truth file per data set (and how many of its architectures), the teacher's
+# TeachRunConfig fields, the proxies and how they score.
+PRESETS: dict[str, dict[str, Any]] = {
+    # For the test: the first 8 architectures of the shipped MNIST set, toy K, a 2-iteration
+    # teacher at the tiny blueprint. Seconds, not minutes.
+    "smoke": {
+        "truth": "{dataset}-nb201-n100-e3.json",
+        "architectures": 8,
+        "blueprint": "tiny",
+        "teacher": {
+            "teacher_options": {"inner_steps": 3, "batch_size": 16, "generator": SLIM_GENERATOR},
+            "meta": {"iterations": 2, "eval_every": 2, "eval_examples": 200},
+        },
+        "gtn": "gtn:3",
+        "ks": (2, 4),
+        "others": ("synflow", "rankavg:gtn:3+synflow"),
+        "eval_examples": 200,
+        "resamples": 50,
+        "workers": 1,
+        "threads": 1,
+    },
+    # What 2 CPU cores measure in under an hour per data set: the teacher of
+    # configs/search-demo.json (40 iterations of 16 steps of 32, a few minutes), K up to 64.
+    "cpu": {
+        "truth": "{dataset}-nb201-n100-e3.json",
+        "architectures": None,
+        "blueprint": "search",
+        "teacher": {
+            "teacher_options": {"inner_steps": 16, "batch_size": 32, "generator": SLIM_GENERATOR},
+            "meta": {"iterations": 40, "eval_every": 20, "eval_examples": 2000},
+        },
+        "gtn": "gtn:128",
+        "ks": (16, 32, 64),
+        "others": ("gtn:16", "synflow", "naswot", "rankavg:gtn:128+synflow"),
+        "eval_examples": 1000,
+        "resamples": 1000,
+        "workers": 2,
+        "threads": 1,
+    },
+    # The shipped sets at the blueprint they were trained at; K from a few steps up to about
+    # the truth's own training (3 epochs of 10,000 images = 234 steps of 128).
+    "quick": {
+        "truth": "{dataset}-nb201-n100-e3.json",
+        "architectures": None,  # all
+        "blueprint": "search",
+        "teacher": {
+            "teacher_options": {"inner_steps": 32, "batch_size": 64, "generator": SLIM_GENERATOR},
+            "meta": {"iterations": 100, "eval_every": 25, "eval_examples": 2000},
+        },
+        "gtn": "gtn:128",
+        "ks": (16, 32, 64, 128, 256),
+        "others": ("gtn:32", "synflow", "naswot", "rankavg:gtn:128+synflow"),
+        "eval_examples": 1000,
+        "resamples": 1000,
+        "workers": 2,
+        "threads": 1,
+    },
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchmarkRun:
+    preset: str
+    seed: int
+    work: Path  # studies, teachers and plots of this preset
+    out: Path  # results folder
+    teacher_run: str | None = None  # reuse this teacher for every data set (else trained)
+
+
+def load_preset_truth(preset: dict[str, Any], dataset: str) -> Any:
+    """The preset's truth set for ``dataset`` (its first ``architectures``), or None if the set
+    is not shipped yet."""
+    from gtnas.analysis.truthset import load_truth
+
+    path = TRUTH / preset["truth"].format(dataset=dataset)
+    if not path.is_file():
+        return None
+    truth = load_truth(path)
+    count = preset["architectures"]
+    if count is not None and count < len(truth):
+        truth = dataclasses.replace(
+            truth, records=truth.records[:count], name=f"{truth.name}-first{count}"
+        )
+    return truth
+
+
+def common_fields(run: BenchmarkRun, kind: str, truth: Any) -> dict[str, Any]:
+    from benchmarks.machine import describe_machine
+
+    return {
+        "preset": run.preset,
+        "kind": kind,
+        "dataset": truth.dataset,
+        "space": truth.space,
+        "truth": truth.name,
+        "seed": run.seed,
+        "machine": describe_machine(),
+    }
+
+
+# -- stage 1: the teacher ---------------------------------------------------------------------
+def train_teacher(run: BenchmarkRun, truth: Any) -> str:
+    """Meta-train (or resume) the preset's teacher on architectures sampled from the truth
+    set's space at the proxy blueprint; returns its run folder."""
+    from gtnas.config import config_from_dict, config_to_dict, merge_values
+    from gtnas.meta.run import TeachRunConfig, run_meta_training
+
+    preset = PRESETS[run.preset]
+    values = merge_values(
+        config_to_dict(TeachRunConfig()),
+        {
+            "dataset": truth.dataset,
+            "learner": truth.space,
+            "space_options": dict(truth.space_options),
+            "blueprint": preset["blueprint"],
+            "seed": run.seed,
+            "device": "cpu",
+            **preset["teacher"],
+        },
+    )
+    config = config_from_dict(TeachRunConfig, values)
+    run_dir = run.work / truth.dataset / "teacher"
+    if not (run_dir / "teacher.json").is_file():
+        print(f"[rankcorr bench] meta-training the {truth.dataset} teacher ...", flush=True)
+        resume = (run_dir / "config.json").is_file()
+        run_meta_training(config, run_dir, resume=resume, show_progress=False)
+    return str(run_dir)
+
+
+def teacher_record(run: BenchmarkRun, truth: Any, run_dir: str) -> dict[str, Any]:
+    from gtnas.config import config_to_dict
+    from gtnas.meta.run import load_run_config
+    from gtnas.runtime.metrics import MetricsLog
+
+    config = load_run_config(Path(run_dir))
+    history = MetricsLog(Path(run_dir) / "metrics.jsonl").read()
+    validated = [h["val_acc"] for h in history if h.get("val_acc") is not None]
+    seconds = history[-1]["elapsed"] if history else None
+    return {
+        **common_fields(run, "teacher", truth),
+        "run": run_dir,
+        "reused": run.teacher_run is not None,
+        "learner": config.learner,
+        "blueprint": config.blueprint,
+        "inner_steps": config.teacher_options.inner_steps,
+        "batch_size": config.teacher_options.batch_size,
+        "meta_iterations": len(history),
+        "meta_train_seconds": seconds,
+        "val_accuracy": validated[-1] if validated else None,
+        "config": config_to_dict(config),
+    }
+
+
+# -- stages 2 and 3: scores, correlations, speed-up -------------------------------------------
+def measure(run: BenchmarkRun, truth: Any, teacher_dir: str) -> Any:
+    """Score the set with every proxy of the preset and analyse the speed-up."""
+    from gtnas.analysis.rankcorr import ScoringOptions, score_truth_set
+    from gtnas.analysis.speedup import analyse_speedup, speedup_proxies, teacher_meta_seconds
+
+    preset = PRESETS[run.preset]
+    real, others, asked = speedup_proxies(preset["ks"], preset["gtn"], preset["others"])
+    options = ScoringOptions(
+        blueprint=preset["blueprint"],
+        teacher=teacher_dir,
+        seed=run.seed,
+        workers=preset["workers"],
+        threads=preset["threads"],
+        eval_examples=preset["eval_examples"],
+    )
+
+    def on_stage(message: str) -> None:
+        print(f"[rankcorr bench] {truth.dataset}: {message}", flush=True)
+
+    scores = score_truth_set(
+        truth, asked, run.work / truth.dataset, options, hooks={"stage": on_stage}
+    )
+    return analyse_speedup(
+        truth,
+        scores,
+        real=real,
+        gtn=preset["gtn"],
+        others=others,
+        resamples=preset["resamples"],
+        seed=run.seed,
+        meta_seconds=teacher_meta_seconds(Path(teacher_dir)),
+    )
+
+
+def proxy_records(run: BenchmarkRun, analysis: Any) -> list[dict[str, Any]]:
+    records = []
+    for proxy, c in analysis.correlations.items():
+        r = c.correlation
+        records.append(
+            {
+                **common_fields(run, "proxy", analysis.truth),
+                "proxy": proxy,
+                "truth_metric": c.truth_metric,
+                "n_architectures": r.n,
+                "missing": c.missing,
+                "n_top50": r.n_top,
+                "spearman_all": r.spearman_all,
+                "spearman_top50": r.spearman_top,
+                "kendall_all": r.kendall_all,
+                "kendall_top50": r.kendall_top,
+                "ci95_all": list(r.ci95_all),
+                "ci95_top50": list(r.ci95_top),
+                "kendall_ci95_all": list(c.kendall_ci95_all),
+                "seconds_per_eval": c.seconds,
+                "steps": c.steps,
+                "real_lr": analysis.scores[proxy].info.get("real_lr"),
+                "study": analysis.scores[proxy].study,
+            }
+        )
+    return records
+
+
+def speedup_record(run: BenchmarkRun, analysis: Any) -> dict[str, Any]:
+    """The speed-up of gtn:K, and the issue's targets checked against it."""
+    gtn = analysis.correlations[analysis.gtn].correlation.spearman_top
+    zero_cost = {
+        p: c.correlation.spearman_top
+        for p, c in analysis.correlations.items()
+        if c.steps is None and not p.startswith("rankavg:")
+    }
+    return {
+        **common_fields(run, "speedup", analysis.truth),
+        "proxy": analysis.gtn,
+        **analysis.speedup.to_json(),
+        "targets": {
+            "spearman_top50_at_least_paper": _at_least(gtn, PAPER_SPEARMAN_TOP50),
+            "spearman_top50_above_every_zero_cost": all(
+                _at_least(gtn, v, strict=True) for v in zero_cost.values()
+            ),
+            "speedup_steps_at_least_9x": analysis.speedup.steps_factor >= 9,
+        },
+    }
+
+
+def _at_least(value: float, bound: float, strict: bool = False) -> bool:
+    if math.isnan(value):
+        return False
+    if math.isnan(bound):
+        return True
+    return value > bound if strict else value >= bound
+
+
+def write_plots(run: BenchmarkRun, analysis: Any) -> list[str]:
+    """The speed-up plot and the gtn scatter into ``out/rankcorr/``; their paths."""
+    from gtnas.analysis.rankcorr import paired, safe_name
+    from gtnas.analysis.speedup import write_speedup
+    from gtnas.reports.rankcorr import plot_rank_scatter
+
+    folder = run.out / "rankcorr"
+    _, speedup_plot = write_speedup(analysis, run.work / analysis.truth.dataset)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"{run.preset}-{analysis.truth.dataset}"
+    plots = [folder / f"{stem}-speedup.png"]
+    shutil.copyfile(speedup_plot, plots[0])
+    gtn = analysis.gtn
+    scores = analysis.scores[gtn].scores
+    x, y = paired(analysis.scores[gtn], analysis.truth.accuracies(analysis.truth_metric))
+    scored = [v for v in scores if v is not None and not math.isnan(v)]
+    plots.append(folder / f"{stem}-scatter-{safe_name(gtn)}.png")
+    plot_rank_scatter(
+        x,
+        y,
+        plots[-1],
+        correlation=analysis.correlations[gtn],
+        truth_label=f"{analysis.truth_metric} accuracy",
+        no_signal=[v == -math.inf for v in scored],
+    )
+    return [str(p.relative_to(run.out)) for p in plots]
+
+
+# -- results ----------------------------------------------------------------------------------
+def record_key(record: dict[str, Any]) -> tuple[Any, ...]:
+    return (record["preset"], record["kind"], record["dataset"], record.get("proxy"))
+
+
+def write_results(records: list[dict[str, Any]], folder: Path) -> None:
+    """Merge ``records`` into ``folder``/rankcorr.json (same key: replaced); redraw the table."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "rankcorr.json"
+    old = json.loads(path.read_text()) if path.exists() else []
+    keys = {record_key(r) for r in records}
+    merged = [r for r in old if record_key(r) not in keys] + records
+    path.write_text(json.dumps(_finite(merged), indent=2, allow_nan=False) + "\n")
+    (folder / "rankcorr.md").write_text(render_table(merged))
+
+
+def _finite(value: Any) -> Any:
+    """NaN (the correlation of a constant column) and infinities as null: strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def render_table(records: list[dict[str, Any]]) -> str:
+    def num(x: float | None, digits: int = 3) -> str:
+        return "-" if x is None else f"{x:.{digits}f}"
+
+    def ci(pair: list[float | None] | None) -> str:
+        return "-" if not pair or None in pair else f"[{pair[0]:.2f}, {pair[1]:.2f}]"
+
+    def of(kind: str) -> list[dict[str, Any]]:
+        return [r for r in records if r["kind"] == kind]
+
+    lines = [
+        "# Rank-correlation benchmark",
+        "",
+        "Proxies against the shipped truth sets (test accuracy after 3 epochs); top 50% = the",
+        "proxy's best half, the paper's measure (gtn:128 on CIFAR-10: 0.5582).",
+        "",
+        "## Teachers (behind gtn:K)",
+        "",
+        "| preset | data set | space | blueprint | T | B | meta-iters | meta-train s | val acc % |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in of("teacher"):
+        val = "-" if r["val_accuracy"] is None else f"{100 * r['val_accuracy']:.1f}"
+        lines.append(
+            f"| {r['preset']} | {r['dataset']} | {r['space']} | {r['blueprint']} | "
+            f"{r['inner_steps']} | {r['batch_size']} | {r['meta_iterations']} | "
+            f"{num(r['meta_train_seconds'], 0)} | {val} |"
+        )
+    lines += [
+        "",
+        "## Proxies",
+        "",
+        "| preset | data set | proxy | n | Spearman top 50% [95% CI] | Spearman all [95% CI] | "
+        "Kendall all | s/eval | real lr |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in of("proxy"):
+        lines.append(
+            f"| {r['preset']} | {r['dataset']} | {r['proxy']} | {r['n_architectures']} | "
+            f"{num(r['spearman_top50'])} {ci(r['ci95_top50'])} | "
+            f"{num(r['spearman_all'])} {ci(r['ci95_all'])} | {num(r['kendall_all'])} | "
+            f"{num(r['seconds_per_eval'], 2)} | {r['real_lr'] or '-'} |"
+        )
+    lines += [
+        "",
+        "## Speed-up of gtn:K over real:K (Spearman top 50%)",
+        "",
+        "| preset | data set | proxy | its correlation | real steps to match | speed-up steps | "
+        "speed-up seconds | with meta-training amortised | targets met |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in of("speedup"):
+        bound = "" if r["bound"] == "interpolated" else f" ({r['bound']})"
+        met = ", ".join(k for k, v in r["targets"].items() if v) or "none"
+        lines.append(
+            f"| {r['preset']} | {r['dataset']} | {r['proxy']} | {num(r['gtn_correlation'])} | "
+            f"{num(r['real_steps_at_match'], 0)}{bound} | {num(r['speedup_steps'], 2)}x | "
+            f"{num(r['speedup_seconds'], 2)}x | {num(r['speedup_seconds_amortised'], 2)}x | "
+            f"{met} |"
+        )
+    machine = records[-1]["machine"] if records else {}
+    lines += ["", f"Machine: {json.dumps(machine)}", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import torch
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="quick")
+    parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--teacher", help="reuse this finished teacher run instead of training")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder of rankcorr.json/.md")
+    parser.add_argument("--runs", type=Path, default=RUNS, help="work folder (studies, teacher)")
+    args = parser.parse_args(argv)
+    datasets = [d for d in args.datasets.split(",") if d]
+    unknown = sorted(set(datasets) - set(DATASETS))
+    if unknown:
+        parser.error(f"unknown data sets {unknown}; choose from {', '.join(DATASETS)}")
+    teacher_run = Path(args.teacher).resolve() if args.teacher else None
+    if teacher_run is not None and not (teacher_run / "teacher.json").is_file():
+        parser.error(f"--teacher {args.teacher} is not a finished teacher run (no teacher.json)")
+    run = BenchmarkRun(
+        preset=args.preset,
+        seed=args.seed,
+        work=(args.runs / args.preset).resolve(),
+        out=args.out,
+        teacher_run=None if teacher_run is None else str(teacher_run),
+    )
+    torch.set_num_threads(PRESETS[args.preset]["threads"])
+    records: list[dict[str, Any]] = []
+    for dataset in datasets:
+        truth = load_preset_truth(PRESETS[args.preset], dataset)
+        if truth is None:
+            print(f"[rankcorr bench] no shipped truth set for {dataset}; skipped", flush=True)
+            continue
+        start = time.time()
+        teacher_dir = run.teacher_run or train_teacher(run, truth)
+        records.append(teacher_record(run, truth, teacher_dir))
+        analysis = measure(run, truth, teacher_dir)
+        plots = write_plots(run, analysis)
+        records += proxy_records(run, analysis)
+        records.append({**speedup_record(run, analysis), "plots": plots})
+        write_results(records, args.out)  # after every data set: a long run loses nothing
+        print(f"[rankcorr bench] {dataset} in {time.time() - start:.0f} s", flush=True)
+    if records:
+        print(render_table(records))
+
+
+if __name__ == "__main__":
+    main()

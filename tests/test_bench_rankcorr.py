@@ -1,0 +1,123 @@
+"""The rank-correlation benchmark's smoke preset end to end (`python -m benchmarks.rankcorr`):
+its records hold the issue's fields, its correlations agree with scipy computed from the
+scores it wrote, and its speed-up agrees with its own curve."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy import stats
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE_PROXIES = {"real:2", "real:4", "gtn:3", "synflow", "rankavg:gtn:3+synflow"}
+PROXY_FIELDS = {"dataset", "space", "proxy", "n_architectures", "spearman_all", "spearman_top50",
+                "kendall_all", "ci95_top50", "seconds_per_eval"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory, shared_data_root: Path, mnist) -> Path:
+    out = tmp_path_factory.mktemp("bench-rankcorr")
+    env = {**os.environ, "GTNAS_DATA": str(shared_data_root), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "benchmarks.rankcorr", "--preset", "smoke"]
+    command += ["--datasets", "mnist", "--out", str(out), "--runs", str(out / "runs")]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return out
+
+
+@pytest.fixture
+def bench(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    monkeypatch.syspath_prepend(str(ROOT))
+    return importlib.import_module("benchmarks.rankcorr")
+
+
+def _records(out: Path, kind: str) -> list[dict[str, Any]]:
+    return [r for r in json.loads((out / "rankcorr.json").read_text()) if r["kind"] == kind]
+
+
+def _scores_document(out: Path) -> dict[str, Any]:
+    (path,) = (out / "runs" / "smoke" / "mnist").glob("speedup-*.json")
+    return json.loads(path.read_text())
+
+
+def test_smoke_records_hold_the_issue_fields(smoke: Path) -> None:
+    proxies = _records(smoke, "proxy")
+    assert {r["proxy"] for r in proxies} == SMOKE_PROXIES
+    for record in proxies:
+        assert set(record) >= PROXY_FIELDS
+        assert record["dataset"] == "mnist" and record["space"] == "nb201"
+        assert record["n_architectures"] + record["missing"] == 8
+        low, high = record["ci95_top50"]
+        assert -1 <= low <= high <= 1
+        assert record["machine"]["cores"] >= 1
+    (teacher,) = _records(smoke, "teacher")
+    assert teacher["meta_iterations"] == 2 and teacher["blueprint"] == "tiny"
+    (speedup,) = _records(smoke, "speedup")
+    assert {"speedup_steps", "speedup_seconds", "targets"} <= set(speedup)
+    for plot in speedup["plots"]:
+        assert (smoke / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "## Speed-up" in (smoke / "rankcorr.md").read_text()
+
+
+def test_smoke_correlations_match_scipy(smoke: Path) -> None:
+    """Spearman and Kendall recomputed by scipy from the written scores and the truth file."""
+    document = _scores_document(smoke)
+    truth = json.loads((ROOT / "truth" / "mnist-nb201-n100-e3.json").read_text())
+    accuracy = np.array([r["test_accuracy"] for r in truth["records"][:8]])
+    for record in _records(smoke, "proxy"):
+        raw = document["scores"][record["proxy"]]
+        keep = [i for i, s in enumerate(raw) if s is not None and s != "-inf"]
+        if len(keep) < len(raw):
+            continue  # -inf scores are placed below the rest by the module; not redone here
+        scores = np.array([raw[i] for i in keep], dtype=float)
+        truth_values = accuracy[keep]
+        expected_all = stats.spearmanr(scores, truth_values).statistic
+        assert record["spearman_all"] == pytest.approx(expected_all, abs=1e-9, nan_ok=True)
+        expected_tau = stats.kendalltau(scores, truth_values).statistic
+        assert record["kendall_all"] == pytest.approx(expected_tau, abs=1e-9, nan_ok=True)
+        top = np.argsort(-scores, kind="mergesort")[: math.ceil(0.5 * len(scores))]
+        expected_top = stats.spearmanr(scores[top], truth_values[top]).statistic
+        if record["spearman_top50"] is None:
+            assert math.isnan(expected_top)
+        else:
+            assert record["spearman_top50"] == pytest.approx(expected_top, abs=1e-9)
+
+
+def test_smoke_speedup_agrees_with_its_curve(smoke: Path) -> None:
+    (speedup,) = _records(smoke, "speedup")
+    proxies = {r["proxy"]: r for r in _records(smoke, "proxy")}
+    assert speedup["proxy"] == "gtn:3" and speedup["gtn_steps"] == 3
+    assert speedup["gtn_correlation"] == proxies["gtn:3"]["spearman_top50"]
+    assert speedup["speedup_steps"] == pytest.approx(speedup["real_steps_at_match"] / 3)
+    assert speedup["speedup_seconds"] == pytest.approx(
+        speedup["real_seconds_at_match"] / proxies["gtn:3"]["seconds_per_eval"]
+    )
+    assert speedup["meta_training_seconds"] > 0 and speedup["evaluations"] == 8
+    real = sorted((p["steps"], p["spearman_top50"]) for n, p in proxies.items() if "real" in n)
+    if speedup["bound"] == "interpolated":
+        assert real[0][0] <= speedup["real_steps_at_match"] <= real[-1][0]
+
+
+def test_results_of_other_presets_are_kept(
+    bench: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def record(preset: str, kind: str, proxy: str | None, value: float) -> dict[str, Any]:
+        return {"preset": preset, "kind": kind, "dataset": "mnist", "space": "nb201",
+                "proxy": proxy, "value": value, "machine": {}}  # fmt: skip
+
+    old = [record("quick", "proxy", "synflow", 1.0), record("smoke", "proxy", "synflow", 2.0)]
+    (tmp_path / "rankcorr.json").write_text(json.dumps(old))
+    monkeypatch.setattr(bench, "render_table", lambda records: "")  # tested by the smoke run
+    bench.write_results([record("smoke", "proxy", "synflow", 3.0)], tmp_path)
+    merged = json.loads((tmp_path / "rankcorr.json").read_text())
+    assert sorted((r["preset"], r["value"]) for r in merged) == [("quick", 1.0), ("smoke", 3.0)]
