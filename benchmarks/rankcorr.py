@@ -212,12 +212,21 @@ def measure(run: BenchmarkRun, truth: Any, teacher_dir: str) -> Any:
         eval_examples=preset["eval_examples"],
     )
 
+    done = 0
+
     def on_stage(message: str) -> None:
+        nonlocal done
+        done = 0
         print(f"[rankcorr bench] {truth.dataset}: {message}", flush=True)
 
-    scores = score_truth_set(
-        truth, asked, run.work / truth.dataset, options, hooks={"stage": on_stage}
-    )
+    def on_result(_record: Any) -> None:
+        nonlocal done
+        done += 1
+        if done % 20 == 0:
+            print(f"[rankcorr bench] {truth.dataset}:   {done} scored", flush=True)
+
+    hooks = {"stage": on_stage, "result": on_result}
+    scores = score_truth_set(truth, asked, run.work / truth.dataset, options, hooks=hooks)
     return analyse_speedup(
         truth,
         scores,
