@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import shutil
 import time
 from pathlib import Path
 from typing import Any
+
+from benchmarks.results import machine_line, write_records
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
@@ -332,24 +333,7 @@ def record_key(record: dict[str, Any]) -> tuple[Any, ...]:
 
 def write_results(records: list[dict[str, Any]], folder: Path) -> None:
     """Merge ``records`` into ``folder``/rankcorr.json (same key: replaced); redraw the table."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "rankcorr.json"
-    old = json.loads(path.read_text()) if path.exists() else []
-    keys = {record_key(r) for r in records}
-    merged = [r for r in old if record_key(r) not in keys] + records
-    path.write_text(json.dumps(_finite(merged), indent=2, allow_nan=False) + "\n")
-    (folder / "rankcorr.md").write_text(render_table(merged))
-
-
-def _finite(value: Any) -> Any:
-    """NaN (the correlation of a constant column) and infinities as null: strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
+    write_records(folder, "rankcorr", records, record_key, render_table)
 
 
 def render_table(records: list[dict[str, Any]]) -> str:
@@ -412,8 +396,7 @@ def render_table(records: list[dict[str, Any]]) -> str:
             f"{num(r['speedup_seconds'], 2)}x | {num(r['speedup_seconds_amortised'], 2)}x | "
             f"{met} |"
         )
-    machine = records[-1]["machine"] if records else {}
-    lines += ["", f"Machine: {json.dumps(machine)}", ""]
+    lines += ["", machine_line(records), ""]
     return "\n".join(lines)
 
 

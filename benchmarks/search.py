@@ -20,7 +20,6 @@ sets, proxies and strategies already in the file are kept) and ``benchmarks/resu
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import shutil
@@ -29,6 +28,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from benchmarks.results import machine_line, write_records
 
 RESULTS = Path(__file__).parent / "results"
 RUNS = Path(__file__).parent / "runs" / "search"
@@ -296,13 +297,7 @@ def record_key(record: dict[str, Any]) -> tuple[Any, ...]:
 
 def write_results(records: list[dict[str, Any]], folder: Path) -> None:
     """Merge ``records`` into ``folder``/search.json (same key: replaced) and redraw the table."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "search.json"
-    old = json.loads(path.read_text()) if path.exists() else []
-    keys = {record_key(r) for r in records}
-    merged = [r for r in old if record_key(r) not in keys] + records
-    path.write_text(json.dumps(merged, indent=2, allow_nan=False) + "\n")
-    (folder / "search.md").write_text(render_table(merged))
+    write_records(folder, "search", records, record_key, render_table)
 
 
 def render_table(records: list[dict[str, Any]]) -> str:
@@ -361,8 +356,7 @@ def render_table(records: list[dict[str, Any]]) -> str:
             f"{num(r['search_seconds'], 0)} | {num(r['final_train_seconds'], 0)} | "
             f"`{r['best_genotype']}` |"
         )
-    machine = records[-1]["machine"] if records else {}
-    lines += ["", f"Machine: {json.dumps(machine)}", ""]
+    lines += ["", machine_line(records), ""]
     return "\n".join(lines)
 
 

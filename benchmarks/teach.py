@@ -12,13 +12,14 @@ Each (data set, teacher) runs in its own process so that its peak memory is its 
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import resource
 import statistics
 import time
 from pathlib import Path
 from typing import Any
+
+from benchmarks.results import machine_line, write_records
 
 RESULTS = Path(__file__).parent / "results"
 RUNS = Path(__file__).parent / "runs"
@@ -124,14 +125,10 @@ def run_isolated(*args: Any) -> dict[str, Any]:
 
 
 def write_results(records: list[dict[str, Any]]) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "teach.json"
-    old = json.loads(path.read_text()) if path.exists() else []
-    keys = {(r["preset"], r["dataset"], r["teacher"]) for r in records}
-    kept = [r for r in old if (r["preset"], r["dataset"], r["teacher"]) not in keys]
-    merged = kept + records
-    path.write_text(json.dumps(merged, indent=2) + "\n")
-    (RESULTS / "teach.md").write_text(render_table(merged))
+    """Merge ``records`` into results/teach.json by (preset, data set, teacher)."""
+    write_records(
+        RESULTS, "teach", records, lambda r: (r["preset"], r["dataset"], r["teacher"]), render_table
+    )
 
 
 def render_table(records: list[dict[str, Any]]) -> str:
@@ -156,8 +153,7 @@ def render_table(records: list[dict[str, Any]]) -> str:
             f"{r['meta_train_seconds']:.0f} | {r['seconds_per_meta_iteration']:.2f} | "
             f"{r['meta_overhead']:.2f}x | {r['peak_memory_mb']:.0f} |"
         )
-    machine = records[-1]["machine"] if records else {}
-    lines += ["", f"Machine: {json.dumps(machine)}", ""]
+    lines += ["", machine_line(records), ""]
     return "\n".join(lines)
 
 
