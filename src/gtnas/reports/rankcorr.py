@@ -52,7 +52,23 @@ def plot_rank_scatter(
     figure = Figure(figsize=(5.5, 4.2), layout="constrained")
     axes = figure.add_subplot()
     lowest = np.zeros(len(x), dtype=bool) if no_signal is None else np.asarray(no_signal)
-    rest = ~top & ~lowest
+    # A few broken architectures (e.g. NB-201 cells cut off from their input, at chance
+    # accuracy) would squash the 1-2 points that separate the rest: draw them on the bottom
+    # edge of an axis fitted to the others.
+    q1, q3 = np.percentile(y, [25, 75]) if len(y) else (0.0, 0.0)
+    fence = q1 - 3 * max(q3 - q1, 0.1)
+    below = y < fence
+    if below.any():
+        span = float(y[~below].max() - y[~below].min()) if (~below).any() else 1.0
+        bottom = float(y[~below].min()) - 0.08 * max(span, 0.5) if (~below).any() else fence
+        axes.scatter(
+            x[below], np.full(below.sum(), bottom), s=24, marker="v", color="#7f7f7f",
+            label=f"{below.sum()} below the axis (down to {y.min():.1f}%)",
+        )  # fmt: skip
+        axes.set_ylim(bottom - 0.04 * max(span, 0.5), None)
+    rest = ~top & ~lowest & ~below
+    top &= ~below
+    lowest &= ~below
     axes.scatter(x[rest], y[rest], s=14, color=OTHERS, alpha=0.6, label="other architectures")
     if lowest.any():
         axes.scatter(x[lowest], y[lowest], s=20, marker="x", color="#7f7f7f", label="score -inf")
