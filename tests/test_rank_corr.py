@@ -17,10 +17,12 @@ from gtnas.analysis.speedup import (
     CurvePoint,
     compute_speedup,
     match_curve,
+    speedup_proxies,
     teacher_meta_seconds,
 )
 from gtnas.analysis.truthset import TRUTH_FORMAT
 from gtnas.cli.app import main
+from gtnas.errors import ConfigError
 from gtnas.search.study import Study, default_storage
 from gtnas.seeding import make_generator
 from gtnas.spaces import create_space
@@ -154,6 +156,22 @@ def test_speedup_interpolation_by_hand() -> None:
     assert match_curve(real, 0.1).bound == AT_MOST and match_curve(real, 0.1).steps == 16
     assert match_curve(real, 0.9).bound == AT_LEAST and match_curve(real, 0.9).steps == 128
     assert compute_speedup(real, gtn).amortised_seconds_factor is None  # meta time unknown
+
+
+def test_speedup_proxies_name_the_curve_and_reject_bad_input() -> None:
+    real, others, asked = speedup_proxies([64, 16, 32, 16], "gtn:128")
+    assert real == ["real:16", "real:32", "real:64"]
+    assert others == ["synflow", "naswot", "rankavg:gtn:128+synflow"]
+    assert asked == [*real, "gtn:128", *others]
+    assert speedup_proxies([1, 2], "gtn:3", ["gtn:3", "params"])[2] == [
+        "real:1", "real:2", "gtn:3", "params"
+    ]  # fmt: skip
+    with pytest.raises(ConfigError, match="at least two positive K"):
+        speedup_proxies([16], "gtn:128")
+    with pytest.raises(ConfigError, match="at least two positive K"):
+        speedup_proxies([0, 16], "gtn:128")
+    with pytest.raises(ConfigError, match="gtn:K proxy"):
+        speedup_proxies([16, 32], "real:128")
 
 
 def test_teacher_meta_seconds_is_the_last_elapsed(tmp_path: Path) -> None:
