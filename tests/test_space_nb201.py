@@ -263,10 +263,38 @@ def test_blueprints(space: NB201Space) -> None:
     assert custom == NB201Blueprint(8, 2)
     with pytest.raises(ConfigError, match="unknown config key"):
         space.resolve_blueprint({"width": 8})
-    with pytest.raises(ConfigError, match="channels must be >= 1"):
+    with pytest.raises(ConfigError, match="channels and head_pool must be >= 1"):
         space.resolve_blueprint({"channels": 0})
+    with pytest.raises(ConfigError, match="head_pool must be >= 1"):
+        space.resolve_blueprint({"channels": 8, "head_pool": 0})
     with pytest.raises(ConfigError, match="unknown blueprint"):
         space.resolve_blueprint("huge")
+
+
+@pytest.mark.parametrize("norm", ["wn", "bn"])
+def test_search_fc_head_flattens_the_last_feature_map(space: NB201Space, norm: str) -> None:
+    """`search-fc` is `search` with a 7x7-pooled head: on 28x28 images the last map is 7x7,
+    so the head is a linear layer on the flattened map (the GTN learner's head); everything
+    before the head is the same network as `search`."""
+    assert space.resolve_blueprint("search-fc") == NB201Blueprint(16, 1, head_pool=7)
+    genotype = space.sample(torch.Generator().manual_seed(3))
+    fc = space.build(genotype, (1, 28, 28), 10, norm=norm, blueprint="search-fc")
+    pooled = space.build(genotype, (1, 28, 28), 10, norm=norm, blueprint="search")
+    init_learner(fc, torch.Generator().manual_seed(0))
+    fc.eval()
+    x = torch.randn(4, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    features = fc.last_activation(fc.cells(fc.stem(x)))  # (4, 64, 7, 7)
+    assert features.shape == (4, 64, 7, 7)
+    torch.testing.assert_close(fc(x), fc.head.linear(features.flatten(1)))
+    # the same layers up to the head: only the linear layer's input width differs (64 x 49)
+    before = {k: v.shape for k, v in pooled.state_dict().items() if not k.startswith("head")}
+    assert before == {k: v.shape for k, v in fc.state_dict().items() if not k.startswith("head")}
+    extra = sum(p.numel() for p in fc.parameters()) - sum(p.numel() for p in pooled.parameters())
+    assert extra == 10 * 64 * 48  # 10 outputs, each with 64 x 49 inputs instead of 64
+    out = space.build(genotype, (3, 32, 32), 10, norm=norm, blueprint="search-fc")(
+        torch.randn(2, 3, 32, 32)
+    )  # 8x8 maps pooled to 7x7
+    assert out.shape == (2, 10)
 
 
 def test_draw_writes_a_png(space: NB201Space, tmp_path: Path) -> None:

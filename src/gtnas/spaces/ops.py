@@ -13,8 +13,10 @@ Both are initialised from an explicit generator by :func:`gtnas.learners.layers.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from gtnas.errors import ConfigError
 from gtnas.learners.layers import BatchStatNorm, WNConv2d, WNLinear
 
 
@@ -140,11 +142,21 @@ class Zero(nn.Module):
 
 
 class ClassifierHead(nn.Module):
-    """Global average pool -> linear: (B, C, H, W) -> (B, num_classes)."""
+    """Average pool to ``pool`` x ``pool`` -> flatten -> linear: (B, C, H, W) ->
+    (B, num_classes). ``pool`` 1 is global average pooling (NAS-Bench-201's, DARTS', the
+    paper cell space's head); a larger ``pool`` keeps where a feature was, like the GTN
+    paper's learner, whose flatten -> linear head a teacher can instruct in a few steps: on
+    sampled NB-201 cells meta-training stalls with global pooling and not with 7 x 7 (see
+    `head_pool` in the spaces' blueprints)."""
 
-    def __init__(self, channels: int, num_classes: int, *, norm: str) -> None:
+    def __init__(self, channels: int, num_classes: int, *, norm: str, pool: int = 1) -> None:
         super().__init__()
-        self.linear = linear(channels, num_classes, norm=norm)
+        if pool < 1:
+            raise ConfigError(f"blueprint.head_pool must be a positive integer, got {pool}")
+        self.pool = pool
+        self.linear = linear(channels * pool * pool, num_classes, norm=norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(x.mean(dim=(2, 3)))
+        if self.pool == 1:
+            return self.linear(x.mean(dim=(2, 3)))
+        return self.linear(F.adaptive_avg_pool2d(x, self.pool).flatten(1))
