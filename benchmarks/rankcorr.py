@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.results import machine_line, write_records
+from gtnas.config import merge_values
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
@@ -51,8 +52,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "smoke": {
         "truth": "{dataset}-nb201-n100-e3.json",
         "architectures": 8,
-        "blueprint": "tiny",
+        "blueprint": "tiny",  # every proxy (the truth's own "search" costs more than a test)
         "teacher": {
+            "blueprint": "tiny",
             "teacher_options": {"inner_steps": 3, "batch_size": 16, "generator": SLIM_GENERATOR},
             "meta": {"iterations": 2, "eval_every": 2, "eval_examples": 200},
         },
@@ -69,8 +71,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
         "truth": "{dataset}-nb201-n100-e3.json",
         "architectures": None,
-        "blueprint": "search",
+        "blueprint": None,  # gtn:K at the teacher's blueprint, the rest at the truth set's
         "teacher": {
+            "blueprint": "search",
             "teacher_options": {"inner_steps": 16, "batch_size": 32, "generator": SLIM_GENERATOR},
             "meta": {"iterations": 40, "eval_every": 20, "eval_examples": 2000},
         },
@@ -88,8 +91,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "paper": {
         "truth": "{dataset}-nb201-n100-e3.json",
         "architectures": None,  # all
-        "blueprint": "search",
+        "blueprint": None,
         "teacher": {
+            "blueprint": "search",
             "teacher_options": {"inner_steps": 32, "batch_size": 64, "generator": SLIM_GENERATOR},
             "meta": {"iterations": 100, "eval_every": 25, "eval_examples": 2000},
         },
@@ -104,11 +108,17 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# quick with the teacher's learners (and so gtn:K's) at the search size with a 7x7 flattened
+# classifier head instead of global average pooling; its other proxies reuse quick's scores.
+PRESETS["quick-fc"] = merge_values(PRESETS["quick"], {"teacher": {"blueprint": "search-fc"}})
+
+
 @dataclasses.dataclass(frozen=True)
 class BenchmarkRun:
     preset: str
     seed: int
-    work: Path  # studies, teachers and plots of this preset
+    work: Path  # RUNS: per data set one score cache shared by the presets, their teachers
+    # (teacher-<preset>) and plots (<preset>/)
     out: Path  # results folder
     teacher_run: str | None = None  # reuse this teacher for every data set (else trained)
 
@@ -158,14 +168,13 @@ def train_teacher(run: BenchmarkRun, truth: Any) -> str:
             "dataset": truth.dataset,
             "learner": truth.space,
             "space_options": dict(truth.space_options),
-            "blueprint": preset["blueprint"],
             "seed": run.seed,
             "device": "cpu",
             **preset["teacher"],
         },
     )
     config = config_from_dict(TeachRunConfig, values)
-    run_dir = run.work / truth.dataset / "teacher"
+    run_dir = run.work / truth.dataset / f"teacher-{run.preset}"
     if not (run_dir / "teacher.json").is_file():
         print(f"[rankcorr bench] meta-training the {truth.dataset} teacher ...", flush=True)
         resume = (run_dir / "config.json").is_file()
@@ -312,7 +321,7 @@ def write_plots(run: BenchmarkRun, analysis: Any) -> list[str]:
     from gtnas.reports.rankcorr import plot_rank_scatter
 
     folder = run.out / "rankcorr"
-    _, speedup_plot = write_speedup(analysis, run.work / analysis.truth.dataset)
+    _, speedup_plot = write_speedup(analysis, run.work / analysis.truth.dataset / run.preset)
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"{run.preset}-{analysis.truth.dataset}"
     plots = [folder / f"{stem}-speedup.png"]
@@ -428,7 +437,7 @@ def main(argv: list[str] | None = None) -> None:
     run = BenchmarkRun(
         preset=args.preset,
         seed=args.seed,
-        work=(args.runs / args.preset).resolve(),
+        work=args.runs.resolve(),
         out=args.out,
         teacher_run=None if teacher_run is None else str(teacher_run),
     )

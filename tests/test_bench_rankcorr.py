@@ -46,7 +46,7 @@ def _records(out: Path, kind: str) -> list[dict[str, Any]]:
 
 
 def _scores_document(out: Path) -> dict[str, Any]:
-    (path,) = (out / "runs" / "smoke" / "mnist").glob("speedup-*.json")
+    (path,) = (out / "runs" / "mnist" / "smoke").glob("speedup-*.json")
     return json.loads(path.read_text())
 
 

@@ -96,8 +96,8 @@ def rank_average(columns: Sequence[Sequence[float]]) -> np.ndarray:
 class ScoringOptions:
     """How proxies score a truth set's architectures."""
 
-    blueprint: str | None = None  # network size of proxy learners (None: the teacher's, else
-    # "search")
+    blueprint: str | None = None  # network size of every proxy's learners (None: gtn:K at the
+    # teacher's, the others at the truth set's)
     teacher: str | None = None  # a finished `gtnas teach train` run, for gtn:K
     seed: int = 0
     workers: int = 1
@@ -137,15 +137,16 @@ def _teacher_digest(run_dir: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:8]
 
 
-def proxy_blueprint(truth: TruthSet, options: ScoringOptions) -> str:
-    """The blueprint proxies score at: the given one, else the teacher's, else "search"."""
+def proxy_blueprint(truth: TruthSet, options: ScoringOptions, proxy: str = "") -> str:
+    """The blueprint ``proxy`` scores at: the given one; else, for gtn:K, the teacher's (its
+    learners were built there); else the truth set's own (a preset name), else "search"."""
     if options.blueprint:
         return options.blueprint
-    if options.teacher:
+    if proxy.startswith("gtn") and options.teacher:
         from gtnas.meta.run import load_run_config
 
         return load_run_config(Path(options.teacher)).blueprint
-    return "search"
+    return truth.blueprint if isinstance(truth.blueprint, str) else "search"
 
 
 def _check_teacher(truth: TruthSet, plain: list[str], options: ScoringOptions) -> None:
@@ -178,11 +179,13 @@ def score_truth_set(
     options = options or ScoringOptions()
     plain, combinations = parse_proxies(proxies)
     _check_teacher(truth, plain, options)
-    blueprint = proxy_blueprint(truth, options)
     scored = {
-        proxy: _score_with(truth, proxy, blueprint, Path(out), options, storage, hooks or {})
+        proxy: _score_with(
+            truth, proxy, proxy_blueprint(truth, options, proxy), Path(out), options, storage,
+            hooks or {},
+        )
         for proxy in plain
-    }
+    }  # fmt: skip
     for spec, parts in combinations.items():
         scored[spec] = combine(spec, [scored[p] for p in parts])
     return {spec.strip(): scored[spec.strip()] for spec in proxies}

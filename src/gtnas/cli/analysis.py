@@ -82,7 +82,9 @@ def rank_corr(
         None, help="Optuna storage URL. (default: sqlite:///OUT/studies.db)"
     ),
     blueprint: str = typer.Option(
-        None, help="Network size proxies score at. (default: the teacher's, else search)"
+        None,
+        help="Network size every proxy scores at. "
+        "(default: gtn:K at the teacher's, the others at the truth set's)",
     ),
     workers: int = typer.Option(1, help="Parallel evaluation processes."),
     threads: int = typer.Option(0, help="Torch threads per worker; 0: cores / workers."),
@@ -186,7 +188,9 @@ def speedup(
         None, help="Optuna storage URL. (default: sqlite:///OUT/studies.db)"
     ),
     blueprint: str = typer.Option(
-        None, help="Network size proxies score at. (default: the teacher's)"
+        None,
+        help="Network size every proxy scores at. "
+        "(default: gtn:K at the teacher's, the others at the truth set's)",
     ),
     workers: int = typer.Option(1, help="Parallel evaluation processes."),
     threads: int = typer.Option(0, help="Torch threads per worker; 0: cores / workers."),
