@@ -85,7 +85,12 @@ def test_resumed_run_matches_uninterrupted_run(tmp_path):
     assert a == b
 
 
-def _run_until_killed(config, run_dir):  # pragma: no cover - runs in a child process
+def _run_until_killed(config, run_dir, threads):  # pragma: no cover - runs in a child process
+    # The same torch thread count as the parent's (an earlier test or OMP_NUM_THREADS may have
+    # changed it there): float reductions split across another number of threads round
+    # differently, and the whole point is bit-equality.
+    torch.set_num_threads(threads)
+
     def kill_at(record):
         if record["iteration"] == 8:  # after the checkpoint at 5, before the one at 10
             os.kill(os.getpid(), signal.SIGKILL)
@@ -98,7 +103,9 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     config = tiny_config(12)
     whole = run_meta_training(config, tmp_path / "whole", show_progress=False)
     context = multiprocessing.get_context("spawn")
-    child = context.Process(target=_run_until_killed, args=(config, tmp_path / "killed"))
+    child = context.Process(
+        target=_run_until_killed, args=(config, tmp_path / "killed", torch.get_num_threads())
+    )
     child.start()
     child.join(300)
     assert child.exitcode == -signal.SIGKILL
