@@ -195,10 +195,12 @@ class NB201Space(SearchSpace[NB201Genotype]):
         # a CPU-sized learner: 0.35-0.6 s forward + backward at batch 128 of 28x28x1 on one
         # busy CPU thread, about the cost of the GTN paper's default conv learner
         "search": NB201Blueprint(channels=16, cells_per_stage=1),
-        # the search size with a 7x7-pooled (on 28x28 images: flattened) classifier head: a GTN
-        # teaches these learners, where global pooling stalls its meta-training (on sampled
-        # 8-channel cells, 16 steps of 64: meta-loss 2.3 -> 1.5 in 20 meta-iterations and 64%
-        # validation accuracy, against 2.3 -> 2.25 and 23% with global pooling)
+        # the search size with a 7x7-pooled (on 28x28 images: flattened) classifier head, for
+        # teaching: global pooling stalls a GTN's meta-training on NB-201 cells. Measured on
+        # sampled 8-channel cells, 16 steps of 64: meta-loss 2.3 -> 1.5 in 20 meta-iterations
+        # and 64% validation accuracy, against 2.3 -> 2.25 and 23% with global pooling. Not
+        # yet a recipe: at this size with 16 steps of 32 (benchmarks/rankcorr.py quick-fc) the
+        # learners overshot (meta-loss near 3) through 40 meta-iterations.
         "search-fc": NB201Blueprint(channels=16, cells_per_stage=1, head_pool=7),
         "tiny": NB201Blueprint(channels=4, cells_per_stage=1),  # for tests
     }
