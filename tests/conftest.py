@@ -4,13 +4,16 @@ the real formats (IDX, CIFAR python batches) for loader tests."""
 from __future__ import annotations
 
 import gzip
+import importlib
 import io
 import os
 import pickle
 import struct
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -24,9 +27,35 @@ from gtnas.errors import DataError
 SHARED_DATA_ROOT = cache_root()
 
 
+ROOT = Path(__file__).resolve().parents[1]  # the repository (benchmarks/ lives here)
+
+
 @pytest.fixture(scope="session")
 def shared_data_root() -> Path:
     return SHARED_DATA_ROOT
+
+
+@pytest.fixture(scope="session")
+def run_benchmark() -> Callable[..., None]:
+    """``run_benchmark("search", [...], OMP_NUM_THREADS="1")`` runs ``python -m
+    benchmarks.search ...`` from the repository as a user would, on the shared data cache,
+    with ``env`` added to the environment; a failure shows the end of its stderr."""
+
+    def run(name: str, args: list[str], **env: str) -> None:
+        environment = {**os.environ, "GTNAS_DATA": str(SHARED_DATA_ROOT), **env}
+        command = [sys.executable, "-m", f"benchmarks.{name}", *args]
+        done = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+
+    return run
+
+
+@pytest.fixture
+def benchmark_module(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], ModuleType]:
+    """A benchmark module by name (benchmarks/ is a folder of the repository, not of the
+    package, so it is imported with the repository on sys.path for this test only)."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    return lambda name: importlib.import_module(f"benchmarks.{name}")
 
 
 @pytest.fixture(scope="session")

@@ -4,12 +4,8 @@ scores it wrote, and its speed-up agrees with its own curve."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -25,20 +21,17 @@ PROXY_FIELDS = {"dataset", "space", "proxy", "n_architectures", "spearman_all", 
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory: pytest.TempPathFactory, shared_data_root: Path, mnist) -> Path:
+def smoke(tmp_path_factory: pytest.TempPathFactory, run_benchmark, mnist) -> Path:
     out = tmp_path_factory.mktemp("bench-rankcorr")
-    env = {**os.environ, "GTNAS_DATA": str(shared_data_root), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "benchmarks.rankcorr", "--preset", "smoke"]
-    command += ["--datasets", "mnist", "--out", str(out), "--runs", str(out / "runs")]
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
+    args = ["--preset", "smoke", "--datasets", "mnist"]
+    args += ["--out", str(out), "--runs", str(out / "runs")]
+    run_benchmark("rankcorr", args, OMP_NUM_THREADS="1")
     return out
 
 
 @pytest.fixture
-def bench(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    monkeypatch.syspath_prepend(str(ROOT))
-    return importlib.import_module("benchmarks.rankcorr")
+def bench(benchmark_module) -> ModuleType:
+    return benchmark_module("rankcorr")
 
 
 def _records(out: Path, kind: str) -> list[dict[str, Any]]:

@@ -3,41 +3,31 @@ against the study it wrote, and the merging of its records into an existing resu
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
 PROXIES = ["gtn:6", "real:6", "real:12", "synflow", "naswot"]  # the smoke preset's
 STRATEGIES = ["random", "evolution", "reinforce", "tpe"]
 TUNED_LRS = (0.01, 0.02, 0.05, 0.1, 0.2)  # tune_real_lr's grid
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory: pytest.TempPathFactory, shared_data_root: Path, mnist) -> Path:
+def smoke(tmp_path_factory: pytest.TempPathFactory, run_benchmark, mnist) -> Path:
     """Run the smoke preset once, as a user would; returns its results folder (skipped, via
     the ``mnist`` fixture, where MNIST is not available)."""
     out = tmp_path_factory.mktemp("bench-search")
-    env = {**os.environ, "GTNAS_DATA": str(shared_data_root)}
-    command = [sys.executable, "-m", "benchmarks.search", "--preset", "smoke"]
-    command += ["--out", str(out), "--runs", str(out / "runs")]
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
+    run_benchmark("search", ["--preset", "smoke", "--out", str(out), "--runs", str(out / "runs")])
     return out
 
 
 @pytest.fixture
-def bench(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """The benchmark module (benchmarks/ is a folder of the repository, not of the package)."""
-    monkeypatch.syspath_prepend(str(ROOT))
-    return importlib.import_module("benchmarks.search")
+def bench(benchmark_module) -> ModuleType:
+    return benchmark_module("search")
 
 
 def _records(out: Path) -> list[dict[str, Any]]:
