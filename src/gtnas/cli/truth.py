@@ -99,7 +99,8 @@ def build(
 
     url = storage or default_storage(out)
     done = 0  # finished evaluations in the study, for the [done/n] counter
-    if existing is not None or _existing_study(name, out, storage) is not None:
+    # With no --study the default name is known only now: look it up once more for the counter.
+    if existing is not None or (study is None and _existing_study(name, out, storage) is not None):
         records = Study.open(name, url, config=None, decision_sizes={}).records()
         done = sum(r.state in ("COMPLETE", "FAIL") and r.error != "interrupted" for r in records)
 

@@ -16,7 +16,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gtnas.errors import ConfigError
 from gtnas.learners.layers import BatchStatNorm, WNConv2d, WNLinear
 
 
@@ -151,8 +150,8 @@ class ClassifierHead(nn.Module):
 
     def __init__(self, channels: int, num_classes: int, *, norm: str, pool: int = 1) -> None:
         super().__init__()
-        if pool < 1:
-            raise ConfigError(f"blueprint.head_pool must be a positive integer, got {pool}")
+        if pool < 1:  # blueprints check their head_pool; this guards direct use
+            raise ValueError(f"pool must be a positive integer, got {pool}")
         self.pool = pool
         self.linear = linear(channels * pool * pool, num_classes, norm=norm)
 
