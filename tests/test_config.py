@@ -59,3 +59,19 @@ def test_component_validation_surfaces_as_config_error():
 def test_the_default_run_config_round_trips_through_json():
     config = TeachRunConfig()
     assert config_from_dict(TeachRunConfig, config_to_dict(config)) == config
+
+
+def test_a_run_config_takes_a_search_space_blueprint_as_its_fields():
+    from gtnas.meta.run import make_learner_sampler
+    from gtnas.seeding import make_generator
+
+    fields = {"channels": 4, "cells_per_stage": 1, "head_pool": 7}
+    config = config_from_dict(TeachRunConfig, {"learner": "nb201", "blueprint": fields})
+    assert config.blueprint == fields
+    assert config_from_dict(TeachRunConfig, config_to_dict(config)) == config
+    learner = make_learner_sampler(config, (1, 28, 28), 10).sample(make_generator(0))
+    # the head flattens 4 * 4 channels at 7 x 7 into its linear layer
+    assert learner.head.pool == 7 and learner.head.linear.v.shape == (10, 16 * 49)
+    bad = config_from_dict(TeachRunConfig, {"learner": "nb201", "blueprint": {"width": 4}})
+    with pytest.raises(ConfigError, match="unknown config key"):
+        make_learner_sampler(bad, (1, 28, 28), 10)

@@ -275,3 +275,18 @@ def test_speedup_end_to_end_at_toy_size(tmp_path: Path, mnist, one_thread) -> No
     assert speedup["gtn_correlation"] == result["proxies"]["gtn:3"]["spearman_top"]
     assert result["info"]["real:2"]["real_lr"] == 0.05
     _assert_png(out / "speedup-toy-test.png")
+
+
+def test_a_blueprint_given_as_fields_gets_its_own_score_cache(tmp_path: Path) -> None:
+    from gtnas.analysis.rankcorr import ScoringOptions, scoring_study_name
+    from gtnas.analysis.truthset import load_truth
+
+    path = tmp_path / "truth.json"
+    _write_truth(path)
+    truth = load_truth(path)
+    options = ScoringOptions()
+    preset = scoring_study_name(truth, "synflow", "tiny", options)
+    fields = scoring_study_name(truth, "synflow", {"channels": 4, "head_pool": 7}, options)
+    other = scoring_study_name(truth, "synflow", {"channels": 4, "head_pool": 1}, options)
+    assert "-tiny-" in preset and len({preset, fields, other}) == 3
+    assert fields == scoring_study_name(truth, "synflow", {"head_pool": 7, "channels": 4}, options)

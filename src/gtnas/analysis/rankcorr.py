@@ -118,13 +118,23 @@ class ProxyScores:
     info: dict[str, Any] = field(default_factory=dict)  # e.g. the real:K learning rate
 
 
-def scoring_study_name(truth: TruthSet, proxy: str, blueprint: str, options: ScoringOptions) -> str:
-    parts = [truth.name, truth.digest()[:8], proxy, blueprint, f"s{options.seed}"]
+def scoring_study_name(
+    truth: TruthSet, proxy: str, blueprint: str | dict[str, Any], options: ScoringOptions
+) -> str:
+    parts = [truth.name, truth.digest()[:8], proxy, blueprint_label(blueprint), f"s{options.seed}"]
     if proxy.startswith("gtn") and options.teacher:
         parts.append("t" + _teacher_digest(Path(options.teacher)))
     if proxy.startswith("real") and options.real_lr is not None:
         parts.append(f"lr{options.real_lr:g}")
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", "-".join(parts))
+
+
+def blueprint_label(blueprint: str | dict[str, Any]) -> str:
+    """A preset's name, or "bp" and 8 hex digits of a blueprint given as fields."""
+    if isinstance(blueprint, str):
+        return blueprint
+    text = json.dumps(blueprint, sort_keys=True)
+    return "bp" + hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def _teacher_digest(run_dir: Path) -> str:
@@ -137,16 +147,18 @@ def _teacher_digest(run_dir: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:8]
 
 
-def proxy_blueprint(truth: TruthSet, options: ScoringOptions, proxy: str = "") -> str:
+def proxy_blueprint(
+    truth: TruthSet, options: ScoringOptions, proxy: str = ""
+) -> str | dict[str, Any]:
     """The blueprint ``proxy`` scores at: the given one; else, for gtn:K, the teacher's (its
-    learners were built there); else the truth set's own (a preset name), else "search"."""
+    learners were built there); else the truth set's own."""
     if options.blueprint:
         return options.blueprint
     if proxy.startswith("gtn") and options.teacher:
         from gtnas.meta.run import load_run_config
 
         return load_run_config(Path(options.teacher)).blueprint
-    return truth.blueprint if isinstance(truth.blueprint, str) else "search"
+    return truth.blueprint
 
 
 def _check_teacher(truth: TruthSet, plain: list[str], options: ScoringOptions) -> None:
@@ -194,7 +206,7 @@ def score_truth_set(
 def _score_with(
     truth: TruthSet,
     proxy: str,
-    blueprint: str,
+    blueprint: str | dict[str, Any],
     out: Path,
     options: ScoringOptions,
     storage: str | None,

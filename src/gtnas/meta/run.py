@@ -54,7 +54,9 @@ class TeachRunConfig:
     # A learner sampler (fixed, random-width) or a search space (gtn-cell, nb201, randwire):
     # then every outer iteration meta-trains on a learner sampled from that space.
     learner: str = "fixed"
-    blueprint: str = "search"  # network size preset when `learner` is a search space
+    # network size when `learner` is a search space: a preset name, or the space's Blueprint
+    # fields as a dict (e.g. {"channels": 8, "cells_per_stage": 1, "head_pool": 7} for nb201)
+    blueprint: str | dict[str, Any] = "search"
     space_options: dict[str, Any] = field(default_factory=dict)  # the space's own options
     seed: int = 0
     device: str = "auto"

@@ -50,7 +50,9 @@ class SearchConfig:
     dataset: str = "mnist"
     space: str = "gtn-cell"
     space_options: dict[str, Any] = field(default_factory=dict)
-    blueprint: str = "search"  # network size while searching (proxies, teacher's learners)
+    # network size while searching (proxies, teacher's learners): a preset name or Blueprint
+    # fields as a dict
+    blueprint: str | dict[str, Any] = "search"
     strategy: str = "random"
     strategy_options: dict[str, Any] = field(default_factory=dict)
     proxy: str = "gtn:128"  # what the strategy optimises
