@@ -1,17 +1,25 @@
-"""Meta-hyperparameter probes behind gtnas's defaults (inner SGD start, meta-lr).
+"""Meta-training probes: short GTN runs on MNIST that differ in one setting each.
 
-Four 60-iteration GTN runs on MNIST at the quick scale (small learner conv 32 -> 64, fc 128;
-slim generator; 16 inner steps of 64), one seed, validation accuracy of one fresh learner on
-2,000 validation images every 10 iterations:
+Two sets, each written to ``benchmarks/results/teach_probes[-SET].json``:
 
-    python -m benchmarks.probes          # about 12 minutes on 2 CPU cores
+- ``defaults`` (the meta-hyperparameters behind gtnas's defaults: inner SGD start, meta-lr):
+  four 60-iteration runs at the quick scale (small learner conv 32 -> 64, fc 128; slim
+  generator; 16 inner steps of 64), validation accuracy of one fresh learner on 2,000
+  validation images every 10 iterations. About 12 minutes on 2 CPU cores.
+- ``nb201`` (why a GTN stalls on NAS-Bench-201 cells, and what unblocks it): 20-iteration runs
+  whose learners are sampled from the NB-201 space each iteration, at the rank-correlation
+  benchmark's quick teacher scale (16 inner steps of 32, slim generator), varying the
+  learner's classifier head, width and the inner SGD start. About 5 minutes per probe.
 
-Writes ``benchmarks/results/teach_probes.json``. Single-seed, single-learner figures move by
-about +-0.5%: they pick defaults, they are not a result.
+    python -m benchmarks.probes [--set defaults|nb201] [--only NAME ...]
+
+Single-seed, single-learner figures move by a few points: they pick settings and locate a
+problem, they are not a result.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 from typing import Any
@@ -21,7 +29,7 @@ from benchmarks.teach import RESULTS, RUNS
 from gtnas.config import config_from_dict, config_to_dict, merge_values
 from gtnas.meta.run import TeachRunConfig, run_meta_training
 
-SCALE: dict[str, Any] = {
+DEFAULTS_SCALE: dict[str, Any] = {
     "dataset": "mnist",
     "teacher": "gtn",
     "teacher_options": {
@@ -32,7 +40,7 @@ SCALE: dict[str, Any] = {
     "learner_options": {"channels": [32, 64], "fc": 128},
     "meta": {"iterations": 60, "eval_every": 10, "eval_examples": 2000},
 }
-PROBES: dict[str, dict[str, Any]] = {
+DEFAULTS_PROBES: dict[str, dict[str, Any]] = {
     "public-code start (lr 0.02, mom 0.5), meta-lr 0.01": {
         "teacher_options": {"lr": 0.02, "momentum": 0.5},
         "meta": {"meta_lr": 0.01},
@@ -52,21 +60,97 @@ PROBES: dict[str, dict[str, Any]] = {
 }
 
 
-def main() -> None:
-    records = []
-    for index, (name, probe) in enumerate(PROBES.items()):
-        values = merge_values(merge_values(config_to_dict(TeachRunConfig()), SCALE), probe)
-        config = config_from_dict(TeachRunConfig, values)
-        run_dir = RUNS / "probes" / str(index)
-        shutil.rmtree(run_dir, ignore_errors=True)
-        result = run_meta_training(config, run_dir, show_progress=False)
-        curve = [(h["iteration"], h["val_acc"]) for h in result.history if "val_acc" in h]
-        records.append({"probe": name, "val_acc_by_iteration": curve, "seconds": result.seconds,
-                        "config": config_to_dict(config)})  # fmt: skip
-        print(name, curve, flush=True)
+# The rank-correlation benchmark's quick teacher (benchmarks/rankcorr.py): NB-201 cells sampled
+# every meta-iteration, 16 inner steps of 32.
+NB201_SCALE: dict[str, Any] = {
+    "dataset": "mnist",
+    "teacher": "gtn",
+    "learner": "nb201",
+    "teacher_options": {
+        "inner_steps": 16,
+        "batch_size": 32,
+        "generator": {"noise_dim": 64, "hidden": 256, "channels": 64, "mid_channels": 32},
+    },
+    "meta": {"iterations": 20, "eval_every": 10, "eval_examples": 2000},
+}
+NB201_PROBES: dict[str, dict[str, Any]] = {
+    "search: 16 channels, global pooling (the quick teacher)": {"blueprint": "search"},
+    "search-fc: 16 channels, 7x7 head": {"blueprint": "search-fc"},
+    "search-fc, inner lr starting at 0.01": {
+        "blueprint": "search-fc",
+        "teacher_options": {"lr": 0.01},
+    },
+    "16 channels, 3x3 head": {
+        "blueprint": {"channels": 16, "cells_per_stage": 1, "head_pool": 3},
+    },
+    "8 channels, 7x7 head": {"blueprint": {"channels": 8, "cells_per_stage": 1, "head_pool": 7}},
+    "8 channels, global pooling": {
+        "blueprint": {"channels": 8, "cells_per_stage": 1, "head_pool": 1},
+    },
+    "search, inner lr starting at 0.2 (real:16's tuned rate)": {
+        "blueprint": "search",
+        "teacher_options": {"lr": 0.2},
+    },
+    "search, 16 steps of 64": {"blueprint": "search", "teacher_options": {"batch_size": 64}},
+    "16 channels, 3x3 head, 16 steps of 64": {
+        "blueprint": {"channels": 16, "cells_per_stage": 1, "head_pool": 3},
+        "teacher_options": {"batch_size": 64},
+    },
+    "8 channels, 7x7 head, 16 steps of 64": {
+        "blueprint": {"channels": 8, "cells_per_stage": 1, "head_pool": 7},
+        "teacher_options": {"batch_size": 64},
+    },
+}
+SETS: dict[str, tuple[dict[str, Any], dict[str, dict[str, Any]], str]] = {
+    # set name -> (scale, probes, results file)
+    "defaults": (DEFAULTS_SCALE, DEFAULTS_PROBES, "teach_probes.json"),
+    "nb201": (NB201_SCALE, NB201_PROBES, "teach_probes-nb201.json"),
+}
+
+
+def run_probe(name: str, values: dict[str, Any], run_dir: Any) -> dict[str, Any]:
+    """One fresh meta-training run; its validation and meta-loss curves."""
+    config = config_from_dict(TeachRunConfig, values)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    result = run_meta_training(config, run_dir, show_progress=False)
+    curve = [(h["iteration"], h["val_acc"]) for h in result.history if "val_acc" in h]
+    losses = [h["meta_loss"] for h in result.history if "meta_loss" in h]
+    # meta-loss averaged over each tenth of the run: one sampled learner per iteration is noisy
+    tenth = max(1, len(losses) // 10)
+    smoothed = [sum(losses[i : i + tenth]) / len(losses[i : i + tenth])
+                for i in range(0, len(losses), tenth)]  # fmt: skip
+    return {
+        "probe": name,
+        "val_acc_by_iteration": curve,
+        "meta_loss_smoothed": smoothed,
+        "seconds": result.seconds,
+        "config": config_to_dict(config),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--set", choices=sorted(SETS), default="defaults")
+    parser.add_argument(
+        "--only", nargs="+", metavar="NAME", help="probes whose names start with these (all)"
+    )
+    args = parser.parse_args(argv)
+    scale, probes, filename = SETS[args.set]
+    path = RESULTS / filename
+    # a partial re-run (--only) keeps the other probes' records
+    kept = json.loads(path.read_text())["records"] if args.only and path.is_file() else []
+    records = {record["probe"]: record for record in kept}
+    for index, (name, probe) in enumerate(probes.items()):
+        if args.only and not any(name.startswith(prefix) for prefix in args.only):
+            continue
+        values = merge_values(merge_values(config_to_dict(TeachRunConfig()), scale), probe)
+        record = run_probe(name, values, RUNS / "probes" / args.set / str(index))
+        records[name] = record
+        print(name, record["val_acc_by_iteration"], record["meta_loss_smoothed"], flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    document = {"machine": describe_machine(), "records": records}
-    (RESULTS / "teach_probes.json").write_text(json.dumps(document, indent=2) + "\n")
+    ordered = [records[name] for name in probes if name in records]
+    document = {"machine": describe_machine(), "records": ordered}
+    path.write_text(json.dumps(document, indent=2) + "\n")
 
 
 if __name__ == "__main__":
