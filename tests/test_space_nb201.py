@@ -297,6 +297,21 @@ def test_search_fc_head_flattens_the_last_feature_map(space: NB201Space, norm: s
     assert out.shape == (2, 10)
 
 
+def test_search_head3_pools_the_last_map_to_3x3_before_its_linear_layer(space: NB201Space) -> None:
+    net = space.build(space.sample(torch.Generator().manual_seed(3)), (1, 28, 28), 10, norm="wn",
+                      blueprint="search-head3")  # fmt: skip
+    init_learner(net, torch.Generator().manual_seed(0))
+    x = torch.randn(4, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    features = net.last_activation(net.cells(net.stem(x)))  # (4, 64, 7, 7)
+    # 7x7 -> 3x3 adaptive average pooling: windows [0:3), [2:5), [4:7) along each axis
+    rows = [
+        torch.stack([features[:, :, i : i + 3, j : j + 3].mean(dim=(2, 3)) for j in (0, 2, 4)], -1)
+        for i in (0, 2, 4)
+    ]
+    pooled = torch.stack(rows, dim=-2)  # (4, 64, 3, 3)
+    torch.testing.assert_close(net(x), net.head.linear(pooled.flatten(1)))
+
+
 def test_draw_writes_a_png(space: NB201Space, tmp_path: Path) -> None:
     path = space.draw(space.parse(PUBLISHED[1]), tmp_path / "cells" / "resnet.png")
     assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")

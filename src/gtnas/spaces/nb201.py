@@ -196,12 +196,16 @@ class NB201Space(SearchSpace[NB201Genotype]):
         # busy CPU thread, about the cost of the GTN paper's default conv learner
         "search": NB201Blueprint(channels=16, cells_per_stage=1),
         # the search size with a 7x7-pooled (on 28x28 images: flattened) classifier head, for
-        # teaching: global pooling stalls a GTN's meta-training on NB-201 cells. Measured on
-        # sampled 8-channel cells, 16 steps of 64: meta-loss 2.3 -> 1.5 in 20 meta-iterations
-        # and 64% validation accuracy, against 2.3 -> 2.25 and 23% with global pooling. Not
-        # yet a recipe: at this size with 16 steps of 32 (benchmarks/rankcorr.py quick-fc) the
-        # learners overshot (meta-loss near 3) through 40 meta-iterations.
+        # teaching: global pooling stalls a GTN's meta-training on NB-201 cells. Measured by
+        # `python -m benchmarks.probes --set nb201` (MNIST, sampled cells, 20 meta-iterations):
+        # at 16 steps of 64 a spatial head unblocks it (3x3 head at 16 channels: 53% validation
+        # accuracy, 8 channels with this 7x7 head: 54%; global pooling: 24%), while this preset
+        # itself overshoots at 16 steps of 32 (meta-loss near 3, 11%); a head_pool of 3 is the
+        # safer start at this width.
         "search-fc": NB201Blueprint(channels=16, cells_per_stage=1, head_pool=7),
+        # the search size with a 3x3-pooled classifier head: the blueprint to meta-train a
+        # teacher on (and so to score gtn:K at) for NB-201 cells; see search-fc above
+        "search-head3": NB201Blueprint(channels=16, cells_per_stage=1, head_pool=3),
         "tiny": NB201Blueprint(channels=4, cells_per_stage=1),  # for tests
     }
     ops: ClassVar[tuple[str, ...]] = OPS
