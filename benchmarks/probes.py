@@ -22,9 +22,11 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+from pathlib import Path
 from typing import Any
 
 from benchmarks.machine import describe_machine
+from benchmarks.rankcorr import PRESETS, SLIM_GENERATOR
 from benchmarks.teach import RESULTS, RUNS
 from gtnas.config import config_from_dict, config_to_dict, merge_values
 from gtnas.meta.run import TeachRunConfig, run_meta_training
@@ -35,7 +37,7 @@ DEFAULTS_SCALE: dict[str, Any] = {
     "teacher_options": {
         "inner_steps": 16,
         "batch_size": 64,
-        "generator": {"noise_dim": 64, "hidden": 256, "channels": 64, "mid_channels": 32},
+        "generator": SLIM_GENERATOR,
     },
     "learner_options": {"channels": [32, 64], "fc": 128},
     "meta": {"iterations": 60, "eval_every": 10, "eval_examples": 2000},
@@ -60,18 +62,13 @@ DEFAULTS_PROBES: dict[str, dict[str, Any]] = {
 }
 
 
-# The rank-correlation benchmark's quick teacher (benchmarks/rankcorr.py): NB-201 cells sampled
-# every meta-iteration, 16 inner steps of 32.
+# The rank-correlation benchmark's quick teacher (NB-201 cells sampled every meta-iteration,
+# 16 inner steps of 32), for 20 meta-iterations.
 NB201_SCALE: dict[str, Any] = {
     "dataset": "mnist",
     "teacher": "gtn",
     "learner": "nb201",
-    "teacher_options": {
-        "inner_steps": 16,
-        "batch_size": 32,
-        "generator": {"noise_dim": 64, "hidden": 256, "channels": 64, "mid_channels": 32},
-    },
-    "meta": {"iterations": 20, "eval_every": 10, "eval_examples": 2000},
+    **merge_values(PRESETS["quick"]["teacher"], {"meta": {"iterations": 20, "eval_every": 10}}),
 }
 NB201_PROBES: dict[str, dict[str, Any]] = {
     "search: 16 channels, global pooling (the quick teacher)": {"blueprint": "search"},
@@ -108,7 +105,7 @@ SETS: dict[str, tuple[dict[str, Any], dict[str, dict[str, Any]], str]] = {
 }
 
 
-def run_probe(name: str, values: dict[str, Any], run_dir: Any) -> dict[str, Any]:
+def run_probe(name: str, values: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     """One fresh meta-training run; its validation and meta-loss curves."""
     config = config_from_dict(TeachRunConfig, values)
     shutil.rmtree(run_dir, ignore_errors=True)

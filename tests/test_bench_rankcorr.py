@@ -114,3 +114,12 @@ def test_results_of_other_presets_are_kept(
     bench.write_results([record("smoke", "proxy", "synflow", 3.0)], tmp_path)
     merged = json.loads((tmp_path / "rankcorr.json").read_text())
     assert sorted((r["preset"], r["value"]) for r in merged) == [("quick", 1.0), ("smoke", 3.0)]
+
+
+def test_head3_is_the_nb201_search_head3_blueprint(bench: ModuleType) -> None:
+    """The presets give the teacher's blueprint as fields (the score cache's name records
+    them); they must stay the named preset's."""
+    from gtnas.config import config_to_dict
+    from gtnas.spaces.nb201 import NB201Space
+
+    assert config_to_dict(NB201Space.blueprints["search-head3"]) == bench.HEAD3
