@@ -42,7 +42,7 @@ from gtnas.runtime.device import resolve_device
 from gtnas.runtime.metrics import MetricsLog
 from gtnas.runtime.progress import progress_bar
 from gtnas.runtime.rng import capture_rng_state, restore_rng_state
-from gtnas.seeding import make_generator, seed_everything
+from gtnas.seeding import derive_seed, make_generator, seed_everything
 from gtnas.teachers import TEACHERS, Teacher, TeacherConfig, create_teacher
 from gtnas.teachers.store import TeacherInfo, save_teacher
 
@@ -191,7 +191,7 @@ def run_meta_training(
         start_iteration, seconds_before = checkpoint.step, state["seconds"]
         metrics.truncate_after(start_iteration)
     elif resume:
-        metrics.truncate_after(0)
+        metrics.truncate_after(-1)  # nothing was checkpointed: start the log over
 
     total = config.meta.iterations
     end = total if stop_after is None else min(total, stop_after)
@@ -217,6 +217,27 @@ def run_meta_training(
             },
         )
 
+    if checkpoint is None and config.teacher_options.init == "real":
+        # Iteration 0: the warm start, logged and checkpointed like an iteration so that a
+        # resumed run does not fit again and its time counts towards the run's.
+        record = warm_start_teacher(
+            teacher,
+            train_images,
+            train_labels,
+            epochs=config.teacher_options.init_epochs,
+            seed=config.seed,
+            show_progress=show_progress,
+        )
+        if config.meta.eval_every:
+            record["val_acc"] = validate_teacher(
+                teacher, sampler, val_images, val_labels, validation_seed(config.seed, 0), device
+            )
+        record["elapsed"] = elapsed()
+        metrics.append(record)
+        checkpoint_now(0)
+        if on_iteration is not None:
+            on_iteration(record)
+
     with progress_bar(
         end - start_iteration, f"meta-training {config.teacher}", disable=not show_progress
     ) as bar:
@@ -232,7 +253,8 @@ def run_meta_training(
                 generator,
                 device,
             )
-            meta_lr = optimizer.param_groups[0]["lr"] if optimizer.param_groups else 0.0
+            # the base meta-lr of this iteration (groups may scale it: meta.lr_scale)
+            meta_lr = config.meta.meta_lr * scheduler.lr_lambdas[0](scheduler.last_epoch)
             scheduler.step()
             guard.update(step.skipped, iteration)
             record: dict[str, Any] = {
@@ -275,6 +297,31 @@ def run_meta_training(
     if end == total:
         save_teacher(run_dir, teacher, info)
     return TeachRunResult(run_dir, end, elapsed(), guard.skipped_total, metrics.read())
+
+
+def warm_start_teacher(
+    teacher: Teacher,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    epochs: int,
+    seed: int,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Fit ``teacher`` to real training images before meta-training (``init="real"``) and
+    return the run's iteration-0 record. Its randomness is derived from ``seed`` apart from
+    the meta-training stream, so a warm-started run meta-trains on the same learners and
+    batches as a random-start one."""
+    start = time.perf_counter()
+    with progress_bar(epochs, f"warm start of {teacher.name}", disable=not show_progress) as bar:
+        mse = teacher.warm_start(
+            images,
+            labels,
+            epochs=epochs,
+            generator=make_generator(derive_seed(seed, "warm-start")),
+            on_epoch=lambda epoch, mse: bar.advance(1, mse=mse),
+        )
+    return {"iteration": 0, "warm_start_mse": mse, "seconds": time.perf_counter() - start}
 
 
 def teacher_from_run(

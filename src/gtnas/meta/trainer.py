@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
+from gtnas.errors import ConfigError
 from gtnas.learners import LearnerSampler
 from gtnas.meta.unroll import evaluate_accuracy, meta_gradient, train_learner
 from gtnas.runtime.nonfinite import SkipGuard
@@ -34,6 +35,17 @@ class MetaTrainConfig:
     meta_lr: float = 0.03
     betas: tuple[float, float] = (0.9, 0.999)
     final_lr_fraction: float = 0.1  # cosine decay of meta_lr down to this fraction
+    # Linear warm-up of meta_lr over the first k iterations (then the cosine decay over the
+    # rest). Adam's first steps move every meta-parameter by about meta_lr whatever its
+    # gradient; a warm-started teacher (teacher_options.init=real) loses much of its start
+    # to them without a warm-up.
+    warmup_iterations: int = 0
+    # Multipliers of meta_lr per group of meta-parameters (generator, curriculum, images,
+    # soft_labels, schedule; Teacher.meta_parameter_groups). Adam moves every parameter by
+    # about its lr per step whatever the parameter's scale, and the generator's
+    # weight-normalised directions are small (std ~0.04), so at the curriculum's rate a few
+    # steps turn them far from where they were.
+    lr_scale: dict[str, float] = field(default_factory=dict)
     real_batch_size: int = 128  # real training examples per scored inner step
     # Score the learner on real data after every k-th inner step as well as after the last
     # (the public code does so at every step for MNIST); 0 scores the last step only.
@@ -49,6 +61,10 @@ class MetaTrainConfig:
             raise ValueError("iterations must be >= 0")
         if self.meta_lr <= 0 or not 0 < self.final_lr_fraction <= 1:
             raise ValueError("meta_lr must be > 0 and final_lr_fraction in (0, 1]")
+        if self.warmup_iterations < 0:
+            raise ValueError("warmup_iterations must be >= 0")
+        if any(not scale > 0 for scale in self.lr_scale.values()):
+            raise ValueError(f"lr_scale multipliers must be positive, got {self.lr_scale}")
         if self.meta_loss_every < 0 or self.real_batch_size < 1 or self.max_nonfinite < 1:
             raise ValueError("meta_loss_every >= 0, real_batch_size >= 1, max_nonfinite >= 1")
 
@@ -61,11 +77,28 @@ class MetaTrainConfig:
 def make_meta_optimizer(
     teacher: Teacher, config: MetaTrainConfig
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
-    optimizer = torch.optim.Adam(teacher.meta_parameters(), lr=config.meta_lr, betas=config.betas)
-    floor, total = config.final_lr_fraction, max(1, config.iterations)
+    groups = teacher.meta_parameter_groups()
+    unknown = sorted(set(config.lr_scale) - set(groups))
+    if unknown:
+        raise ConfigError(
+            f"meta.lr_scale names {', '.join(unknown)}, which teacher {teacher.name!r} does not "
+            f"have; its meta-parameter groups are {', '.join(groups)}"
+        )
+    optimizer = torch.optim.Adam(
+        [
+            {"params": params, "lr": config.meta_lr * config.lr_scale.get(name, 1.0)}
+            for name, params in groups.items()
+        ],
+        lr=config.meta_lr,
+        betas=config.betas,
+    )
+    floor, warmup = config.final_lr_fraction, config.warmup_iterations
+    decay = max(1, config.iterations - warmup)
 
-    def cosine(iteration: int) -> float:  # 1 -> floor over the run
-        progress = min(iteration, total) / total
+    def cosine(iteration: int) -> float:  # (linear warm-up to 1, then) 1 -> floor
+        if iteration < warmup:
+            return (iteration + 1) / (warmup + 1)
+        progress = min(iteration - warmup, decay) / decay
         return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, cosine)

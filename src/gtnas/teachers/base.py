@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gtnas.errors import ConfigError
 from gtnas.registry import Registry
 from gtnas.teachers.generator import GeneratorConfig
 from gtnas.teachers.inner_optimizer import InnerOptimizer
@@ -26,10 +28,21 @@ class TeacherConfig:
     learn_schedule: bool = True  # meta-learn the per-step lr and momentum
     soft_labels: bool = False  # learn a label distribution per synthetic sample
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    # Where meta-training starts: "random", or "real": the teacher is first fitted so that its
+    # batches reproduce real training images of the right class (gtn: a GLO fit of generator and
+    # curriculum, ``init_epochs`` passes over the T batches; pixels: a copy), which skips the
+    # meta-iterations a random teacher spends learning what real data already gives
+    # (gtnas.teachers.warm_start).
+    init: str = "random"
+    init_epochs: int = 20
 
     def __post_init__(self) -> None:
         if self.inner_steps < 1 or self.batch_size < 1:
             raise ValueError("inner_steps and batch_size must be positive")
+        if self.init not in ("random", "real"):
+            raise ValueError(f"init must be 'random' or 'real', got {self.init!r}")
+        if self.init_epochs < 1:
+            raise ValueError("init_epochs must be >= 1")
 
 
 class Teacher(nn.Module):
@@ -77,8 +90,41 @@ class Teacher(nn.Module):
     def meta_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
 
+    def meta_parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """The meta-parameters by role, named after the part that owns them: ``generator``,
+        ``curriculum``, ``images``, ``soft_labels`` and ``schedule`` (the inner lr and
+        momentum), each present only where the teacher has it. Meta-training can give each
+        its own learning rate (``meta.lr_scale``)."""
+        groups: dict[str, list[nn.Parameter]] = {}
+        for name, param in self.named_parameters():
+            if param.requires_grad:
+                owner = name.split(".", 1)[0]
+                groups.setdefault(_GROUP_NAMES.get(owner, owner), []).append(param)
+        return groups
+
     def reset_parameters(self, generator: torch.Generator) -> None:
         """Initialise the meta-parameters (other than the schedule) from ``generator``."""
+
+    def warm_start(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        epochs: int,
+        generator: torch.Generator,
+        on_epoch: Callable[[int, float], None] | None = None,
+    ) -> float:
+        """Fit the teacher so that its batches reproduce real training images (``images``
+        (N, C, H, W), ``labels`` (N,): the training split) before meta-training; returns the
+        last epoch's mean squared error. See :mod:`gtnas.teachers.warm_start`."""
+        raise ConfigError(
+            f"teacher {self.name!r} cannot start from real data; "
+            "teacher_options.init=real works with the gtn and pixels teachers"
+        )
+
+
+# Parameter-name prefix -> group name where they differ (the schedule lives in `optimizer`).
+_GROUP_NAMES = {"optimizer": "schedule"}
 
 
 class LearnedLabels(nn.Module):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
 from gtnas.teachers.base import TEACHERS, Teacher, TeacherConfig
 from gtnas.teachers.generator import Generator
+from gtnas.teachers.warm_start import glo_fit, real_targets
 
 
 @TEACHERS.register("gtn")
@@ -41,6 +44,26 @@ class CurriculumTeacher(Teacher):
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.generator(self.curriculum[step], self.labels[step])  # (B, C, H, W)
         return x, self._targets(step)
+
+    def warm_start(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        epochs: int,
+        generator: torch.Generator,
+        on_epoch: Callable[[int, float], None] | None = None,
+    ) -> float:
+        targets = real_targets(self.labels, images, labels, generator)  # (T, B, C, H, W)
+        return glo_fit(
+            self.generator,
+            self.curriculum,
+            self.labels,
+            targets,
+            epochs=epochs,
+            generator=generator,
+            on_epoch=on_epoch,
+        )
 
 
 @TEACHERS.register("gtn-nocurriculum")

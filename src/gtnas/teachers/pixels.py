@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from gtnas.teachers.base import TEACHERS, Teacher, TeacherConfig
+from gtnas.teachers.warm_start import real_targets
 
 
 @TEACHERS.register("pixels")
@@ -29,6 +30,19 @@ class PixelTeacher(Teacher):
         # Standard-normal pixels: the scale of normalised real data.
         with torch.no_grad():
             self.images.normal_(generator=generator)
+
+    def warm_start(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        generator: torch.Generator,
+        **_: object,
+    ) -> float:
+        # Dataset distillation's usual start: the synthetic images are real ones.
+        with torch.no_grad():
+            self.images.copy_(real_targets(self.labels, images, labels, generator))
+        return 0.0
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.images[step], self._targets(step)
