@@ -120,3 +120,34 @@ def test_init_learner_seeds_standard_layers_from_the_generator():
 def test_bad_widths_are_rejected():
     with pytest.raises(ValueError, match="positive"):
         ConvLearnerConfig(channels=(0, 4))
+
+
+@pytest.mark.parametrize("size", [6, 7])
+def test_strided_1x1_convs_match_torch_and_survive_double_backward_on_one_thread(size):
+    # torch 2.13's own 1x1 stride-2 conv corrupts the heap in this double backward (even-sized
+    # channels_last input, one thread) and aborts the process, so run it in a child process.
+    import subprocess
+    import sys
+
+    script = f"""
+import torch, torch.nn.functional as F
+from gtnas.learners.layers import WNConv2d
+from gtnas.spaces.ops import Conv2d
+torch.set_num_threads(1)
+torch.manual_seed(0)
+for conv in (WNConv2d(4, 6, 1, stride=2), Conv2d(4, 6, 1, 2, bias=False)):
+    x = torch.randn(3, 4, {size}, {size}, requires_grad=True)
+    weight = conv.weight if isinstance(conv, torch.nn.Conv2d) else None
+    if weight is None:
+        weight = conv.v * (conv.g / conv.v.flatten(1).norm(dim=1)).view(-1, 1, 1, 1)
+    y = conv(x.contiguous(memory_format=torch.channels_last))
+    assert y.shape == (3, 6, {(size + 1) // 2}, {(size + 1) // 2}), y.shape
+    torch.testing.assert_close(y, F.conv2d(x, weight, conv.bias, stride=2))
+    params = [p for p in conv.parameters()]
+    grads = torch.autograd.grad((y ** 2).sum(), [x, *params], create_graph=True)
+    sum((g ** 2).sum() for g in grads).backward()
+    assert torch.isfinite(x.grad).all()
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

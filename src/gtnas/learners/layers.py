@@ -23,6 +23,24 @@ def _weight_norm(v: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     return v * (g / norm).view(-1, *([1] * (v.dim() - 1)))
 
 
+def conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    stride: int | tuple[int, int],
+    padding: int | str | tuple[int, int],
+    groups: int = 1,
+) -> torch.Tensor:
+    """``F.conv2d`` (dilation 1), with a 1x1 strided convolution done as a stride-1 one on every
+    stride-th pixel: the same numbers, and it avoids a torch 2.13 CPU bug - the double
+    backward of a 1x1 stride-2 convolution of an even-sized channels_last input corrupts the
+    heap when torch runs on one thread (a search worker does), and the process aborts."""
+    if weight.shape[-2:] == (1, 1) and padding in (0, (0, 0)) and stride not in (1, (1, 1)):
+        sh, sw = (stride, stride) if isinstance(stride, int) else stride
+        x, stride = x[:, :, ::sh, ::sw], 1  # (B, C, ceil(H/sh), ceil(W/sw))
+    return F.conv2d(x, weight, bias, stride, padding, 1, groups)
+
+
 class WNConv2d(nn.Module):
     """2-D convolution with weight normalisation (one gain per output channel)."""
 
@@ -50,7 +68,7 @@ class WNConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weight = _weight_norm(self.v, self.g)
-        return F.conv2d(x, weight, self.bias, self.stride, self.padding, 1, self.groups)
+        return conv2d(x, weight, self.bias, self.stride, self.padding, self.groups)
 
 
 class WNLinear(nn.Module):

@@ -5,7 +5,8 @@ Every space builds the same genotype two ways (see :meth:`SearchSpace.build`):
 - ``norm="wn"``: a learner for a teacher's differentiable inner loop - weight-normalised
   convolutions (:class:`WNConv2d`) followed by :class:`BatchStatNorm`, which always uses the
   statistics of the batch it sees (no running buffers to carry through ``functional_call``);
-- ``norm="bn"``: an ordinary network for final training - ``nn.Conv2d`` + ``nn.BatchNorm2d``.
+- ``norm="bn"``: an ordinary network for final training - ``nn.Conv2d`` (as :class:`Conv2d`)
+  + ``nn.BatchNorm2d``.
 
 Both are initialised from an explicit generator by :func:`gtnas.learners.layers.init_learner`.
 """
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gtnas.learners.layers import BatchStatNorm, WNConv2d, WNLinear
+from gtnas.learners.layers import conv2d as layer_conv2d
 
 
 def conv2d(
@@ -36,7 +38,19 @@ def conv2d(
         return WNConv2d(
             c_in, c_out, kernel_size, stride=stride, padding=padding, groups=groups, bias=bias
         )
-    return nn.Conv2d(c_in, c_out, kernel_size, stride, padding, groups=groups, bias=bias)
+    return Conv2d(c_in, c_out, kernel_size, stride, padding, groups=groups, bias=bias)
+
+
+class Conv2d(nn.Conv2d):
+    """``nn.Conv2d`` (same parameters and state dict) whose forward goes through
+    ``gtnas.learners.layers.conv2d``, which works around a torch bug in 1x1 strided convs."""
+
+    def _conv_forward(
+        self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+    ) -> torch.Tensor:
+        if self.padding_mode != "zeros" or self.dilation != (1, 1):
+            return super()._conv_forward(x, weight, bias)
+        return layer_conv2d(x, weight, bias, self.stride, self.padding, self.groups)
 
 
 def norm2d(channels: int, *, norm: str) -> nn.Module:
