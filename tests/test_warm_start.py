@@ -199,6 +199,11 @@ def test_meta_parameter_groups_get_their_own_learning_rates():
     assert rates == pytest.approx(
         {"generator": 0.002, "schedule": 0.04, "curriculum": 0.02, "soft_labels": 0.02}
     )
+    # By default a GTN's generator learns at 1/30 of the meta-lr, everything else at the meta-lr.
+    optimizer, _ = make_meta_optimizer(teacher, MetaTrainConfig(meta_lr=0.03))
+    assert sorted(g["lr"] for g in optimizer.param_groups) == pytest.approx(
+        [0.001, 0.03, 0.03, 0.03]
+    )
     pixels = create_teacher("pixels", TeacherConfig(inner_steps=2, batch_size=4), (1, 8, 8), 10)
     with pytest.raises(ConfigError, match="does not have; its meta-parameter groups are"):
         make_meta_optimizer(pixels, MetaTrainConfig(lr_scale={"generator": 0.1}))

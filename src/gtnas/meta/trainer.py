@@ -41,10 +41,8 @@ class MetaTrainConfig:
     # to them without a warm-up.
     warmup_iterations: int = 0
     # Multipliers of meta_lr per group of meta-parameters (generator, curriculum, images,
-    # soft_labels, schedule; Teacher.meta_parameter_groups). Adam moves every parameter by
-    # about its lr per step whatever the parameter's scale, and the generator's
-    # weight-normalised directions are small (std ~0.04), so at the curriculum's rate a few
-    # steps turn them far from where they were.
+    # soft_labels, schedule; Teacher.meta_parameter_groups), on top of the teacher's own
+    # defaults (GTN teachers: the generator at 1/30, see gtnas.teachers.gtn).
     lr_scale: dict[str, float] = field(default_factory=dict)
     real_batch_size: int = 128  # real training examples per scored inner step
     # Score the learner on real data after every k-th inner step as well as after the last
@@ -84,9 +82,10 @@ def make_meta_optimizer(
             f"meta.lr_scale names {', '.join(unknown)}, which teacher {teacher.name!r} does not "
             f"have; its meta-parameter groups are {', '.join(groups)}"
         )
+    scale = {**teacher.default_lr_scale, **config.lr_scale}
     optimizer = torch.optim.Adam(
         [
-            {"params": params, "lr": config.meta_lr * config.lr_scale.get(name, 1.0)}
+            {"params": params, "lr": config.meta_lr * scale.get(name, 1.0)}
             for name, params in groups.items()
         ],
         lr=config.meta_lr,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -53,6 +54,8 @@ class Teacher(nn.Module):
     """
 
     name: str = ""
+    # Default multipliers of the meta-lr per meta-parameter group (meta.lr_scale overrides).
+    default_lr_scale: ClassVar[dict[str, float]] = {}
 
     def __init__(
         self, config: TeacherConfig, image_shape: tuple[int, int, int], num_classes: int
@@ -93,8 +96,8 @@ class Teacher(nn.Module):
     def meta_parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """The meta-parameters by role, named after the part that owns them: ``generator``,
         ``curriculum``, ``images``, ``soft_labels`` and ``schedule`` (the inner lr and
-        momentum), each present only where the teacher has it. Meta-training can give each
-        its own learning rate (``meta.lr_scale``)."""
+        momentum), each present only where the teacher has it. Meta-training gives each its
+        own learning rate: the meta-lr times ``default_lr_scale`` or ``meta.lr_scale``."""
         groups: dict[str, list[nn.Parameter]] = {}
         for name, param in self.named_parameters():
             if param.requires_grad:
