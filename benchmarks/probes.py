@@ -1,6 +1,6 @@
 """Meta-training probes: short GTN runs on MNIST that differ in one setting each.
 
-Two sets, each written to ``benchmarks/results/teach_probes[-SET].json``:
+Three sets, each written to ``benchmarks/results/teach_probes[-SET].json``:
 
 - ``defaults`` (the meta-hyperparameters behind gtnas's defaults: inner SGD start, meta-lr):
   four 60-iteration runs at the quick scale (small learner conv 32 -> 64, fc 128; slim
@@ -10,8 +10,13 @@ Two sets, each written to ``benchmarks/results/teach_probes[-SET].json``:
   whose learners are sampled from the NB-201 space each iteration, at the rank-correlation
   benchmark's quick teacher scale (16 inner steps of 32, slim generator), varying the
   learner's classifier head, width and the inner SGD start. About 5 minutes per probe.
+- ``paper`` (how to start and meta-learn at the paper's MNIST size: its learner and generator,
+  32 steps of 128): the first 20 iterations of a 40-iteration schedule from a random start or
+  a warm start from real data, with one meta-lr or a smaller one for the generator. About 12
+  minutes per probe; the meta-loss (averaged over pairs of iterations) says more than one learner's
+  validation accuracy.
 
-    python -m benchmarks.probes [--set defaults|nb201] [--only NAME ...]
+    python -m benchmarks.probes [--set defaults|nb201|paper] [--only NAME ...]
 
 Single-seed, single-learner figures move by a few points: they pick settings and locate a
 problem, they are not a result.
@@ -97,19 +102,73 @@ NB201_PROBES: dict[str, dict[str, Any]] = {
         "blueprint": {"channels": 8, "cells_per_stage": 1, "head_pool": 7},
         "teacher_options": {"batch_size": 64},
     },
+    # Adam moves the generator's small weight-normalised directions far at the curriculum's
+    # meta-lr (benchmarks.probes --set paper): does a slower generator, or a warm start from
+    # real data, let global pooling learn?
+    "search, generator at 1/30 of the meta-lr": {
+        "blueprint": "search",
+        "meta": {"lr_scale": {"generator": 1 / 30}},
+    },
+    "search, warm start, generator at 1/30 of the meta-lr": {
+        "blueprint": "search",
+        "teacher_options": {"init": "real", "init_epochs": 20},
+        "meta": {"lr_scale": {"generator": 1 / 30}},
+    },
+}
+# The paper's MNIST set-up (its learner and generator, 32 steps of 128) for the first 20
+# iterations of a 40-iteration schedule: how the teacher starts and which meta-learning rates
+# let it keep a warm start. About 12 minutes per probe (warm start 4 minutes, 20 iterations of
+# ~28 s); the warm start is refitted by each probe (the same seed gives the same fit).
+PAPER_SCALE: dict[str, Any] = {
+    "dataset": "mnist",
+    "teacher": "gtn",
+    "teacher_options": {"inner_steps": 32, "batch_size": 128},
+    "meta": {"iterations": 40, "eval_every": 5, "eval_examples": 2000},
+}
+PAPER_STOP = 20
+WARM = {"init": "real", "init_epochs": 20}
+PAPER_PROBES: dict[str, dict[str, Any]] = {
+    "random start, one meta-lr 0.03": {"meta": {"lr_scale": {"generator": 1.0}}},
+    "random start, generator at 1/30 of the meta-lr (the defaults)": {},
+    "warm start, one meta-lr 0.03": {
+        "teacher_options": WARM,
+        "meta": {"lr_scale": {"generator": 1.0}},
+    },
+    "warm start, one meta-lr, warm-up over 8 iterations": {
+        "teacher_options": WARM,
+        "meta": {"warmup_iterations": 8, "lr_scale": {"generator": 1.0}},
+    },
+    "warm start, generator at 1/10 of the meta-lr": {
+        "teacher_options": WARM,
+        "meta": {"lr_scale": {"generator": 0.1}},
+    },
+    "warm start, generator at 1/30 of the meta-lr": {
+        "teacher_options": WARM,
+        "meta": {"lr_scale": {"generator": 1 / 30}},
+    },
+    "warm start, generator at 1/100 of the meta-lr": {
+        "teacher_options": WARM,
+        "meta": {"lr_scale": {"generator": 0.01}},
+    },
 }
 SETS: dict[str, tuple[dict[str, Any], dict[str, dict[str, Any]], str]] = {
     # set name -> (scale, probes, results file)
     "defaults": (DEFAULTS_SCALE, DEFAULTS_PROBES, "teach_probes.json"),
     "nb201": (NB201_SCALE, NB201_PROBES, "teach_probes-nb201.json"),
+    "paper": (PAPER_SCALE, PAPER_PROBES, "teach_probes-paper.json"),
 }
+# Sets whose probes stop early, part-way through the run's learning-rate schedule.
+STOP_AFTER = {"paper": PAPER_STOP}
 
 
-def run_probe(name: str, values: dict[str, Any], run_dir: Path) -> dict[str, Any]:
-    """One fresh meta-training run; its validation and meta-loss curves."""
+def run_probe(
+    name: str, values: dict[str, Any], run_dir: Path, stop_after: int | None = None
+) -> dict[str, Any]:
+    """One fresh meta-training run (stopped after ``stop_after`` iterations if given); its
+    validation and meta-loss curves."""
     config = config_from_dict(TeachRunConfig, values)
     shutil.rmtree(run_dir, ignore_errors=True)
-    result = run_meta_training(config, run_dir, show_progress=False)
+    result = run_meta_training(config, run_dir, show_progress=False, stop_after=stop_after)
     curve = [(h["iteration"], h["val_acc"]) for h in result.history if "val_acc" in h]
     losses = [h["meta_loss"] for h in result.history if "meta_loss" in h]
     # meta-loss averaged over each tenth of the run: one sampled learner per iteration is noisy
@@ -141,7 +200,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.only and not any(name.startswith(prefix) for prefix in args.only):
             continue
         values = merge_values(merge_values(config_to_dict(TeachRunConfig()), scale), probe)
-        record = run_probe(name, values, RUNS / "probes" / args.set / str(index))
+        run_dir = RUNS / "probes" / args.set / str(index)
+        record = run_probe(name, values, run_dir, STOP_AFTER.get(args.set))
         records[name] = record
         print(name, record["val_acc_by_iteration"], record["meta_loss_smoothed"], flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
