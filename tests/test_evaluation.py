@@ -43,3 +43,15 @@ def test_real_steps_to_match_finds_the_first_checkpoint_reaching_the_target():
     first = min(step for step, acc in curve.items() if acc >= target)
     needed, _ = real_steps_to_match(target, SAMPLER, (X, Y), (X, Y), **kwargs)
     assert needed == first
+
+
+def test_assessment_curve_steps_are_every_step_or_a_geometric_grid():
+    from gtnas.meta.assessment import curve_steps_for
+
+    assert curve_steps_for(16) == list(range(1, 17))
+    grid = curve_steps_for(32)
+    assert grid == [1, 2, 3, 4, 5, 6, 8, 10, 13, 16, 20, 25, 32]
+    for steps in (17, 128, 1000):
+        grid = curve_steps_for(steps)
+        assert grid[0] == 1 and grid[-1] == steps and len(grid) <= 16
+        assert grid == sorted(set(grid))
