@@ -124,7 +124,7 @@ def assess_run(
     plot_accuracy_vs_steps(
         curves,
         run_dir / "plots" / "accuracy_vs_steps.png",
-        title=f"{info.dataset}: fresh learners, accuracy after each inner step",
+        title=f"{info.dataset}: fresh learners, accuracy by inner step",
         ylabel="test accuracy (first 2,000 images)",
     )
     return report
