@@ -5,7 +5,9 @@ of steps (learning rate tuned on the validation split).
     python -m benchmarks.teach --preset paper --datasets mnist,fashion-mnist
 
 Writes ``benchmarks/results/teach.json`` (a list of records; records of other presets /
-data sets / teachers already in the file are kept) and ``benchmarks/results/teach.md``.
+data sets / teachers already in the file are kept), ``benchmarks/results/teach.md`` and, per
+teacher, ``benchmarks/results/teach/PRESET-DATASET-TEACHER-accuracy.png`` (fresh learners'
+test accuracy by inner step, teacher vs real data).
 Each (data set, teacher) runs in its own process so that its peak memory is its own.
 """
 
@@ -79,6 +81,10 @@ def benchmark_one(
     shutil.rmtree(run_dir, ignore_errors=True)
     result = run_meta_training(config, run_dir, show_progress=False)
     report = assess_run(run_dir, learners=learners, sampled=True, baseline=True, match=True)
+    # The accuracy-by-inner-step picture (teacher vs real data) goes next to the results.
+    picture = RESULTS / "teach" / f"{preset}-{dataset}-{teacher}-accuracy.png"
+    picture.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(run_dir / "plots" / "accuracy_vs_steps.png", picture)
     # Iteration 0 is the warm start from real data (teacher_options.init=real), if any: its
     # time counts in meta_train_seconds, not in the per-iteration figures.
     warm = [h for h in result.history if h["iteration"] == 0]
