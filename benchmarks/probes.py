@@ -32,7 +32,8 @@ from typing import Any
 
 from benchmarks.machine import describe_machine
 from benchmarks.rankcorr import PRESETS, SLIM_GENERATOR
-from benchmarks.teach import RESULTS, RUNS
+from benchmarks.teach import PRESETS as TEACH_PRESETS
+from benchmarks.teach import RESULTS, RUNS, WARM_START
 from gtnas.config import config_from_dict, config_to_dict, merge_values
 from gtnas.meta.run import TeachRunConfig, run_meta_training
 
@@ -122,11 +123,11 @@ NB201_PROBES: dict[str, dict[str, Any]] = {
 PAPER_SCALE: dict[str, Any] = {
     "dataset": "mnist",
     "teacher": "gtn",
-    "teacher_options": {"inner_steps": 32, "batch_size": 128},
+    "teacher_options": TEACH_PRESETS["paper"]["teacher_options"],
     "meta": {"iterations": 40, "eval_every": 5, "eval_examples": 2000},
 }
 PAPER_STOP = 20
-WARM = {"init": "real", "init_epochs": 20}
+WARM = WARM_START["teacher_options"]  # the teacher benchmark's warm start, not a copy
 PAPER_PROBES: dict[str, dict[str, Any]] = {
     "random start, one meta-lr 0.03": {"meta": {"lr_scale": {"generator": 1.0}}},
     "random start, generator at 1/30 of the meta-lr (the defaults)": {},

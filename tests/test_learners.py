@@ -137,14 +137,14 @@ torch.set_num_threads(1)
 torch.manual_seed(0)
 for conv in (WNConv2d(4, 6, 1, stride=2), Conv2d(4, 6, 1, 2, bias=False)):
     x = torch.randn(3, 4, {size}, {size}, requires_grad=True)
-    weight = conv.weight if isinstance(conv, torch.nn.Conv2d) else None
-    if weight is None:
+    if isinstance(conv, torch.nn.Conv2d):
+        weight = conv.weight
+    else:  # weight normalisation by hand: w = g * v / ||v|| per output channel
         weight = conv.v * (conv.g / conv.v.flatten(1).norm(dim=1)).view(-1, 1, 1, 1)
     y = conv(x.contiguous(memory_format=torch.channels_last))
     assert y.shape == (3, 6, {(size + 1) // 2}, {(size + 1) // 2}), y.shape
     torch.testing.assert_close(y, F.conv2d(x, weight, conv.bias, stride=2))
-    params = [p for p in conv.parameters()]
-    grads = torch.autograd.grad((y ** 2).sum(), [x, *params], create_graph=True)
+    grads = torch.autograd.grad((y ** 2).sum(), [x, *conv.parameters()], create_graph=True)
     sum((g ** 2).sum() for g in grads).backward()
     assert torch.isfinite(x.grad).all()
 print("ok")
