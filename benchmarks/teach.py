@@ -3,6 +3,8 @@ fresh learners on it and measure them on the TEST split, next to real data at th
 of steps (learning rate tuned on the validation split).
 
     python -m benchmarks.teach --preset paper --datasets mnist,fashion-mnist
+    python -m benchmarks.teach --preset paper --datasets mnist --teachers gtn \
+        --iterations 200 --extend   # train that run further, from its checkpoint
 
 Writes ``benchmarks/results/teach.json`` (a list of records; records of other presets /
 data sets / teachers already in the file are kept), ``benchmarks/results/teach.md`` and, per
@@ -60,9 +62,17 @@ TARGETS = (0.98, 0.989)
 
 
 def benchmark_one(
-    preset: str, dataset: str, teacher: str, learners: int, seed: int, overrides: dict[str, Any]
+    preset: str,
+    dataset: str,
+    teacher: str,
+    learners: int,
+    seed: int,
+    overrides: dict[str, Any],
+    extend: bool = False,
 ) -> dict[str, Any]:
-    """Meta-train one teacher and assess it; runs in a child process."""
+    """Meta-train one teacher and assess it; runs in a child process. With ``extend``, an
+    earlier run of the same settings is trained further (to ``meta.iterations``, resumed from
+    its last checkpoint) instead of started over; its time and iterations count."""
     import shutil
 
     import torch
@@ -78,8 +88,10 @@ def benchmark_one(
     values = merge_values(values, overrides)
     config = config_from_dict(TeachRunConfig, values)
     run_dir = RUNS / preset / f"{dataset}-{teacher}"
-    shutil.rmtree(run_dir, ignore_errors=True)
-    result = run_meta_training(config, run_dir, show_progress=False)
+    resume = extend and (run_dir / "checkpoints").is_dir()
+    if not resume:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    result = run_meta_training(config, run_dir, show_progress=False, resume=resume)
     report = assess_run(run_dir, learners=learners, sampled=True, baseline=True, match=True)
     # The accuracy-by-inner-step picture (teacher vs real data) goes next to the results.
     picture = RESULTS / "teach" / f"{preset}-{dataset}-{teacher}-accuracy.png"
@@ -188,6 +200,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--learners", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--iterations", type=int, help="override the preset's meta-iterations")
+    parser.add_argument(
+        "--extend",
+        action="store_true",
+        help="train the earlier run of each teacher (benchmarks/runs/) further, to "
+        "--iterations, instead of starting over (the cosine meta-lr schedule is stretched)",
+    )
     args = parser.parse_args(argv)
     overrides: dict[str, Any] = {}
     if args.iterations:
@@ -198,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
             start = time.time()
             print(f"[teach bench] {args.preset} {dataset} {teacher} ...", flush=True)
             record = run_isolated(
-                args.preset, dataset, teacher, args.learners, args.seed, overrides
+                args.preset, dataset, teacher, args.learners, args.seed, overrides, args.extend
             )
             records.append(record)
             write_results(records)  # after every teacher, so a long run loses nothing

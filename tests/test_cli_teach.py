@@ -38,8 +38,13 @@ def test_train_eval_show_and_resume(tmp_path, capsys, mnist):
     assert (run / "plots" / "accuracy_vs_steps.png").is_file()
     assert "real data" in capsys.readouterr().out
 
-    # A finished run resumes as a no-op; a fresh run refuses to overwrite it.
+    # A finished run resumes as a no-op, or trains further with --iterations; a fresh run
+    # refuses to overwrite it.
     assert main(["teach", "train", "--out", str(run), "--resume"]) == 0
+    assert main(["teach", "train", "--out", str(run), "--resume", "--iterations", "4"]) == 0
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["iteration"] for line in lines] == [1, 2, 3, 4]
+    assert json.loads((run / "config.json").read_text())["meta"]["iterations"] == 4
     assert main(["teach", "train", "--out", str(run), *TINY]) == 2
     assert "already holds a run" in capsys.readouterr().err
     assert main(["teach", "show", str(run)]) == 0
@@ -64,7 +69,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
 
 
 def test_resume_rejects_other_options_and_missing_runs(tmp_path, capsys):
-    assert main(["teach", "train", "--out", str(tmp_path), "--resume", "--iterations", "5"]) == 2
+    assert main(["teach", "train", "--out", str(tmp_path), "--resume", "--meta-lr", "1"]) == 2
     assert "drop the other options" in capsys.readouterr().err
     assert main(["teach", "train", "--out", str(tmp_path / "none"), "--resume"]) == 2
     assert main(["teach", "eval", str(tmp_path / "none")]) == 2

@@ -85,6 +85,35 @@ def test_resumed_run_matches_uninterrupted_run(tmp_path):
     assert a == b
 
 
+def test_a_finished_run_trained_further_continues_exactly(tmp_path):
+    # At a constant meta-lr a 5-iteration run extended to 12 must be the 12-iteration run.
+    flat = run_meta_training(
+        tiny_config(12, final_lr_fraction=1.0), tmp_path / "whole", show_progress=False
+    )
+    run_meta_training(
+        tiny_config(5, final_lr_fraction=1.0), tmp_path / "short", show_progress=False
+    )
+    longer = run_meta_training(
+        tiny_config(12, final_lr_fraction=1.0), tmp_path / "short", show_progress=False, resume=True
+    )
+    assert _metrics_by_iteration(longer.history) == _metrics_by_iteration(flat.history)
+    a = (tmp_path / "whole" / "teacher.safetensors").read_bytes()
+    assert (tmp_path / "short" / "teacher.safetensors").read_bytes() == a
+    # With the cosine decay, the iterations after the old end get the longer run's meta-lr
+    # (a warm restart), the ones before keep theirs.
+    whole = run_meta_training(tiny_config(12), tmp_path / "cosine", show_progress=False)
+    short = run_meta_training(tiny_config(5), tmp_path / "cut", show_progress=False)
+    extended = run_meta_training(
+        tiny_config(12), tmp_path / "cut", show_progress=False, resume=True
+    )
+    lr = {h["iteration"]: h["meta_lr"] for h in extended.history}
+    assert [lr[i] for i in range(1, 6)] == [h["meta_lr"] for h in short.history]
+    assert [lr[i] for i in range(6, 13)] == [h["meta_lr"] for h in whole.history[5:]]
+    assert lr[6] > lr[5]
+    with pytest.raises(GtnasError, match="already at iteration 12"):
+        run_meta_training(tiny_config(8), tmp_path / "cut", show_progress=False, resume=True)
+
+
 def _run_until_killed(config, run_dir, threads):  # pragma: no cover - runs in a child process
     # The same torch thread count as the parent's (an earlier test or OMP_NUM_THREADS may have
     # changed it there): float reductions split across another number of threads round
@@ -165,9 +194,12 @@ def test_resume_refuses_a_different_config_and_a_fresh_run_refuses_an_existing_f
     run_meta_training(config, tmp_path / "run", show_progress=False)
     with pytest.raises(GtnasError, match="already holds a run"):
         run_meta_training(config, tmp_path / "run", show_progress=False)
-    other = replace(config, seed=1)
-    with pytest.raises(GtnasError, match="differs"):
-        run_meta_training(other, tmp_path / "run", show_progress=False, resume=True)
+    for other in (
+        replace(config, seed=1),
+        replace(config, meta=replace(config.meta, meta_lr=0.5, iterations=4)),
+    ):
+        with pytest.raises(GtnasError, match="differs"):
+            run_meta_training(other, tmp_path / "run", show_progress=False, resume=True)
     with pytest.raises(GtnasError, match="nothing to resume"):
         run_meta_training(config, tmp_path / "empty", show_progress=False, resume=True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -83,7 +84,10 @@ def train(
         [], "--set", help="Override any config key: --set meta.grad_clip=5 (repeatable)."
     ),
     resume: bool = typer.Option(
-        False, "--resume", help="Continue the run in --out from its last checkpoint."
+        False,
+        "--resume",
+        help="Continue the run in --out from its last checkpoint; with --iterations, train it "
+        "further (the cosine meta-lr schedule is stretched over the new total).",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -108,11 +112,18 @@ def train(
         }
     )
     if resume:
-        if explicit or config or set_:
+        if set(explicit) - {"meta"} or explicit.get("meta", {}).keys() - {"iterations"}:
             raise ConfigError(
-                "--resume continues with the run's saved config; drop the other options"
+                "--resume continues with the run's saved config; drop the other options "
+                "(--iterations may change, to train a run further)"
+            )
+        if config or set_:
+            raise ConfigError(
+                "--resume continues with the run's saved config; drop --config and --set"
             )
         run_config = load_run_config(out)
+        if iterations is not None:
+            run_config = replace(run_config, meta=replace(run_config.meta, iterations=iterations))
     else:
         values = config_to_dict(TeachRunConfig())
         if config:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +115,28 @@ def load_run_config(run_dir: Path) -> TeachRunConfig:
     return config_from_dict(TeachRunConfig, values)
 
 
+def check_resumable(
+    saved: TeachRunConfig, config: TeachRunConfig, run_dir: Path, checkpoint: Any
+) -> None:
+    """Refuse to resume ``saved`` with ``config`` unless they differ at most in
+    ``meta.iterations`` and the new total does not fall behind the newest checkpoint.
+
+    Changing the total is how a finished run is trained further: the iterations already done
+    stay as they were (an annealed run's meta-lr then rises again to where a run of the new
+    length would be: a warm restart), which is why nothing else may change."""
+    same_length = replace(config, meta=replace(config.meta, iterations=saved.meta.iterations))
+    if config_to_dict(same_length) != config_to_dict(saved):
+        raise ConfigError(
+            f"the config differs from the one saved in {run_dir}/config.json; resume with the "
+            "saved config (gtnas teach train --resume --out RUN), changing --iterations at most"
+        )
+    done = 0 if checkpoint is None else checkpoint.step
+    if config.meta.iterations < done:
+        raise ConfigError(
+            f"{run_dir} is already at iteration {done}; --iterations must be at least that"
+        )
+
+
 def run_meta_training(
     config: TeachRunConfig,
     run_dir: Path,
@@ -127,8 +149,12 @@ def run_meta_training(
     """Meta-train ``config.teacher`` and write everything into ``run_dir``.
 
     With ``resume``, continue from the newest checkpoint in ``run_dir`` exactly as if the run
-    had never stopped. ``stop_after`` ends this session after that many iterations in total
-    (the run can be resumed later); used by tests and by time-boxed jobs.
+    had never stopped. A resumed ``config`` may differ from the saved one in
+    ``meta.iterations`` only: that extends (or shortens, down to the checkpoint) the run, and
+    the cosine meta-lr schedule is stretched over the new total, so iterations after the
+    checkpoint get the meta-lr the longer run would have given them (see
+    :func:`check_resumable`). ``stop_after`` ends this session after that many iterations in
+    total (the run can be resumed later); used by tests and by time-boxed jobs.
     """
     from gtnas.data import load_dataset  # imported here: data loading is the slow part
 
@@ -141,11 +167,8 @@ def run_meta_training(
         raise GtnasError(
             f"{run_dir} already holds a run; pass --resume to continue it or choose another --out"
         )
-    if resume and config_to_dict(load_run_config(run_dir)) != config_to_dict(config):
-        raise ConfigError(
-            f"the config differs from the one saved in {run_dir}/config.json; "
-            "resume with the saved config (gtnas teach train --resume --out RUN)"
-        )
+    if resume:
+        check_resumable(load_run_config(run_dir), config, run_dir, checkpoint)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_config(config, run_dir / "config.json")
 
@@ -186,6 +209,12 @@ def run_meta_training(
         teacher.load_state_dict(state["teacher"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        # The optimizer's saved learning rates are the old schedule's; set them from this
+        # config's schedule (the same numbers unless meta.iterations changed).
+        for group, base_lr, lr_lambda in zip(
+            optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True
+        ):
+            group["lr"] = base_lr * lr_lambda(scheduler.last_epoch)
         restore_rng_state(checkpoint.tensors, state["rng"], {"train": generator})
         guard = NonFiniteGuard(config.meta.max_nonfinite, **state["guard"])
         start_iteration, seconds_before = checkpoint.step, state["seconds"]
