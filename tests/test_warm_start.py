@@ -204,6 +204,11 @@ def test_meta_parameter_groups_get_their_own_learning_rates():
     assert sorted(g["lr"] for g in optimizer.param_groups) == pytest.approx(
         [0.001, 0.03, 0.03, 0.03]
     )
+    # The no-curriculum ablation's generator is all it learns: it keeps the full meta-lr.
+    plain = create_teacher("gtn-nocurriculum", config, (1, 8, 8), 10, generator=torch.Generator())
+    optimizer, _ = make_meta_optimizer(plain, MetaTrainConfig(meta_lr=0.03))
+    assert sorted(plain.meta_parameter_groups()) == ["generator", "schedule"]
+    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([0.03, 0.03])
     pixels = create_teacher("pixels", TeacherConfig(inner_steps=2, batch_size=4), (1, 8, 8), 10)
     with pytest.raises(ConfigError, match="does not have; its meta-parameter groups are"):
         make_meta_optimizer(pixels, MetaTrainConfig(lr_scale={"generator": 0.1}))
