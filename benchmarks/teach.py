@@ -81,6 +81,7 @@ def benchmark_one(
     from gtnas.config import config_from_dict, config_to_dict, merge_values
     from gtnas.meta.assessment import assess_run
     from gtnas.meta.run import TeachRunConfig, run_meta_training
+    from gtnas.runtime.checkpoint import load_checkpoint
 
     values = merge_values(config_to_dict(TeachRunConfig()), PRESETS[preset])
     values = merge_values(values, TEACHER_OVERRIDES.get(preset, {}).get(teacher, {}))
@@ -91,6 +92,8 @@ def benchmark_one(
     resume = extend and (run_dir / "checkpoints").is_dir()
     if not resume:
         shutil.rmtree(run_dir, ignore_errors=True)
+    # where an extended run's schedule was stretched (the old end; None: one schedule)
+    extended_from = load_checkpoint(run_dir).step if resume else None
     result = run_meta_training(config, run_dir, show_progress=False, resume=resume)
     report = assess_run(run_dir, learners=learners, sampled=True, baseline=True, match=True)
     # The accuracy-by-inner-step picture (teacher vs real data) goes next to the results.
@@ -124,6 +127,7 @@ def benchmark_one(
         "real_lr": report["real"]["lr"],
         "real_steps_to_match": report.get("real_steps_to_match"),
         "meta_iterations": len(steps),
+        "extended_from_iteration": extended_from,
         "skipped_iterations": sum(1 for h in steps if h["skipped"]),
         "meta_train_seconds": result.seconds,
         "warm_start_seconds": warm[0]["seconds"] if warm else 0.0,
@@ -170,6 +174,11 @@ def render_table(records: list[dict[str, Any]]) -> str:
     def pct(x: float | None) -> str:
         return "-" if x is None else f"{100 * x:.2f}"
 
+    def iterations(r: dict[str, Any]) -> str:
+        first = r.get("extended_from_iteration")
+        total = r["meta_iterations"]
+        return str(total) if first is None else f"{first}+{total - first}"
+
     lines = [
         "# Teacher benchmark (test accuracy of fresh learners, %)",
         "",
@@ -184,11 +193,18 @@ def render_table(records: list[dict[str, Any]]) -> str:
             f"{r['learners']} | {pct(r['acc_mean'])} ± {pct(r['acc_std'])} | "
             f"{pct(r['sampled_acc_mean'])} | "
             f"{pct(r['real_acc_mean'])} ± {pct(r['real_acc_std'])} | "
-            f"{r['real_steps_to_match'] or '>1024'} | {r['meta_iterations']} | "
+            f"{r['real_steps_to_match'] or '>1024'} | {iterations(r)} | "
             f"{r['meta_train_seconds']:.0f} | {r['seconds_per_meta_iteration']:.2f} | "
             f"{r['meta_overhead']:.2f}x | {r['peak_memory_mb']:.0f} |"
         )
-    lines += ["", machine_line(records), ""]
+    lines += [
+        "",
+        "meta-iters A+B: a run of A iterations trained further to A+B (`--extend`), its cosine "
+        "meta-lr schedule stretched from iteration A on.",
+        "",
+        machine_line(records),
+        "",
+    ]
     return "\n".join(lines)
 
 
