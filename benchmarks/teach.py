@@ -197,6 +197,13 @@ def render_table(records: list[dict[str, Any]]) -> str:
             f"{r['meta_train_seconds']:.0f} | {r['seconds_per_meta_iteration']:.2f} | "
             f"{r['meta_overhead']:.2f}x | {r['peak_memory_mb']:.0f} |"
         )
+    notes = [
+        f"- {r['preset']} {r['dataset']} {r['teacher']}: {r['note']}"
+        for r in records
+        if r.get("note")
+    ]
+    if notes:
+        lines += ["", "Notes:", *notes]
     lines += [
         "",
         "meta-iters A+B: a run of A iterations trained further to A+B (`--extend`), its cosine "
