@@ -71,6 +71,9 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
 def test_resume_rejects_other_options_and_missing_runs(tmp_path, capsys):
     assert main(["teach", "train", "--out", str(tmp_path), "--resume", "--meta-lr", "1"]) == 2
     assert "drop the other options" in capsys.readouterr().err
+    assert main(["teach", "train", "--out", str(tmp_path), "--resume", "--seed", "0"]) == 2
+    assert main(["teach", "train", "--out", str(tmp_path), "--resume", "--set", "seed=1"]) == 2
+    assert "drop the other options" in capsys.readouterr().err
     assert main(["teach", "train", "--out", str(tmp_path / "none"), "--resume"]) == 2
     assert main(["teach", "eval", str(tmp_path / "none")]) == 2
 

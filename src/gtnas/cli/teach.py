@@ -112,14 +112,11 @@ def train(
         }
     )
     if resume:
-        if set(explicit) - {"meta"} or explicit.get("meta", {}).keys() - {"iterations"}:
+        others = set(explicit) - {"meta"} | set(explicit.get("meta", {})) - {"iterations"}
+        if config or set_ or others:
             raise ConfigError(
                 "--resume continues with the run's saved config; drop the other options "
                 "(--iterations may change, to train a run further)"
-            )
-        if config or set_:
-            raise ConfigError(
-                "--resume continues with the run's saved config; drop --config and --set"
             )
         run_config = load_run_config(out)
         if iterations is not None:

@@ -37,7 +37,7 @@ from gtnas.meta.trainer import (
     validate_teacher,
     validation_seed,
 )
-from gtnas.runtime.checkpoint import load_checkpoint, save_checkpoint
+from gtnas.runtime.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from gtnas.runtime.device import resolve_device
 from gtnas.runtime.metrics import MetricsLog
 from gtnas.runtime.progress import progress_bar
@@ -116,7 +116,7 @@ def load_run_config(run_dir: Path) -> TeachRunConfig:
 
 
 def check_resumable(
-    saved: TeachRunConfig, config: TeachRunConfig, run_dir: Path, checkpoint: Any
+    saved: TeachRunConfig, config: TeachRunConfig, run_dir: Path, checkpoint: Checkpoint | None
 ) -> None:
     """Refuse to resume ``saved`` with ``config`` unless they differ at most in
     ``meta.iterations`` and the new total does not fall behind the newest checkpoint.
