@@ -69,10 +69,12 @@ def benchmark_one(
     seed: int,
     overrides: dict[str, Any],
     extend: bool = False,
+    baseline_cache: Path | None = None,
 ) -> dict[str, Any]:
     """Meta-train one teacher and assess it; runs in a child process. With ``extend``, an
     earlier run of the same settings is trained further (to ``meta.iterations``, resumed from
-    its last checkpoint) instead of started over; its time and iterations count."""
+    its last checkpoint) instead of started over; its time and iterations count. The teachers
+    of one data set share the real-data baseline through ``baseline_cache``."""
     import shutil
 
     import torch
@@ -95,7 +97,14 @@ def benchmark_one(
     # where an extended run's schedule was stretched (the old end; None: one schedule)
     extended_from = load_checkpoint(run_dir).step if resume else None
     result = run_meta_training(config, run_dir, show_progress=False, resume=resume)
-    report = assess_run(run_dir, learners=learners, sampled=True, baseline=True, match=True)
+    report = assess_run(
+        run_dir,
+        learners=learners,
+        sampled=True,
+        baseline=True,
+        match=True,
+        baseline_cache=baseline_cache,
+    )
     # The accuracy-by-inner-step picture (teacher vs real data) goes next to the results.
     picture = RESULTS / "teach" / f"{preset}-{dataset}-{teacher}-accuracy.png"
     picture.parent.mkdir(parents=True, exist_ok=True)
@@ -125,6 +134,7 @@ def benchmark_one(
         "real_acc_mean": report["real"]["mean"],
         "real_acc_std": report["real"]["std"],
         "real_lr": report["real"]["lr"],
+        "real_baseline_cached": report["real"].get("cached", False),
         "real_steps_to_match": report.get("real_steps_to_match"),
         "meta_iterations": len(steps),
         "extended_from_iteration": extended_from,
@@ -235,11 +245,22 @@ def main(argv: list[str] | None = None) -> None:
         overrides = {"meta": {"iterations": args.iterations}}
     records = []
     for dataset in args.datasets.split(","):
+        # Shared by this invocation's teachers of the data set only: a later invocation (other
+        # code, other settings) computes its own.
+        baseline_cache = RUNS / args.preset / f"{dataset}-real-baseline.json"
+        baseline_cache.unlink(missing_ok=True)
         for teacher in args.teachers.split(","):
             start = time.time()
             print(f"[teach bench] {args.preset} {dataset} {teacher} ...", flush=True)
             record = run_isolated(
-                args.preset, dataset, teacher, args.learners, args.seed, overrides, args.extend
+                args.preset,
+                dataset,
+                teacher,
+                args.learners,
+                args.seed,
+                overrides,
+                args.extend,
+                baseline_cache,
             )
             records.append(record)
             write_results(records)  # after every teacher, so a long run loses nothing

@@ -1,6 +1,11 @@
 """Assessing a finished teach run: fresh learners on the TEST split, the tuned real-data
 baseline at the same number of steps, and the real-data steps needed to match the teacher.
-Writes ``eval.json`` and the accuracy-vs-inner-step plot into the run folder."""
+Writes ``eval.json`` and the accuracy-vs-inner-step plot into the run folder.
+
+The real-data half does not depend on the teacher: every teacher of a benchmark on one data
+set gets the same tuned lr, the same learners and the same match curve. ``baseline_cache``
+lets such runs share it through a JSON file; the file is used only when everything the
+baseline depends on (data set, T, batch, learner family, seeds, device) is the same."""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from gtnas.config import config_to_dict
 from gtnas.meta.evaluation import (
     LearnerResult,
     Summary,
@@ -38,6 +44,7 @@ def assess_run(
     device: str = "auto",
     say: Say = lambda message: None,
     show_progress: bool = False,
+    baseline_cache: Path | None = None,
 ) -> dict[str, Any]:
     from gtnas.data import load_dataset
     from gtnas.reports.curves import plot_accuracy_vs_steps
@@ -88,7 +95,25 @@ def assess_run(
     report["train_seconds_mean"] = statistics.fmean(r.train_seconds for r in results)
     curves = {info.name: _mean_curve([r for r in results if r.architecture == "default"])}
 
-    if baseline:
+    cache_key = {
+        "dataset": info.dataset,
+        "inner_steps": steps,
+        "batch_size": batch,
+        "learners": learners,
+        "seed": seed,
+        "device": str(torch_device),
+        "curve_steps": curve_steps,
+        "learner": config.learner,
+        "learner_options": config_to_dict(config)["learner_options"],
+        "space_options": config.space_options,
+        "blueprint": config.blueprint,
+    }
+    cached = _read_baseline_cache(baseline_cache, cache_key) if baseline else None
+    if cached is not None:
+        say("real-data baseline: reused from " + str(baseline_cache))
+        report["real"] = {**cached["real"], "cached": True}
+        curves["real"] = tuple(cached["curve"])  # type: ignore[assignment]
+    elif baseline:
         say(f"tuning the real-data learning rate at {steps} steps on the validation split")
         tuned = tune_real_lr(
             sampler, train, val, steps=steps, batch_size=batch, seed=seed, device=torch_device
@@ -102,23 +127,37 @@ def assess_run(
             **asdict(Summary.of([r.accuracy for r in real_results])),
         }
         curves["real"] = _mean_curve(real_results)
-        if match:
-            target = report["default"]["mean"]
+        cached = {"key": cache_key, "real": report["real"], "curve": curves["real"]}
+        cached.update(match_curve={}, match_complete=False)
+    if baseline and match:
+        target = report["default"]["mean"]
+        known = {int(k): v for k, v in cached["match_curve"].items()}
+        needed = _match_from_curve(target, known, cached["match_complete"])
+        if needed is not _UNDECIDED:
+            curve = {k: v for k, v in sorted(known.items()) if needed is None or k <= needed}
+        else:
             say(f"real-data steps needed to reach {target:.4f}")
             needed, curve = real_steps_to_match(
                 target,
                 sampler,
                 train,
                 test,
-                lr=tuned.lr,
-                momentum=tuned.momentum,
+                lr=report["real"]["lr"],
+                momentum=report["real"]["momentum"],
                 batch_size=batch,
                 seed=seed,
                 device=torch_device,
             )
-            report["real_steps_to_match"] = needed
-            report["real_match_curve"] = {str(k): v for k, v in curve.items()}
-            report["steps_speedup"] = None if needed is None else needed / steps
+            # The learners are seeded, so a longer curve extends a shorter one exactly.
+            if len(curve) >= len(known):
+                cached["match_curve"] = {str(k): v for k, v in curve.items()}
+            cached["match_complete"] = cached["match_complete"] or needed is None
+        report["real_steps_to_match"] = needed
+        report["real_match_curve"] = {str(k): v for k, v in curve.items()}
+        report["steps_speedup"] = None if needed is None else needed / steps
+    if baseline and baseline_cache is not None:
+        cached["real"] = {k: v for k, v in cached["real"].items() if k != "cached"}
+        atomic_write_text(Path(baseline_cache), json.dumps(cached, indent=2) + "\n")
 
     atomic_write_text(run_dir / "eval.json", json.dumps(report, indent=2) + "\n")
     plot_accuracy_vs_steps(
@@ -128,6 +167,32 @@ def assess_run(
         ylabel="test accuracy (first 2,000 images)",
     )
     return report
+
+
+_UNDECIDED = object()  # the cached curve stops short of the target: train further
+
+
+def _match_from_curve(target: float, curve: dict[int, float], complete: bool) -> Any:
+    """The real-data steps to match ``target`` read off a cached match curve: the first
+    checkpoint at or above it; ``None`` if the curve ran to the last checkpoint without
+    reaching it; ``_UNDECIDED`` if the curve stopped earlier (at a lower target)."""
+    for steps in sorted(curve):
+        if curve[steps] >= target:
+            return steps
+    return None if complete else _UNDECIDED
+
+
+def _read_baseline_cache(path: Path | None, key: dict[str, Any]) -> dict[str, Any] | None:
+    """The cached baseline at ``path`` if it was made with exactly ``key``, else None (an
+    unreadable file counts as absent: it is only a cache)."""
+    if path is None or not Path(path).is_file():
+        return None
+    try:
+        cached = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    # JSON turns tuples into lists; compare in that form
+    return cached if cached.get("key") == json.loads(json.dumps(key)) else None
 
 
 def curve_steps_for(steps: int, points: int = 16) -> list[int]:
