@@ -109,6 +109,7 @@ def assess_run(
         "blueprint": config.blueprint,
     }
     cached = _read_baseline_cache(baseline_cache, cache_key) if baseline else None
+    changed = cached is None  # whether the cache file needs (re)writing
     if cached is not None:
         say("real-data baseline: reused from " + str(baseline_cache))
         report["real"] = {**cached["real"], "cached": True}
@@ -152,11 +153,11 @@ def assess_run(
             if len(curve) >= len(known):
                 cached["match_curve"] = {str(k): v for k, v in curve.items()}
             cached["match_complete"] = cached["match_complete"] or needed is None
+            changed = True
         report["real_steps_to_match"] = needed
         report["real_match_curve"] = {str(k): v for k, v in curve.items()}
         report["steps_speedup"] = None if needed is None else needed / steps
-    if baseline and baseline_cache is not None:
-        cached["real"] = {k: v for k, v in cached["real"].items() if k != "cached"}
+    if baseline and baseline_cache is not None and changed:
         atomic_write_text(Path(baseline_cache), json.dumps(cached, indent=2) + "\n")
 
     atomic_write_text(run_dir / "eval.json", json.dumps(report, indent=2) + "\n")
