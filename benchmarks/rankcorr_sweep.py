@@ -2,6 +2,7 @@
 in stages, its ``gtn:T`` ranking of a truth set measured after each stage.
 
     python -m benchmarks.rankcorr_sweep --preset quick [--datasets mnist,fashion-mnist]
+        [--stages 40,80,120]
 
 Issue 6 asks what would make ``gtn:K`` rank as well as the paper's (Spearman 0.56 on the top
 half), measured rather than guessed; the candidates it names are a teacher trained on sampled
@@ -63,13 +64,13 @@ PRESETS: dict[str, dict[str, Any]] = {
         "threads": 1,
     },
     # configs/nb201-teacher.json (78% validation accuracy after 40 iterations, 11 minutes)
-    # trained on to 80 and 160: about 50 minutes of meta-training and 3 x 4 minutes of scoring
-    # per data set on 2 CPU cores.
+    # trained on to 80 and 120: about 45 minutes of meta-training (15-25 s per iteration, by
+    # the sampled cell) and 3 x 4 minutes of scoring per data set on 2 CPU cores.
     "quick": {
         "truth": "{dataset}-nb201-n100-e3.json",
         "architectures": None,
         "teacher": "configs/nb201-teacher.json",
-        "stages": (40, 80, 160),
+        "stages": (40, 80, 120),
         "eval_examples": 1000,
         "resamples": 1000,
         "workers": 2,
@@ -87,9 +88,10 @@ def teacher_values(preset: dict[str, Any], dataset: str, seed: int) -> dict[str,
 
 
 def train_stages(
-    preset_name: str, dataset: str, truth: Any, seed: int, work: Path
+    preset_name: str, dataset: str, truth: Any, seed: int, work: Path, stages: tuple[int, ...]
 ) -> list[tuple[int, Path]]:
-    """Meta-train the preset's teacher through its stages; [(iterations, snapshot folder)]."""
+    """Meta-train the preset's teacher through ``stages`` (meta-iteration counts, rising);
+    [(iterations, snapshot folder)]."""
     from gtnas.config import config_from_dict, config_to_dict, merge_values
     from gtnas.meta.run import TeachRunConfig, run_meta_training
 
@@ -104,7 +106,7 @@ def train_stages(
     )
     run_dir = work / dataset / f"teacher-{preset_name}"
     snapshots = []
-    for stage in preset["stages"]:
+    for stage in stages:
         snapshot = work / dataset / f"teacher-{preset_name}-it{stage}"
         if not (snapshot / "teacher.json").is_file():
             print(f"[sweep bench] {dataset}: meta-training to {stage} iterations ...", flush=True)
@@ -149,7 +151,9 @@ def correlation_fields(scores: Any, truth: Any, resamples: int, seed: int) -> di
     }
 
 
-def measure(preset_name: str, dataset: str, seed: int, work: Path) -> list[dict[str, Any]]:
+def measure(
+    preset_name: str, dataset: str, seed: int, work: Path, stages: tuple[int, ...] | None = None
+) -> list[dict[str, Any]]:
     """Every record of one data set: a stage record per snapshot, a control record per
     control proxy."""
     from benchmarks.machine import describe_machine
@@ -163,7 +167,9 @@ def measure(preset_name: str, dataset: str, seed: int, work: Path) -> list[dict[
     if truth is None:
         print(f"[sweep bench] no shipped truth set for {dataset}; skipped", flush=True)
         return []
-    snapshots = train_stages(preset_name, dataset, truth, seed, work)
+    snapshots = train_stages(
+        preset_name, dataset, truth, seed, work, stages or tuple(preset["stages"])
+    )
     teacher = load_run_config(snapshots[0][1])
     steps = teacher.teacher_options.inner_steps
     common = {
@@ -320,6 +326,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="quick")
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--stages", help="meta-iteration counts, rising, e.g. 40,80,120 (default: the preset's)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the results")
     parser.add_argument("--runs", type=Path, default=RUNS, help="work folder (teachers, studies)")
     args = parser.parse_args(argv)
@@ -327,12 +336,20 @@ def main(argv: list[str] | None = None) -> None:
     unknown = sorted(set(datasets) - set(DATASETS))
     if unknown:
         parser.error(f"unknown data sets {unknown}; choose from {', '.join(DATASETS)}")
+    stages = None
+    if args.stages:
+        try:
+            stages = tuple(int(n) for n in args.stages.split(","))
+        except ValueError:
+            parser.error(f"--stages {args.stages!r}: give whole numbers joined by commas")
+        if not stages or stages[0] < 1 or list(stages) != sorted(set(stages)):
+            parser.error(f"--stages {args.stages!r}: give positive counts, rising, e.g. 40,80,120")
     # No thread limit here: the teacher meta-trains in this process on every core; the
     # scoring workers take the preset's threads each.
     merged: list[dict[str, Any]] = []
     for dataset in datasets:
         start = time.time()
-        records = measure(args.preset, dataset, args.seed, args.runs.resolve())
+        records = measure(args.preset, dataset, args.seed, args.runs.resolve(), stages)
         if not records:
             continue
         plot = plot_sweep(records, args.out / "rankcorr_sweep" / f"{args.preset}-{dataset}.png")

@@ -81,3 +81,11 @@ def test_a_rerun_trains_and_scores_nothing(smoke: Path, run_benchmark) -> None:
     # the seconds too: a re-scored study would have timed its evaluations afresh
     fields = ("proxy", "meta_iterations", "scores", "spearman_all", "study", "seconds_per_eval")
     assert [[r[f] for f in fields] for r in after] == [[r[f] for f in fields] for r in before]
+
+
+@pytest.mark.parametrize("stages", ["80,40", "40,40", "0,40", "forty"])
+def test_bad_stages_are_refused(stages: str, benchmark_module, capsys) -> None:
+    bench = benchmark_module("rankcorr_sweep")
+    with pytest.raises(SystemExit):
+        bench.main(["--preset", "smoke", "--stages", stages])
+    assert "--stages" in capsys.readouterr().err
