@@ -39,7 +39,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.rankcorr import DATASETS, PAPER_SPEARMAN_TOP50, SLIM_GENERATOR, load_preset_truth
+from benchmarks.rankcorr import DATASETS, PAPER_SPEARMAN_TOP50, load_preset_truth
+from benchmarks.rankcorr import PRESETS as RANKCORR_PRESETS
 from benchmarks.results import machine_line, write_records
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,15 +49,12 @@ RUNS = Path(__file__).parent / "runs" / "rankcorr_sweep"
 SNAPSHOT_FILES = ("config.json", "teacher.json", "teacher.safetensors", "metrics.jsonl")
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # For the test: 8 architectures, a 3-step teacher at the tiny blueprint, two stages.
+    # For the test: 8 architectures, the rankcorr smoke teacher (3 steps at the tiny
+    # blueprint), two stages.
     "smoke": {
         "truth": "{dataset}-nb201-n100-e3.json",
         "architectures": 8,
-        "teacher": {
-            "blueprint": "tiny",
-            "teacher_options": {"inner_steps": 3, "batch_size": 16, "generator": SLIM_GENERATOR},
-            "meta": {"eval_every": 2, "eval_examples": 200},
-        },
+        "teacher": RANKCORR_PRESETS["smoke"]["teacher"],  # its iterations set per stage
         "stages": (2, 4),
         "eval_examples": 200,
         "resamples": 50,
