@@ -14,7 +14,9 @@ BENCHMARKS = {"teach": teach, "search": search, "rankcorr": rankcorr}
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--preset", choices=("quick", "paper"), default="quick")
     parser.add_argument("--only", choices=sorted(BENCHMARKS), help="run just this benchmark")
     args = parser.parse_args(argv)

@@ -363,7 +363,9 @@ def render_table(records: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> None:
     import torch
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--preset", choices=sorted(PRESETS), default="quick")
     parser.add_argument("--strategies", default=",".join(STRATEGY_NAMES))
     parser.add_argument("--seed", type=int, default=0)

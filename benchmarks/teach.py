@@ -1,4 +1,4 @@
-"""Teacher benchmark: meta-train each teacher on each data set at the same budget, then train
+r"""Teacher benchmark: meta-train each teacher on each data set at the same budget, then train
 fresh learners on it and measure them on the TEST split, next to real data at the same number
 of steps (learning rate tuned on the validation split).
 
@@ -226,7 +226,9 @@ def render_table(records: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--preset", choices=sorted(PRESETS), default="quick")
     parser.add_argument("--datasets", default="mnist,fashion-mnist")
     parser.add_argument("--teachers", default=",".join(TEACHER_NAMES))
