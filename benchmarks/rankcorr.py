@@ -25,7 +25,6 @@ the file are kept), ``rankcorr.md`` (the same as tables) and the plots in ``resu
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import shutil
@@ -33,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.results import machine_line, write_records
+from benchmarks.results import argument_parser, machine_line, write_records
 from gtnas.config import merge_values
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -436,9 +435,7 @@ def render_table(records: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> None:
     import torch
 
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argument_parser(__doc__)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="quick")
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--seed", type=int, default=0)

@@ -31,7 +31,6 @@ data set in ``results/rankcorr_sweep/``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import shutil
@@ -41,7 +40,7 @@ from typing import Any
 
 from benchmarks.rankcorr import DATASETS, PAPER_SPEARMAN_TOP50, load_preset_truth
 from benchmarks.rankcorr import PRESETS as RANKCORR_PRESETS
-from benchmarks.results import machine_line, write_records
+from benchmarks.results import argument_parser, machine_line, write_records
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
@@ -320,9 +319,7 @@ def plot_sweep(records: list[dict[str, Any]], path: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argument_parser(__doc__)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="quick")
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--seed", type=int, default=0)

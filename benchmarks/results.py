@@ -1,8 +1,10 @@
 """Writing a benchmark's results: records merged into ``<name>.json`` by a key (a re-run of one
-part replaces only its records), the readable table redrawn into ``<name>.md``."""
+part replaces only its records), the readable table redrawn into ``<name>.md``; and the
+argument parser every benchmark's command line starts from."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 from collections.abc import Callable, Hashable
@@ -10,6 +12,14 @@ from pathlib import Path
 from typing import Any
 
 Record = dict[str, Any]
+
+
+def argument_parser(doc: str | None) -> argparse.ArgumentParser:
+    """A parser whose ``--help`` shows the benchmark's whole module docstring (its usage lines
+    and outputs) as written."""
+    return argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
 
 
 def write_records(

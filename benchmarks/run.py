@@ -4,9 +4,8 @@
 
 from __future__ import annotations
 
-import argparse
-
 from benchmarks import rankcorr, search, teach
+from benchmarks.results import argument_parser
 
 # In the order they run: the teacher benchmark, the search benchmark, then the proxies against
 # the shipped truth sets.
@@ -14,9 +13,7 @@ BENCHMARKS = {"teach": teach, "search": search, "rankcorr": rankcorr}
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argument_parser(__doc__)
     parser.add_argument("--preset", choices=("quick", "paper"), default="quick")
     parser.add_argument("--only", choices=sorted(BENCHMARKS), help="run just this benchmark")
     args = parser.parse_args(argv)

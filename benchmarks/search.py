@@ -19,7 +19,6 @@ sets, proxies and strategies already in the file are kept) and ``benchmarks/resu
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import shutil
@@ -29,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.results import machine_line, write_records
+from benchmarks.results import argument_parser, machine_line, write_records
 
 RESULTS = Path(__file__).parent / "results"
 RUNS = Path(__file__).parent / "runs" / "search"
@@ -363,9 +362,7 @@ def render_table(records: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> None:
     import torch
 
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argument_parser(__doc__)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="quick")
     parser.add_argument("--strategies", default=",".join(STRATEGY_NAMES))
     parser.add_argument("--seed", type=int, default=0)

@@ -15,7 +15,6 @@ Each (data set, teacher) runs in its own process so that its peak memory is its 
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing
 import resource
 import statistics
@@ -23,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.results import machine_line, write_records
+from benchmarks.results import argument_parser, machine_line, write_records
 
 RESULTS = Path(__file__).parent / "results"
 RUNS = Path(__file__).parent / "runs"
@@ -226,9 +225,7 @@ def render_table(records: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argument_parser(__doc__)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="quick")
     parser.add_argument("--datasets", default="mnist,fashion-mnist")
     parser.add_argument("--teachers", default=",".join(TEACHER_NAMES))
