@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from gtnas.analysis.rankcorr import proxy_steps
 from gtnas.errors import ConfigError
 from gtnas.search.executor import (
     ContextSpec,
@@ -89,9 +90,31 @@ def test_proxy_names_are_checked() -> None:
     assert {"gtn", "real", "synflow", "naswot", "params"} <= set(PROXIES.names())
     with pytest.raises(ConfigError, match="unknown proxy 'flops'"):
         create_proxy("flops")
-    with pytest.raises(ConfigError, match="K must be an integer"):
-        create_proxy("gtn:many")
+    for bad in ("gtn:many", "gtn:32x", "gtn:x2", "real:32x2.5"):
+        with pytest.raises(ConfigError, match="write K or KxR with integers"):
+            create_proxy(bad)
+    with pytest.raises(ConfigError, match="at least 1"):
+        create_proxy("gtn:32x0")
+    with pytest.raises(ConfigError, match="only proxies that train"):
+        create_proxy("params:3x2")
     assert create_proxy("gtn").name == "gtn:128"
+    assert create_proxy("gtn:32x1").name == "gtn:32"  # one repeat is the plain proxy
+    assert proxy_steps("gtn:32x2") == 64 and proxy_steps("real:40") == 40
+    assert proxy_steps("synflow") is None
+
+
+@pytest.mark.parametrize("kind", ["gtn", "real"])
+def test_repeated_proxy_is_the_mean_of_independent_learners(context, kind: str) -> None:
+    genotype = context.space.parse(GENOTYPES[0])
+    single = create_proxy(f"{kind}:6").score(genotype, context, 3)
+    repeated = create_proxy(f"{kind}:6x3").score(genotype, context, 3)
+    scores = repeated.details["scores"]
+    assert repeated.details["repeats"] == 3 and len(scores) == 3
+    # repeat 0 is the single run itself; the others train other learners on other data
+    assert scores[0] == single.score
+    assert len(set(scores)) > 1
+    assert repeated.score == pytest.approx(sum(scores) / 3)
+    assert create_proxy(f"{kind}:6x3").score(genotype, context, 3).score == repeated.score
 
 
 def test_process_pool_gives_the_same_scores_as_the_driver(mnist) -> None:

@@ -75,10 +75,11 @@ def parse_proxies(specs: Sequence[str]) -> tuple[list[str], dict[str, list[str]]
 
 
 def proxy_steps(spec: str) -> int | None:
-    """The training steps K of ``gtn:K`` / ``real:K``; None for proxies that do not train."""
+    """The training steps a ``gtn:K`` / ``real:K`` proxy spends per architecture (K * R for
+    ``gtn:KxR``): its cost in steps; None for proxies that do not train."""
     from gtnas.search.proxies import create_proxy
 
-    return getattr(create_proxy(spec), "steps", None)
+    return getattr(create_proxy(spec), "total_steps", None)
 
 
 def rank_average(columns: Sequence[Sequence[float]]) -> np.ndarray:

@@ -71,8 +71,8 @@ def rank_corr(
     proxy: list[str] = typer.Option(
         ...,
         "--proxy",
-        help="gtn:K, real:K, synflow, naswot, params, train:E, or a rank average such as "
-        "rankavg:gtn:128+synflow (repeatable).",
+        help="gtn:K, real:K, synflow, naswot, params, train:E, gtn:KxR (mean of R learners), "
+        "or a rank average such as rankavg:gtn:128+synflow (repeatable).",
     ),
     teacher: Path = typer.Option(None, help="Trained teacher run for gtn:K proxies."),
     truth_metric: str = typer.Option("test", "--truth-metric", help=METRIC_HELP),

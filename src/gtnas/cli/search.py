@@ -27,7 +27,9 @@ def search(
         None, help="random, evolution, reinforce or tpe. (default: random)"
     ),
     proxy: str = typer.Option(
-        None, help="Score to optimise: gtn:K, real:K, synflow, naswot, params. (default: gtn:128)"
+        None,
+        help="Score to optimise: gtn:K, real:K, synflow, naswot, params; gtn:KxR averages R "
+        "learners. (default: gtn:128)",
     ),
     extra_proxy: list[str] = typer.Option(
         None, "--extra-proxy", help="Also record this proxy per architecture (repeatable)."

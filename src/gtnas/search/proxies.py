@@ -1,13 +1,18 @@
 """Proxies: cheap scores that stand in for an architecture's accuracy after full training.
 
-A proxy is named ``kind`` or ``kind:K`` (``gtn:128``, ``real:1200``, ``synflow``, ``naswot``,
-``params``) and is built by :func:`create_proxy`. ``proxy.score(genotype, context, seed)`` returns
-a :class:`ProxyResult` with the score (higher is better) and its cost in seconds.
+A proxy is named ``kind``, ``kind:K`` or ``kind:KxR`` (``gtn:128``, ``gtn:32x2``, ``real:1200``,
+``synflow``, ``naswot``, ``params``) and is built by :func:`create_proxy`.
+``proxy.score(genotype, context, seed)`` returns a :class:`ProxyResult` with the score (higher is
+better) and its cost in seconds.
 
 - ``gtn:K`` (the paper's): a fresh weight-normalised learner trained for K inner steps on a
   trained teacher's synthetic data with the teacher's learned learning rates and momenta;
   score = its accuracy on the VALIDATION split. When K exceeds the teacher's T steps the
   curriculum is replayed from its start (learning rates and momenta repeat with it).
+- ``gtn:KxR`` / ``real:KxR``: R independent repeats of ``gtn:K`` (fresh initial weights and
+  data order each; repeat 0 is exactly ``gtn:K``), scored by their mean accuracy. One K-step
+  run is a noisy measurement (on MNIST two seeds of gtn:32 agree only to Spearman 0.59), and
+  averaging repeats buys ranking quality for R times the steps.
 - ``real:K``: the same learner trained K steps on real training batches with SGD at a learning
   rate tuned once per search on the validation split (the paper's real-data proxy).
 - ``synflow`` (Tanaka et al. 2020, as a zero-cost NAS proxy in Abdelfattah et al. 2021): with
@@ -114,35 +119,74 @@ PROXIES: Registry[Proxy] = Registry("proxy")
 
 
 def create_proxy(spec: str) -> Proxy:
-    """``"gtn:128"`` -> the gtn proxy with K=128; ``"synflow"`` -> synflow."""
+    """``"gtn:128"`` -> the gtn proxy with K=128; ``"gtn:32x2"`` -> K=32 repeated twice;
+    ``"synflow"`` -> synflow."""
     kind, _, argument = spec.strip().partition(":")
     factory = PROXIES.get(kind)
-    if argument:
-        try:
-            steps = int(argument)
-        except ValueError:
-            raise ConfigError(f"proxy {spec!r}: K must be an integer, e.g. {kind}:128") from None
-        if steps < 1:
-            raise ConfigError(f"proxy {spec!r}: K must be at least 1")
-        return factory(steps)
-    return factory()
+    if not argument:
+        return factory()
+    steps_text, times, repeats_text = argument.partition("x")
+    try:
+        steps = int(steps_text)
+        repeats = int(repeats_text) if times else 1
+    except ValueError:
+        raise ConfigError(
+            f"proxy {spec!r}: write K or KxR with integers, e.g. {kind}:128 or {kind}:32x2"
+        ) from None
+    if steps < 1 or repeats < 1:
+        raise ConfigError(f"proxy {spec!r}: K and R must be at least 1")
+    if times:
+        if not (isinstance(factory, type) and issubclass(factory, _TrainedProxy)):
+            raise ConfigError(
+                f"proxy {spec!r}: only proxies that train (gtn, real) take repeats (KxR)"
+            )
+        return factory(steps, repeats)
+    return factory(steps)
 
 
 class _TrainedProxy(Proxy):
-    """Train a fresh WN learner K steps on a teacher, score it on validation images."""
+    """Train a fresh WN learner K steps on a teacher, score it on validation images; with R
+    repeats, the mean over R learners of their own initial weights and data order."""
 
     kind: str
     default_steps: int
 
-    def __init__(self, steps: int | None = None) -> None:
-        self.steps = steps or self.default_steps
-        self.name = f"{self.kind}:{self.steps}"
+    def __init__(self, steps: int | None = None, repeats: int = 1) -> None:
+        self.steps = steps or self.default_steps  # K: inner steps of one learner
+        self.repeats = repeats  # R: independent learners averaged
+        self.single = f"{self.kind}:{self.steps}"
+        self.name = self.single if repeats == 1 else f"{self.single}x{repeats}"
+
+    @property
+    def total_steps(self) -> int:
+        """Training steps spent per architecture (K * R): the proxy's cost in steps."""
+        return self.steps * self.repeats
 
     @abstractmethod
     def teacher(self, context: ProxyContext) -> Teacher: ...
 
+    def _seed(self, seed: int, genotype: Any, context: ProxyContext) -> int:
+        # Seeded by the single-run name, so repeat 0 of gtn:KxR is exactly gtn:K.
+        return derive_seed(seed, self.single, context.space.format(genotype))
+
     def _score(self, genotype: Any, context: ProxyContext, seed: int) -> tuple[float, dict]:
         teacher = self.teacher(context)
+        scores = []
+        for repeat in range(self.repeats):
+            repeat_seed = seed if repeat == 0 else derive_seed(seed, "repeat", repeat)
+            scores.append(self._train_once(genotype, context, teacher, repeat_seed))
+        details: dict[str, Any] = {"steps": self.steps}
+        if self.repeats > 1:
+            details.update(repeats=self.repeats, scores=scores)
+        if any(score is None for score in scores):
+            details["diverged"] = sum(score is None for score in scores)
+        # a learner that diverged is worth nothing
+        return sum(score or 0.0 for score in scores) / len(scores), details
+
+    def _train_once(
+        self, genotype: Any, context: ProxyContext, teacher: Teacher, seed: int
+    ) -> float | None:
+        """Validation accuracy of one fresh learner after K steps; None if it diverged."""
         learner = context.learner(genotype, make_generator(derive_seed(seed, "weights")))
         episode = make_generator(derive_seed(seed, "data"))
         state: LearnerState | None = None
@@ -154,9 +198,8 @@ class _TrainedProxy(Proxy):
             done += segment
         assert state is not None
         if not all(torch.isfinite(p).all() for p in state.params):
-            return 0.0, {"diverged": True}  # a learner that diverged is worth nothing
-        accuracy = evaluate_accuracy(learner, state, *context.validation_subset())
-        return accuracy, {"steps": self.steps}
+            return None
+        return evaluate_accuracy(learner, state, *context.validation_subset())
 
 
 @PROXIES.register("gtn", help="K inner steps on a trained teacher's data -> validation accuracy")
