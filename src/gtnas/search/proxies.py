@@ -175,13 +175,16 @@ class _TrainedProxy(Proxy):
         for repeat in range(self.repeats):
             repeat_seed = seed if repeat == 0 else derive_seed(seed, "repeat", repeat)
             scores.append(self._train_once(genotype, context, teacher, repeat_seed))
+        diverged = sum(score is None for score in scores)
+        accuracies = [score or 0.0 for score in scores]  # a learner that diverged is worth nothing
         details: dict[str, Any] = {"steps": self.steps}
         if self.repeats > 1:
-            details.update(repeats=self.repeats, scores=scores)
-        if any(score is None for score in scores):
-            details["diverged"] = sum(score is None for score in scores)
-        # a learner that diverged is worth nothing
-        return sum(score or 0.0 for score in scores) / len(scores), details
+            # numeric, so the study records each ("gtn:32x2/repeat1") next to the mean
+            details.update(repeats=self.repeats)
+            details.update({f"repeat{r}": accuracy for r, accuracy in enumerate(accuracies)})
+        if diverged:
+            details["diverged"] = diverged
+        return sum(accuracies) / len(accuracies), details
 
     def _train_once(
         self, genotype: Any, context: ProxyContext, teacher: Teacher, seed: int
