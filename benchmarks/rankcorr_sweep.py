@@ -2,7 +2,7 @@
 in stages, its ``gtn:T`` ranking of a truth set measured after each stage.
 
     python -m benchmarks.rankcorr_sweep --preset quick [--datasets mnist,fashion-mnist]
-        [--stages 40,80,120]
+        [--stages 40,80,120] [--repeats R]
 
 Issue 6 asks what would make ``gtn:K`` rank as well as the paper's (Spearman 0.56 on the top
 half), measured rather than guessed; the candidates it names are a teacher trained on sampled
@@ -19,6 +19,10 @@ meta-iterations, which this measures. For each data set with a shipped truth set
    learning rate tuned on the validation split) and synflow;
 3. Spearman and Kendall with the set's test accuracy over all architectures and over the
    proxy's top 50%, 95% bootstrap intervals.
+
+``--repeats R`` scores with ``gtn:TxR`` and ``real:TxR`` instead (the mean accuracy of R fresh
+learners per architecture: one K-step learner is a noisy measurement); they are records of
+their own, next to the single-learner ones.
 
 Everything is resumable: snapshots are kept, scores are cached in studies under ``--runs``
 (one per proxy and teacher snapshot), so a re-run trains and scores nothing twice.
@@ -127,11 +131,14 @@ def train_stages(
 def correlation_fields(scores: Any, truth: Any, resamples: int, seed: int) -> dict[str, Any]:
     """The record fields of ``scores`` correlated with the set's test accuracy."""
     from gtnas.analysis.rankcorr import correlate
+    from gtnas.search.proxies import create_proxy
 
     c = correlate(scores, truth.accuracies("test"), resamples=resamples, seed=seed)
     r = c.correlation
     return {
         "proxy": scores.proxy,
+        # learners averaged per architecture (R of gtn:TxR; 1 for the zero-cost proxies)
+        "repeats": getattr(create_proxy(scores.proxy), "repeats", 1),
         "n_architectures": r.n,
         "missing": c.missing,
         "spearman_all": r.spearman_all,
@@ -149,7 +156,12 @@ def correlation_fields(scores: Any, truth: Any, resamples: int, seed: int) -> di
 
 
 def measure(
-    preset_name: str, dataset: str, seed: int, work: Path, stages: tuple[int, ...] | None = None
+    preset_name: str,
+    dataset: str,
+    seed: int,
+    work: Path,
+    stages: tuple[int, ...] | None = None,
+    repeats: int = 1,
 ) -> list[dict[str, Any]]:
     """Every record of one data set: a stage record per snapshot, a control record per
     control proxy."""
@@ -195,9 +207,10 @@ def measure(
         return {"stage": lambda message: print(f"[sweep bench] {dataset} {label}: {message}",
                                                flush=True)}  # fmt: skip
 
+    times = f"x{repeats}" if repeats > 1 else ""
     records = []
     for stage, snapshot in snapshots:
-        proxy = f"gtn:{steps}"
+        proxy = f"gtn:{steps}{times}"
         (scores,) = score_truth_set(
             truth, [proxy], work / dataset, options(snapshot), hooks=hooks(f"it{stage}")
         ).values()
@@ -214,7 +227,7 @@ def measure(
                 **correlation_fields(scores, truth, preset["resamples"], seed),
             }
         )
-    controls = [f"real:{steps}", "synflow"]
+    controls = [f"real:{steps}{times}", "synflow"]
     scored = score_truth_set(
         truth, controls, work / dataset, options(None), hooks=hooks("controls")
     )
@@ -326,6 +339,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--stages", help="meta-iteration counts, rising, e.g. 40,80,120 (default: the preset's)"
     )
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="learners averaged per architecture (gtn:TxR)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the results")
     parser.add_argument("--runs", type=Path, default=RUNS, help="work folder (teachers, studies)")
     args = parser.parse_args(argv)
@@ -341,15 +357,20 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"--stages {args.stages!r}: give whole numbers joined by commas")
         if not stages or stages[0] < 1 or list(stages) != sorted(set(stages)):
             parser.error(f"--stages {args.stages!r}: give positive counts, rising, e.g. 40,80,120")
+    if args.repeats < 1:
+        parser.error(f"--repeats {args.repeats}: give at least 1")
     # No thread limit here: the teacher meta-trains in this process on every core; the
     # scoring workers take the preset's threads each.
     merged: list[dict[str, Any]] = []
     for dataset in datasets:
         start = time.time()
-        records = measure(args.preset, dataset, args.seed, args.runs.resolve(), stages)
+        records = measure(
+            args.preset, dataset, args.seed, args.runs.resolve(), stages, args.repeats
+        )
         if not records:
             continue
-        plot = plot_sweep(records, args.out / "rankcorr_sweep" / f"{args.preset}-{dataset}.png")
+        name = f"{args.preset}-{dataset}" + (f"-x{args.repeats}" if args.repeats > 1 else "")
+        plot = plot_sweep(records, args.out / "rankcorr_sweep" / f"{name}.png")
         for r in records:
             r["plot"] = str(plot.relative_to(args.out))
         merged = write_results(records, args.out)  # after every data set: nothing lost

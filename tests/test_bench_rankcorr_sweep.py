@@ -83,6 +83,26 @@ def test_a_rerun_trains_and_scores_nothing(smoke: Path, run_benchmark) -> None:
     assert [[r[f] for f in fields] for r in after] == [[r[f] for f in fields] for r in before]
 
 
+def test_repeats_score_with_the_mean_of_several_learners(smoke: Path, run_benchmark) -> None:
+    out = smoke / "repeats"
+    run_benchmark("rankcorr_sweep",
+                  [*ARGS, "--repeats", "2", "--out", str(out), "--runs", str(smoke / "runs")],
+                  OMP_NUM_THREADS="1")  # fmt: skip
+    single = {(r["proxy"], r["meta_iterations"]): r for r in _records(smoke)}
+    records = _records(out)
+    assert sorted((r["proxy"], r["repeats"]) for r in records) == [
+        ("gtn:3x2", 2), ("gtn:3x2", 2), ("real:3x2", 2), ("synflow", 1)
+    ]  # fmt: skip
+    for r in records:
+        assert r["n_architectures"] + r["missing"] == 8
+        if r["proxy"] == "synflow":  # not trained: the same scores
+            assert r["scores"] == single[("synflow", None)]["scores"]
+        else:  # another proxy, its own study, other (averaged) scores
+            base = single[(r["proxy"].removesuffix("x2"), r["meta_iterations"])]
+            assert r["study"] != base["study"] and r["scores"] != base["scores"]
+    assert (out / "rankcorr_sweep" / "smoke-mnist-x2.png").is_file()
+
+
 @pytest.mark.parametrize("stages", ["80,40", "40,40", "0,40", "forty"])
 def test_bad_stages_are_refused(stages: str, benchmark_module, capsys) -> None:
     bench = benchmark_module("rankcorr_sweep")
