@@ -114,7 +114,8 @@ class ProxyScores:
     scores: list[float | None]  # one per truth record, in file order (-inf: the lowest score,
     # e.g. synflow without signal; None: not scored, e.g. a diverged learner)
     seconds: float | None  # mean seconds per evaluation
-    steps: int | None  # K of gtn:K / real:K (sums for combinations); None for zero-cost
+    steps: int | None  # steps per architecture: K of gtn:K, K*R of gtn:KxR (sums for
+    # combinations); None for zero-cost proxies
     study: str | None = None  # the study holding the scores (None for combinations)
     info: dict[str, Any] = field(default_factory=dict)  # e.g. the real:K learning rate
 

@@ -11,6 +11,9 @@ in log seconds (both grow roughly geometrically along the measured K). Then
     speed-up in steps   = K_match / K_gtn
     speed-up in seconds = seconds_real(K_match) / seconds_gtn
 
+(for ``gtn:KxR``, R learners of K steps each, K_gtn is K * R: the steps it spends per
+architecture)
+
 and, separately, the seconds speed-up with the teacher's meta-training time spread over the
 evaluations it serves: seconds_gtn + meta_seconds / evaluations. When the smallest measured K
 already matches, the factor is an upper bound ("at most"); when no measured K does, a lower
