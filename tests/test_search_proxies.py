@@ -95,7 +95,7 @@ def test_proxy_names_are_checked() -> None:
             create_proxy(bad)
     with pytest.raises(ConfigError, match="at least 1"):
         create_proxy("gtn:32x0")
-    with pytest.raises(ConfigError, match="only proxies that train"):
+    with pytest.raises(ConfigError, match="only the gtn and real proxies take repeats"):
         create_proxy("params:3x2")
     assert create_proxy("gtn").name == "gtn:128"
     assert create_proxy("gtn:32x1").name == "gtn:32"  # one repeat is the plain proxy

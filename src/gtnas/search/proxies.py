@@ -137,9 +137,7 @@ def create_proxy(spec: str) -> Proxy:
         raise ConfigError(f"proxy {spec!r}: K and R must be at least 1")
     if times:
         if not (isinstance(factory, type) and issubclass(factory, _TrainedProxy)):
-            raise ConfigError(
-                f"proxy {spec!r}: only proxies that train (gtn, real) take repeats (KxR)"
-            )
+            raise ConfigError(f"proxy {spec!r}: only the gtn and real proxies take repeats (KxR)")
         return factory(steps, repeats)
     return factory(steps)
 
