@@ -135,6 +135,25 @@ def correlation_fields(scores: Any, truth: Any, resamples: int, seed: int) -> di
 
     c = correlate(scores, truth.accuracies("test"), resamples=resamples, seed=seed)
     r = c.correlation
+    extra: dict[str, Any] = {}
+    if scores.repeats is not None:
+        # how the ranking improves with each learner averaged in (the first r of the R, no
+        # bootstrap), and how well two single learners agree with each other
+        by_repeats = []
+        for count in range(1, len(next(x for x in scores.repeats if x is not None)) + 1):
+            part = correlate(scores.first_repeats(count), truth.accuracies("test"), resamples=0)
+            by_repeats.append(
+                {
+                    "repeats": count,
+                    "spearman_all": part.correlation.spearman_all,
+                    "spearman_top50": part.correlation.spearman_top,
+                }
+            )
+        extra = {
+            "repeat_agreement": scores.repeat_agreement(),
+            "by_repeats": by_repeats,
+            "repeat_scores": scores.repeats,  # each learner's accuracy, in the truth file's order
+        }
     return {
         "proxy": scores.proxy,
         # learners averaged per architecture (R of gtn:TxR; 1 for the zero-cost proxies)
@@ -152,6 +171,7 @@ def correlation_fields(scores: Any, truth: Any, resamples: int, seed: int) -> di
         "study": scores.study,
         # in the truth file's order; -inf (no signal) and None (not scored) as null
         "scores": [None if s is None or not math.isfinite(s) else s for s in scores.scores],
+        **extra,
     }
 
 

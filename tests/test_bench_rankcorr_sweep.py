@@ -101,6 +101,21 @@ def test_repeats_score_with_the_mean_of_several_learners(smoke: Path, run_benchm
             base = single[(r["proxy"].removesuffix("x2"), r["meta_iterations"])]
             assert r["study"] != base["study"] and r["scores"] != base["scores"]
     assert (out / "rankcorr_sweep" / "smoke-mnist-x2.png").is_file()
+    for r in records:
+        if r["proxy"] == "synflow":
+            assert "by_repeats" not in r
+            continue
+        repeats = np.array(r["repeat_scores"], dtype=float)  # (architectures, 2)
+        assert np.allclose(repeats.mean(axis=1), r["scores"])
+        assert r["repeat_agreement"] == pytest.approx(
+            stats.spearmanr(repeats[:, 0], repeats[:, 1]).statistic, abs=1e-9
+        )
+        # learner 0 alone is the single-learner proxy, scored in a study of its own
+        one, both = r["by_repeats"]
+        base = single[(r["proxy"].removesuffix("x2"), r["meta_iterations"])]
+        assert list(repeats[:, 0]) == base["scores"]
+        assert one["spearman_all"] == pytest.approx(base["spearman_all"], abs=1e-12)
+        assert both["spearman_all"] == pytest.approx(r["spearman_all"], abs=1e-12)
 
 
 @pytest.mark.parametrize("stages", ["80,40", "40,40", "0,40", "forty"])

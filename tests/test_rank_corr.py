@@ -110,6 +110,27 @@ def test_rank_corr_gives_the_rank_statistics_of_the_scores(tmp_path: Path, mnist
     assert again["proxies"]["params"]["spearman_all"] == pytest.approx(spearman(params, val))
 
 
+def test_rank_corr_keeps_every_learner_of_a_repeated_proxy(tmp_path: Path, mnist, capsys) -> None:
+    truth_path, out = tmp_path / "toy-set.json", tmp_path / "out"
+    _write_truth(truth_path, n=4)
+    args = ["rank-corr", "--truth", str(truth_path), "--proxy", "real:2x3", "--real-lr", "0.05",
+            "--blueprint", "tiny", "--out", str(out), "--resamples", "20", "--threads", "1",
+            "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    result = json.loads((out / "rankcorr-toy-set-test.json").read_text())
+    repeats = result["repeat_scores"]["real:2x3"]  # (architectures, learners)
+    assert [len(r) for r in repeats] == [3] * 4
+    assert result["scores"]["real:2x3"] == pytest.approx([sum(r) / 3 for r in repeats])
+    assert result["proxies"]["real:2x3"]["steps"] == 6
+    columns = list(zip(*repeats, strict=True))
+    pairs = [spearman(columns[i], columns[j]) for i, j in ((0, 1), (0, 2), (1, 2))]
+    agreement = result["repeat_agreement"]["real:2x3"]
+    assert agreement == pytest.approx(sum(pairs) / 3)
+    printed = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
+    line = "real:2x3: two of its single learners rank the architectures alike to Spearman "
+    assert line + f"{agreement:.3f}" in printed
+
+
 def test_rank_average_by_hand() -> None:
     # ranks (1 = lowest): a = [1.5, 1.5, 3] (a tie), b = [2, 3, 1]; the mean of the two
     assert list(rank_average([[1.0, 1.0, 5.0], [0.2, 0.3, 0.1]])) == [1.75, 2.25, 2.0]
@@ -122,6 +143,29 @@ def test_rank_average_by_hand() -> None:
     plain, combinations = parse_proxies(["gtn:128", "rankavg:gtn:128+synflow", "synflow"])
     assert plain == ["gtn:128", "synflow"]
     assert combinations == {"rankavg:gtn:128+synflow": ["gtn:128", "synflow"]}
+
+
+def test_repeated_proxy_scores_by_hand() -> None:
+    # three learners per architecture; architecture 2 not scored
+    repeats = [[0.1, 0.3, 0.2], [0.4, 0.1, 0.3], None, [0.9, 0.8, 0.4], [0.2, 0.2, 0.9]]
+    means = [None if r is None else sum(r) / 3 for r in repeats]
+    scores = ProxyScores("gtn:32x3", means, seconds=3.0, steps=96, repeats=repeats)
+    two = scores.first_repeats(2)
+    assert (two.proxy, two.steps, two.seconds) == ("gtn:32x2", 64, 2.0)
+    assert two.scores == pytest.approx([0.2, 0.25, None, 0.85, 0.2])
+    one = scores.first_repeats(1)
+    assert (one.proxy, one.scores) == ("gtn:32", [0.1, 0.4, None, 0.9, 0.2])
+    with pytest.raises(ValueError, match=r"1\.\.3"):
+        scores.first_repeats(4)
+    # mean pairwise Spearman of the learners over the four scored architectures
+    columns = list(zip(*[r for r in repeats if r is not None], strict=True))
+    pairs = [spearman(columns[0], columns[1]), spearman(columns[0], columns[2]),
+             spearman(columns[1], columns[2])]  # fmt: skip
+    assert scores.repeat_agreement() == pytest.approx(sum(pairs) / 3)
+    assert one.repeat_agreement() is None
+    assert (
+        ProxyScores("synflow", [1.0, 2.0, 3.0], seconds=0.1, steps=None).repeat_agreement() is None
+    )
 
 
 def test_correlate_leaves_out_what_the_proxy_did_not_score() -> None:

@@ -34,6 +34,7 @@ from gtnas.analysis.rank import (
     bootstrap_ci,
     kendall_tau,
     rank_correlations,
+    spearman,
 )
 from gtnas.analysis.truthset import TruthSet
 from gtnas.errors import ConfigError, GtnasError
@@ -118,6 +119,42 @@ class ProxyScores:
     # combinations); None for zero-cost proxies
     study: str | None = None  # the study holding the scores (None for combinations)
     info: dict[str, Any] = field(default_factory=dict)  # e.g. the real:K learning rate
+    # gtn:KxR / real:KxR: each architecture's R accuracies (scores are their means), aligned
+    # with scores (None where not scored); None for other proxies
+    repeats: list[list[float] | None] | None = None
+
+    def first_repeats(self, count: int) -> ProxyScores:
+        """The same proxy with only its first ``count`` learners averaged: ``gtn:32x4`` ->
+        ``gtn:32x2`` (count 2) or ``gtn:32`` (count 1), scored from the recorded repeats
+        without training anything again (repeat r is seeded the same in both)."""
+        if self.repeats is None:
+            raise ValueError(f"{self.proxy} has no recorded repeats")
+        base, _, total = self.proxy.rpartition("x")
+        if not 1 <= count <= int(total):
+            raise ValueError(f"{self.proxy}: count must be in 1..{total}, got {count}")
+        return ProxyScores(
+            proxy=base if count == 1 else f"{base}x{count}",
+            scores=[None if r is None else float(np.mean(r[:count])) for r in self.repeats],
+            seconds=None if self.seconds is None else self.seconds * count / int(total),
+            steps=None if self.steps is None else self.steps * count // int(total),
+            info=dict(self.info),
+            repeats=[None if r is None else r[:count] for r in self.repeats],
+        )
+
+    def repeat_agreement(self) -> float | None:
+        """Test-retest reliability of one learner: the mean Spearman, over pairs of repeats,
+        between the rankings two repeats give the architectures all were scored on; None
+        without two repeats."""
+        rows = [r for r in self.repeats or [] if r is not None]
+        if not rows or len(rows[0]) < 2 or len(rows) < 3:
+            return None
+        columns = np.asarray(rows, dtype=np.float64).T  # (R, architectures)
+        pairs = [
+            spearman(columns[i], columns[j])
+            for i in range(len(columns))
+            for j in range(i + 1, len(columns))
+        ]
+        return float(np.mean(pairs))
 
 
 def scoring_study_name(
@@ -215,6 +252,7 @@ def _score_with(
     hooks: dict[str, Callable[..., Any]],
 ) -> ProxyScores:
     from gtnas.search.pipeline import SearchConfig, SearchPipeline, SearchTeacherConfig
+    from gtnas.search.proxies import create_proxy
 
     name = scoring_study_name(truth, proxy, blueprint, options)
     config = SearchConfig(
@@ -256,6 +294,10 @@ def _score_with(
     }
     scores: list[float | None] = []
     seconds = []
+    count = getattr(create_proxy(proxy), "repeats", 1)
+    # each learner's accuracy, recorded by gtnas.search.executor as "<proxy>/repeat<r>"
+    repeat_keys = [f"{proxy}/repeat{r}" for r in range(count)]
+    repeats: list[list[float] | None] = []
     for genotype in truth.genotypes():
         record = by_genotype.get(genotype)
         if record is not None:
@@ -263,6 +305,8 @@ def _score_with(
             seconds.append(record.seconds)
         else:
             scores.append(-math.inf if genotype in lowest else None)
+        found = [] if record is None else [record.scores.get(key) for key in repeat_keys]
+        repeats.append([float(v) for v in found] if found and None not in found else None)
     recorded = study.results("real_lr")
     info = {"real_lr": recorded[0]["lr"]} if 0 in recorded else {}
     return ProxyScores(
@@ -272,6 +316,7 @@ def _score_with(
         steps=proxy_steps(proxy),
         study=name,
         info=info,
+        repeats=repeats if count > 1 else None,
     )
 
 
@@ -418,6 +463,11 @@ def correlation_document(
         "studies": {p: s.study for p, s in scores.items() if s.study},
         "info": {p: s.info for p, s in scores.items() if s.info},
         "scores": {p: s.scores for p, s in scores.items()},
+        # gtn:KxR: every learner's accuracy per architecture, and how well two learners agree
+        "repeat_scores": {p: s.repeats for p, s in scores.items() if s.repeats is not None},
+        "repeat_agreement": {
+            p: s.repeat_agreement() for p, s in scores.items() if s.repeats is not None
+        },
     }
 
 

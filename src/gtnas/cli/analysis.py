@@ -139,6 +139,14 @@ def rank_corr(
             no_signal=[v == -math.inf for v in scored],
         )
     console.print(_table(correlations, f"{truth_set.name}: proxies vs {truth_metric} accuracy"))
+    for name, repeated in scores.items():
+        agreement = repeated.repeat_agreement()
+        if agreement is not None:  # gtn:KxR: how noisy one of its learners is
+            console.print(
+                f"{name}: two of its single learners rank the architectures alike to Spearman "
+                f"{agreement:.3f} (mean over pairs)",
+                highlight=False,
+            )
     console.print(f"wrote {path} and the scatter plots in {out}", highlight=False)
 
 
