@@ -131,7 +131,6 @@ def train_stages(
 def correlation_fields(scores: Any, truth: Any, resamples: int, seed: int) -> dict[str, Any]:
     """The record fields of ``scores`` correlated with the set's test accuracy."""
     from gtnas.analysis.rankcorr import correlate
-    from gtnas.search.proxies import create_proxy
 
     c = correlate(scores, truth.accuracies("test"), resamples=resamples, seed=seed)
     r = c.correlation
@@ -140,7 +139,7 @@ def correlation_fields(scores: Any, truth: Any, resamples: int, seed: int) -> di
         # how the ranking improves with each learner averaged in (the first r of the R, no
         # bootstrap), and how well two single learners agree with each other
         by_repeats = []
-        for count in range(1, len(next(x for x in scores.repeats if x is not None)) + 1):
+        for count in range(1, scores.learners + 1):
             part = correlate(scores.first_repeats(count), truth.accuracies("test"), resamples=0)
             by_repeats.append(
                 {
@@ -157,7 +156,7 @@ def correlation_fields(scores: Any, truth: Any, resamples: int, seed: int) -> di
     return {
         "proxy": scores.proxy,
         # learners averaged per architecture (R of gtn:TxR; 1 for the zero-cost proxies)
-        "repeats": getattr(create_proxy(scores.proxy), "repeats", 1),
+        "repeats": scores.learners,
         "n_architectures": r.n,
         "missing": c.missing,
         "spearman_all": r.spearman_all,

@@ -123,20 +123,26 @@ class ProxyScores:
     # with scores (None where not scored); None for other proxies
     repeats: list[list[float] | None] | None = None
 
+    @property
+    def learners(self) -> int:
+        """Learners averaged per architecture: R of gtn:KxR, else 1."""
+        return next((len(r) for r in self.repeats or [] if r is not None), 1)
+
     def first_repeats(self, count: int) -> ProxyScores:
         """The same proxy with only its first ``count`` learners averaged: ``gtn:32x4`` ->
         ``gtn:32x2`` (count 2) or ``gtn:32`` (count 1), scored from the recorded repeats
         without training anything again (repeat r is seeded the same in both)."""
         if self.repeats is None:
             raise ValueError(f"{self.proxy} has no recorded repeats")
-        base, _, total = self.proxy.rpartition("x")
-        if not 1 <= count <= int(total):
+        total = self.learners
+        base = self.proxy.removesuffix(f"x{total}")
+        if not 1 <= count <= total:
             raise ValueError(f"{self.proxy}: count must be in 1..{total}, got {count}")
         return ProxyScores(
             proxy=base if count == 1 else f"{base}x{count}",
             scores=[None if r is None else float(np.mean(r[:count])) for r in self.repeats],
-            seconds=None if self.seconds is None else self.seconds * count / int(total),
-            steps=None if self.steps is None else self.steps * count // int(total),
+            seconds=None if self.seconds is None else self.seconds * count / total,
+            steps=None if self.steps is None else self.steps * count // total,
             info=dict(self.info),
             repeats=[None if r is None else r[:count] for r in self.repeats],
         )
