@@ -2,7 +2,7 @@
 in stages, its ``gtn:T`` ranking of a truth set measured after each stage.
 
     python -m benchmarks.rankcorr_sweep --preset quick [--datasets mnist,fashion-mnist]
-        [--stages 40,80,120] [--repeats R]
+        [--stages 40,80,120] [--repeats R] [--schedule]
 
 Issue 6 asks what would make ``gtn:K`` rank as well as the paper's (Spearman 0.56 on the top
 half), measured rather than guessed; the candidates it names are a teacher trained on sampled
@@ -24,11 +24,16 @@ meta-iterations, which this measures. For each data set with a shipped truth set
 learners per architecture: one K-step learner is a noisy measurement); they are records of
 their own, next to the single-learner ones.
 
+``--schedule`` also scores each snapshot's ``gtn-schedule:T`` (real batches trained with that
+snapshot's learned learning rates and momenta; ``schedule`` records): whether a teacher ranks
+badly because of its synthetic images or because of its schedule.
+
 Everything is resumable: snapshots are kept, scores are cached in studies under ``--runs``
 (one per proxy and teacher snapshot), so a re-run trains and scores nothing twice.
 
 Writes ``benchmarks/results/rankcorr_sweep.json`` (one ``stage`` record per data set and
-meta-iteration count, one ``control`` record per data set and control proxy; each with the
+meta-iteration count (and a ``schedule`` record with ``--schedule``), one ``control`` record per
+data set and control proxy; each with the
 per-architecture scores, in the truth file's order), ``rankcorr_sweep.md`` and one plot per
 data set in ``results/rankcorr_sweep/``.
 """
@@ -181,9 +186,10 @@ def measure(
     work: Path,
     stages: tuple[int, ...] | None = None,
     repeats: int = 1,
+    schedule: bool = False,
 ) -> list[dict[str, Any]]:
-    """Every record of one data set: a stage record per snapshot, a control record per
-    control proxy."""
+    """Every record of one data set: a stage record per snapshot (and a schedule record with
+    ``schedule``), a control record per control proxy."""
     from benchmarks.machine import describe_machine
     from gtnas.analysis.rankcorr import ScoringOptions, score_truth_set
     from gtnas.analysis.speedup import teacher_meta_seconds
@@ -228,24 +234,31 @@ def measure(
 
     times = f"x{repeats}" if repeats > 1 else ""
     records = []
+    kinds = {"stage": f"gtn:{steps}{times}"}
+    if schedule:
+        kinds["schedule"] = f"gtn-schedule:{steps}{times}"
     for stage, snapshot in snapshots:
-        proxy = f"gtn:{steps}{times}"
-        (scores,) = score_truth_set(
-            truth, [proxy], work / dataset, options(snapshot), hooks=hooks(f"it{stage}")
-        ).values()
+        scored = score_truth_set(
+            truth,
+            list(kinds.values()),
+            work / dataset,
+            options(snapshot),
+            hooks=hooks(f"it{stage}"),
+        )
         history = MetricsLog(snapshot / "metrics.jsonl").read()
         validated = [h["val_acc"] for h in history if h.get("val_acc") is not None]
-        records.append(
-            {
-                **common,
-                "kind": "stage",
-                "meta_iterations": stage,
-                "meta_train_seconds": teacher_meta_seconds(snapshot),
-                "val_accuracy": validated[-1] if validated else None,
-                "teacher": _shown(snapshot),
-                **correlation_fields(scores, truth, preset["resamples"], seed),
-            }
-        )
+        for kind, proxy in kinds.items():
+            records.append(
+                {
+                    **common,
+                    "kind": kind,
+                    "meta_iterations": stage,
+                    "meta_train_seconds": teacher_meta_seconds(snapshot),
+                    "val_accuracy": validated[-1] if validated else None,
+                    "teacher": _shown(snapshot),
+                    **correlation_fields(scored[proxy], truth, preset["resamples"], seed),
+                }
+            )
     controls = [f"real:{steps}{times}", "synflow"]
     scored = score_truth_set(
         truth, controls, work / dataset, options(None), hooks=hooks("controls")
@@ -332,6 +345,20 @@ def plot_sweep(records: list[dict[str, Any]], path: Path) -> Path:
     proxy = stages[0]["proxy"] if stages else "gtn"
     left.errorbar(x, top, yerr=[low, high], marker="o", capsize=3, label=f"{proxy}, top 50%")
     left.plot(x, [r["spearman_all"] for r in stages], "s--", label=f"{proxy}, all")
+    schedules = sorted(
+        (r for r in records if r["kind"] == "schedule"), key=lambda r: r["meta_iterations"]
+    )
+    if schedules:  # real data with each snapshot's schedule: the same x, nudged to be seen
+        sx = [r["meta_iterations"] + 1.5 for r in schedules]
+        stop = [r["spearman_top50"] for r in schedules]
+        left.errorbar(
+            sx, stop,
+            yerr=[[t - r["ci95_top50"][0] for t, r in zip(stop, schedules, strict=True)],
+                  [r["ci95_top50"][1] - t for t, r in zip(stop, schedules, strict=True)]],
+            marker="D", capsize=3, color="C1", label=f"{schedules[0]['proxy']}, top 50%",
+        )  # fmt: skip
+        left.plot(sx, [r["spearman_all"] for r in schedules], "D:", color="C1",
+                  label=f"{schedules[0]['proxy']}, all")  # fmt: skip
     for i, r in enumerate(controls):
         colour = f"C{i + 2}"
         left.axhline(r["spearman_top50"], color=colour, lw=1, label=f"{r['proxy']}, top 50%")
@@ -361,6 +388,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--repeats", type=int, default=1, help="learners averaged per architecture (gtn:TxR)"
     )
+    parser.add_argument(
+        "--schedule",
+        action="store_true",
+        help="also score gtn-schedule:T per snapshot (real data, the teacher's lr/momentum)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the results")
     parser.add_argument("--runs", type=Path, default=RUNS, help="work folder (teachers, studies)")
     args = parser.parse_args(argv)
@@ -384,8 +416,9 @@ def main(argv: list[str] | None = None) -> None:
     for dataset in datasets:
         start = time.time()
         records = measure(
-            args.preset, dataset, args.seed, args.runs.resolve(), stages, args.repeats
-        )
+            args.preset, dataset, args.seed, args.runs.resolve(), stages, args.repeats,
+            args.schedule,
+        )  # fmt: skip
         if not records:
             continue
         name = f"{args.preset}-{dataset}" + (f"-x{args.repeats}" if args.repeats > 1 else "")

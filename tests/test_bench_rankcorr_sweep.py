@@ -118,6 +118,30 @@ def test_repeats_score_with_the_mean_of_several_learners(smoke: Path, run_benchm
         assert both["spearman_all"] == pytest.approx(r["spearman_all"], abs=1e-12)
 
 
+def test_schedule_scores_real_data_with_each_snapshots_schedule(smoke: Path, run_benchmark) -> None:
+    out = smoke / "schedule"
+    run_benchmark("rankcorr_sweep",
+                  [*ARGS, "--schedule", "--out", str(out), "--runs", str(smoke / "runs")],
+                  OMP_NUM_THREADS="1")  # fmt: skip
+    before = {(r["proxy"], r["meta_iterations"]): r for r in _records(smoke)}
+    records = _records(out)
+    schedules = [r for r in records if r["kind"] == "schedule"]
+    assert [(r["proxy"], r["meta_iterations"]) for r in schedules] == [
+        ("gtn-schedule:3", 2), ("gtn-schedule:3", 4)
+    ]  # fmt: skip
+    for r in schedules:
+        stage = before[("gtn:3", r["meta_iterations"])]
+        assert r["teacher"] == stage["teacher"] and r["n_architectures"] + r["missing"] == 8
+        # real images instead of the teacher's: a study of its own, other scores
+        assert r["study"] != stage["study"] and r["scores"] != stage["scores"]
+    assert schedules[0]["study"] != schedules[1]["study"]  # each snapshot's own schedule
+    # the gtn stages and controls were read from their caches, not scored again
+    others = [r for r in records if r["kind"] != "schedule"]
+    assert len(others) == 4
+    for r in others:
+        assert r["scores"] == before[(r["proxy"], r["meta_iterations"])]["scores"]
+
+
 @pytest.mark.parametrize("stages", ["80,40", "40,40", "0,40", "forty"])
 def test_bad_stages_are_refused(stages: str, benchmark_module, capsys) -> None:
     bench = benchmark_module("rankcorr_sweep")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -53,7 +54,9 @@ GENOTYPES = [
 ]
 
 
-@pytest.mark.parametrize("name", ["gtn:6", "real:6", "synflow", "naswot", "params"])
+@pytest.mark.parametrize(
+    "name", ["gtn:6", "real:6", "gtn-schedule:6", "synflow", "naswot", "params"]
+)
 def test_proxies_are_deterministic_finite_and_timed(context, name: str) -> None:
     space = context.space
     proxy = create_proxy(name)
@@ -86,8 +89,53 @@ def test_gtn_proxy_replays_the_curriculum_beyond_its_steps(context) -> None:
     assert result.details == {"steps": 10}
 
 
+def _schedule_teacher(context, lr: float, momentum: float, batch_size: int):
+    config = TeacherConfig(
+        inner_steps=6,
+        batch_size=batch_size,
+        lr=lr,
+        momentum=momentum,
+        generator=GeneratorConfig(noise_dim=8, hidden=32, channels=8, mid_channels=8),
+    )
+    return create_teacher(
+        "gtn", config, context.image_shape, context.num_classes, generator=make_generator(1)
+    )
+
+
+def test_schedule_proxy_is_real_data_with_the_teachers_schedule(context) -> None:
+    genotype = context.space.parse(GENOTYPES[0])
+    # A teacher of T = K steps whose schedule is real:K's constant lr and momentum, at real:K's
+    # batch size: gtn-schedule then trains exactly what real:K trains (same seed -> same weights
+    # and data).
+    teacher = _schedule_teacher(context, context.real_lr, context.real_momentum, 32)
+    probe = replace(context, teacher=teacher)
+    schedule, real = create_proxy("gtn-schedule:6"), create_proxy("real:6")
+    same = schedule._train_once(genotype, probe, schedule.teacher(probe), seed=5)
+    assert same == real._train_once(genotype, probe, real.teacher(probe), seed=5)
+
+    # Its batches are real training images of the teacher's batch size, never the generator's,
+    # and its per-step schedule is the teacher's learned one.
+    with torch.no_grad():
+        teacher.optimizer.log_lr.copy_(torch.log(torch.tensor([0.2, 0.1, 0.05, 0.05, 0.02, 0.01])))
+        teacher.optimizer.momentum_logit[1] = 0.0  # momentum 0.5 at step 1
+    built = schedule.teacher(probe)
+    assert built.optimizer.schedule() == teacher.optimizer.schedule()
+    built.begin_episode(make_generator(0))
+    images, labels = built.batch(0)
+    assert images.shape == (32, *context.image_shape) and labels.shape == (32,)
+    real_images, real_labels = context.train
+    rows = (images.flatten(1)[:, None] == real_images.flatten(1)[None]).all(-1)  # (32, N)
+    assert rows.any(1).all()
+    assert torch.equal(labels, real_labels[rows.float().argmax(1)])
+    # another schedule, the same learner and data: another accuracy
+    assert schedule._train_once(genotype, probe, built, seed=5) != same
+
+    with pytest.raises(ConfigError, match="gtn-schedule proxy needs a trained teacher"):
+        schedule.score(genotype, replace(context, teacher=None), 0)
+
+
 def test_proxy_names_are_checked() -> None:
-    assert {"gtn", "real", "synflow", "naswot", "params"} <= set(PROXIES.names())
+    assert {"gtn", "real", "gtn-schedule", "synflow", "naswot", "params"} <= set(PROXIES.names())
     with pytest.raises(ConfigError, match="unknown proxy 'flops'"):
         create_proxy("flops")
     for bad in ("gtn:many", "gtn:32x", "gtn:x2", "real:32x2.5"):
@@ -95,7 +143,9 @@ def test_proxy_names_are_checked() -> None:
             create_proxy(bad)
     with pytest.raises(ConfigError, match="at least 1"):
         create_proxy("gtn:32x0")
-    with pytest.raises(ConfigError, match="only the gtn and real proxies take repeats"):
+    with pytest.raises(
+        ConfigError, match="only the gtn, gtn-schedule and real proxies take repeats"
+    ):
         create_proxy("params:3x2")
     assert create_proxy("gtn").name == "gtn:128"
     assert create_proxy("gtn:32x1").name == "gtn:32"  # one repeat is the plain proxy
@@ -103,7 +153,7 @@ def test_proxy_names_are_checked() -> None:
     assert proxy_steps("synflow") is None
 
 
-@pytest.mark.parametrize("kind", ["gtn", "real"])
+@pytest.mark.parametrize("kind", ["gtn", "real", "gtn-schedule"])
 def test_repeated_proxy_is_the_mean_of_independent_learners(context, kind: str) -> None:
     genotype = context.space.parse(GENOTYPES[0])
     single = create_proxy(f"{kind}:6").score(genotype, context, 3)

@@ -1,7 +1,7 @@
 """Proxies: cheap scores that stand in for an architecture's accuracy after full training.
 
 A proxy is named ``kind``, ``kind:K`` or ``kind:KxR`` (``gtn:128``, ``gtn:32x2``, ``real:1200``,
-``synflow``, ``naswot``, ``params``) and is built by :func:`create_proxy`.
+``gtn-schedule:32``, ``synflow``, ``naswot``, ``params``) and is built by :func:`create_proxy`.
 ``proxy.score(genotype, context, seed)`` returns a :class:`ProxyResult` with the score (higher is
 better) and its cost in seconds.
 
@@ -9,12 +9,16 @@ better) and its cost in seconds.
   trained teacher's synthetic data with the teacher's learned learning rates and momenta;
   score = its accuracy on the VALIDATION split. When K exceeds the teacher's T steps the
   curriculum is replayed from its start (learning rates and momenta repeat with it).
-- ``gtn:KxR`` / ``real:KxR``: R independent repeats of ``gtn:K`` (fresh initial weights and
-  data order each; repeat 0 is exactly ``gtn:K``), scored by their mean accuracy. One K-step
-  run is a noisy measurement (on MNIST two seeds of gtn:32 agree only to Spearman 0.59), and
-  averaging repeats buys ranking quality for R times the steps.
+- ``gtn:KxR`` (also ``real:KxR``, ``gtn-schedule:KxR``): R independent repeats of ``gtn:K``
+  (fresh initial weights and data order each; repeat 0 is exactly ``gtn:K``), scored by their
+  mean accuracy. One K-step run is a noisy measurement (on MNIST two seeds of gtn:32 agree
+  only to Spearman 0.59), and averaging repeats buys ranking quality for R times the steps.
 - ``real:K``: the same learner trained K steps on real training batches with SGD at a learning
   rate tuned once per search on the validation split (the paper's real-data proxy).
+- ``gtn-schedule:K`` (a diagnostic): real training batches of the teacher's batch size, trained
+  with the teacher's learned per-step learning rates and momenta. It differs from ``gtn:K`` only
+  in the data and from ``real:K`` only in the schedule, so comparing the three rankings shows
+  whether a teacher's ranking errors come from its synthetic images or from its schedule.
 - ``synflow`` (Tanaka et al. 2020, as a zero-cost NAS proxy in Abdelfattah et al. 2021): with
   all weights made positive and norm layers removed, the sum over parameters of
   |theta * dR/dtheta| for R = sum of the outputs on an all-ones input; reported as log.
@@ -137,7 +141,9 @@ def create_proxy(spec: str) -> Proxy:
         raise ConfigError(f"proxy {spec!r}: K and R must be at least 1")
     if times:
         if not (isinstance(factory, type) and issubclass(factory, _TrainedProxy)):
-            raise ConfigError(f"proxy {spec!r}: only the gtn and real proxies take repeats (KxR)")
+            raise ConfigError(
+                f"proxy {spec!r}: only the gtn, gtn-schedule and real proxies take repeats (KxR)"
+            )
         return factory(steps, repeats)
     return factory(steps)
 
@@ -228,6 +234,35 @@ class RealProxy(_TrainedProxy):
             context.real_momentum,
             batch_size=context.real_batch_size,
         )
+        return teacher.to(context.device)
+
+
+@PROXIES.register(
+    "gtn-schedule", help="K steps on real batches with a trained teacher's lr/momentum schedule"
+)
+class ScheduleProxy(_TrainedProxy):
+    """Real training batches, the teacher's schedule: ``gtn:K`` with the synthetic data swapped
+    for real data (the curriculum's batch size, its learned lr_t and mu_t, replayed past T)."""
+
+    kind, default_steps = "gtn-schedule", 128
+
+    def teacher(self, context: ProxyContext) -> Teacher:
+        from gtnas.meta.evaluation import real_teacher
+
+        if context.teacher is None:
+            raise ConfigError(
+                "the gtn-schedule proxy needs a trained teacher (gtnas search --teacher RUN)"
+            )
+        config = context.teacher.config
+        teacher = real_teacher(
+            *context.train,
+            config.inner_steps,
+            config.lr,
+            config.momentum,
+            batch_size=config.batch_size,
+        )
+        # (T,) log learning rates and momentum logits, copied from the trained teacher
+        teacher.optimizer.load_state_dict(context.teacher.optimizer.state_dict())
         return teacher.to(context.device)
 
 
