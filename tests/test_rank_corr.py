@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -129,6 +130,35 @@ def test_rank_corr_keeps_every_learner_of_a_repeated_proxy(tmp_path: Path, mnist
     printed = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
     line = "real:2x3: two of its single learners rank the architectures alike to Spearman "
     assert line + f"{agreement:.3f}" in printed
+
+
+def test_real_batch_size_is_used_and_gets_its_own_score_cache(tmp_path: Path, mnist) -> None:
+    from gtnas.analysis.rankcorr import ScoringOptions, score_truth_set, scoring_study_name
+    from gtnas.analysis.truthset import load_truth
+
+    path = tmp_path / "toy-set.json"
+    _write_truth(path, n=2)
+    truth = load_truth(path)
+    given = ScoringOptions(real_lr=0.05, real_batch_size=16, threads=1)
+    default = scoring_study_name(truth, "real:2", "tiny", ScoringOptions(real_lr=0.05))
+    name = scoring_study_name(truth, "real:2", "tiny", given)
+    assert name == default + "-b16"
+    # zero-cost and gtn proxies do not train on real batches: their caches are shared
+    assert scoring_study_name(truth, "synflow", "tiny", given) == scoring_study_name(
+        truth, "synflow", "tiny", ScoringOptions()
+    )
+    options = replace(given, blueprint="tiny", eval_examples=100)
+    (scores,) = score_truth_set(truth, ["real:2"], tmp_path / "out", options).values()
+    assert scores.study == name and None not in scores.scores
+    study = Study.open(name, default_storage(tmp_path / "out"), config=None, decision_sizes={})
+    assert study.config["real_batch_size"] == 16
+    # the cache is not reused for learners scored on another number of validation images
+    with pytest.raises(ConfigError, match="eval_examples=100, not 50"):
+        score_truth_set(truth, ["real:2"], tmp_path / "out", replace(options, eval_examples=50))
+    with pytest.raises(ConfigError, match="--real-batch-size"):
+        ScoringOptions(real_batch_size=0)
+    with pytest.raises(ConfigError, match="--eval-examples"):
+        ScoringOptions(eval_examples=0)
 
 
 def test_rank_average_by_hand() -> None:

@@ -22,7 +22,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +107,19 @@ class ScoringOptions:
     device: str = "cpu"
     eval_examples: int = 2000  # validation images a trained proxy learner is scored on
     real_lr: float | None = None  # fix the real:K learning rate (None: tuned per K)
+    real_batch_size: int | None = None  # real:K's batch size (None: the search's default, 128)
+
+    def __post_init__(self) -> None:
+        if self.eval_examples < 1:
+            raise ConfigError(
+                f"eval examples must be at least 1, got {self.eval_examples}; "
+                "pass a positive --eval-examples"
+            )
+        if self.real_batch_size is not None and self.real_batch_size < 1:
+            raise ConfigError(
+                f"real batch size must be at least 1, got {self.real_batch_size}; "
+                "pass a positive --real-batch-size"
+            )
 
 
 @dataclass
@@ -171,6 +184,8 @@ def scoring_study_name(
         parts.append("t" + _teacher_digest(Path(options.teacher)))
     if proxy.startswith("real") and options.real_lr is not None:
         parts.append(f"lr{options.real_lr:g}")
+    if proxy.startswith("real") and options.real_batch_size is not None:
+        parts.append(f"b{options.real_batch_size}")
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", "-".join(parts))
 
 
@@ -278,6 +293,8 @@ def _score_with(
         top_k=0,
         teacher=SearchTeacherConfig(run=options.teacher if proxy.startswith("gtn") else None),
     )
+    if options.real_batch_size is not None:
+        config = replace(config, real_batch_size=options.real_batch_size)
     pipeline = SearchPipeline(
         name, out, config=config, storage=storage, show_progress=False, hooks=hooks
     )

@@ -72,9 +72,12 @@ def rank_corr(
         ...,
         "--proxy",
         help="gtn:K, real:K, synflow, naswot, params, train:E, gtn:KxR (mean of R learners), "
-        "or a rank average such as rankavg:gtn:128+synflow (repeatable).",
+        "gtn-schedule:K (real data, the teacher's lr/momentum), or a rank average such as "
+        "rankavg:gtn:128+synflow (repeatable).",
     ),
-    teacher: Path = typer.Option(None, help="Trained teacher run for gtn:K proxies."),
+    teacher: Path = typer.Option(
+        None, help="Trained teacher run for gtn:K and gtn-schedule:K proxies."
+    ),
     truth_metric: str = typer.Option("test", "--truth-metric", help=METRIC_HELP),
     top: float = typer.Option(0.5, help="The proxy's top fraction for the top-k correlations."),
     out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help=OUT_HELP),
@@ -91,6 +94,12 @@ def rank_corr(
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:N."),
     seed: int = typer.Option(0, help="Seed of the proxies' learners and data."),
     real_lr: float = typer.Option(None, help="Fix the real:K learning rate (default: tuned)."),
+    real_batch_size: int = typer.Option(
+        None, help="Batch size of real:K (default: 128; a teacher's, to compare at equal batch)."
+    ),
+    eval_examples: int = typer.Option(
+        2000, help="Validation images a trained proxy learner is scored on."
+    ),
     resamples: int = typer.Option(1000, help="Bootstrap resamples for the 95% intervals."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
 ) -> None:
@@ -113,6 +122,8 @@ def rank_corr(
         threads=threads,
         device=device,
         real_lr=real_lr,
+        real_batch_size=real_batch_size,
+        eval_examples=eval_examples,
     )
     truth_set, scores = _scored(truth, list(proxy), out, options, storage, quiet)
     values = truth_set.accuracies(truth_metric)

@@ -262,8 +262,13 @@ class Study:
         return self._study.get_trials(deepcopy=False)[number]
 
 
-# Options a resumed study must keep: changing them would make its records incomparable.
-_FIXED_KEYS = ("dataset", "space", "space_options", "blueprint", "strategy", "proxy", "seed")
+# Options a resumed study must keep: changing them would make its records incomparable (a
+# proxy learner scored on another number of validation images, or trained on real batches of
+# another size, measures something else).
+_FIXED_KEYS = (
+    "dataset", "space", "space_options", "blueprint", "strategy", "proxy", "seed",
+    "eval_examples", "real_batch_size",
+)  # fmt: skip
 
 
 def _check_compatible(name: str, stored: dict[str, Any], given: dict[str, Any]) -> None:
