@@ -344,7 +344,7 @@ def plot_sweep(records: list[dict[str, Any]], path: Path) -> Path:
     high = [r["ci95_top50"][1] - t for t, r in zip(top, stages, strict=True)]
     proxy = stages[0]["proxy"] if stages else "gtn"
     left.errorbar(x, top, yerr=[low, high], marker="o", capsize=3, label=f"{proxy}, top 50%")
-    left.plot(x, [r["spearman_all"] for r in stages], "s--", label=f"{proxy}, all")
+    left.plot(x, [r["spearman_all"] for r in stages], "s--", color="C0", label=f"{proxy}, all")
     schedules = sorted(
         (r for r in records if r["kind"] == "schedule"), key=lambda r: r["meta_iterations"]
     )
@@ -355,9 +355,9 @@ def plot_sweep(records: list[dict[str, Any]], path: Path) -> Path:
             sx, stop,
             yerr=[[t - r["ci95_top50"][0] for t, r in zip(stop, schedules, strict=True)],
                   [r["ci95_top50"][1] - t for t, r in zip(stop, schedules, strict=True)]],
-            marker="D", capsize=3, color="C1", label=f"{schedules[0]['proxy']}, top 50%",
+            marker="D", capsize=3, color="C4", label=f"{schedules[0]['proxy']}, top 50%",
         )  # fmt: skip
-        left.plot(sx, [r["spearman_all"] for r in schedules], "D:", color="C1",
+        left.plot(sx, [r["spearman_all"] for r in schedules], "D:", color="C4",
                   label=f"{schedules[0]['proxy']}, all")  # fmt: skip
     for i, r in enumerate(controls):
         colour = f"C{i + 2}"
