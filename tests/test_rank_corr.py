@@ -148,7 +148,10 @@ def test_real_batch_size_is_used_and_gets_its_own_score_cache(tmp_path: Path, mn
         truth, "synflow", "tiny", ScoringOptions()
     )
     options = replace(given, blueprint="tiny", eval_examples=100)
-    (scores,) = score_truth_set(truth, ["real:2"], tmp_path / "out", options).values()
+    plain = replace(options, real_batch_size=None)
+    score_truth_set(truth, ["params"], tmp_path / "out", plain)
+    # with a batch size given, params reads its cache scored without one (no conflict)
+    scores, _ = score_truth_set(truth, ["real:2", "params"], tmp_path / "out", options).values()
     assert scores.study == name and None not in scores.scores
     study = Study.open(name, default_storage(tmp_path / "out"), config=None, decision_sizes={})
     assert study.config["real_batch_size"] == 16

@@ -293,7 +293,9 @@ def _score_with(
         top_k=0,
         teacher=SearchTeacherConfig(run=options.teacher if proxy.startswith("gtn") else None),
     )
-    if options.real_batch_size is not None:
+    if options.real_batch_size is not None and proxy.startswith("real"):
+        # only real:K trains on real batches; other proxies keep the default, so their score
+        # caches (named without the batch size) stay shared
         config = replace(config, real_batch_size=options.real_batch_size)
     pipeline = SearchPipeline(
         name, out, config=config, storage=storage, show_progress=False, hooks=hooks
