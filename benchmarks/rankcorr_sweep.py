@@ -32,10 +32,9 @@ Everything is resumable: snapshots are kept, scores are cached in studies under 
 (one per proxy and teacher snapshot), so a re-run trains and scores nothing twice.
 
 Writes ``benchmarks/results/rankcorr_sweep.json`` (one ``stage`` record per data set and
-meta-iteration count (and a ``schedule`` record with ``--schedule``), one ``control`` record per
-data set and control proxy; each with the
-per-architecture scores, in the truth file's order), ``rankcorr_sweep.md`` and one plot per
-data set in ``results/rankcorr_sweep/``.
+meta-iteration count, and a ``schedule`` record beside it with ``--schedule``; one ``control``
+record per data set and control proxy; each with the per-architecture scores, in the truth
+file's order), ``rankcorr_sweep.md`` and one plot per data set in ``results/rankcorr_sweep/``.
 """
 
 from __future__ import annotations
