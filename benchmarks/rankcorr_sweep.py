@@ -338,26 +338,21 @@ def plot_sweep(records: list[dict[str, Any]], path: Path) -> Path:
     x = [r["meta_iterations"] for r in stages]
     figure = Figure(figsize=(9, 4.8), layout="constrained")
     left, right = figure.subplots(1, 2)
-    top = [r["spearman_top50"] for r in stages]
-    low = [t - r["ci95_top50"][0] for t, r in zip(top, stages, strict=True)]
-    high = [r["ci95_top50"][1] - t for t, r in zip(top, stages, strict=True)]
-    proxy = stages[0]["proxy"] if stages else "gtn"
-    left.errorbar(x, top, yerr=[low, high], marker="o", capsize=3, label=f"{proxy}, top 50%")
-    left.plot(x, [r["spearman_all"] for r in stages], "s--", color="C0", label=f"{proxy}, all")
-    schedules = sorted(
-        (r for r in records if r["kind"] == "schedule"), key=lambda r: r["meta_iterations"]
-    )
-    if schedules:  # real data with each snapshot's schedule: the same x, nudged to be seen
-        sx = [r["meta_iterations"] + 1.5 for r in schedules]
-        stop = [r["spearman_top50"] for r in schedules]
-        left.errorbar(
-            sx, stop,
-            yerr=[[t - r["ci95_top50"][0] for t, r in zip(stop, schedules, strict=True)],
-                  [r["ci95_top50"][1] - t for t, r in zip(stop, schedules, strict=True)]],
-            marker="D", capsize=3, color="C4", label=f"{schedules[0]['proxy']}, top 50%",
-        )  # fmt: skip
-        left.plot(sx, [r["spearman_all"] for r in schedules], "D:", color="C4",
-                  label=f"{schedules[0]['proxy']}, all")  # fmt: skip
+    series = {"stage": ("o", "s--", "C0", 0.0), "schedule": ("D", "D:", "C4", 1.5)}
+    for kind, (marker, style, colour, nudge) in series.items():
+        rows = sorted((r for r in records if r["kind"] == kind), key=lambda r: r["meta_iterations"])
+        if not rows:
+            continue
+        # gtn-schedule at the same x as its snapshot's gtn:T, nudged to be seen
+        sx = [r["meta_iterations"] + nudge for r in rows]
+        top = [r["spearman_top50"] for r in rows]
+        low = [t - r["ci95_top50"][0] for t, r in zip(top, rows, strict=True)]
+        high = [r["ci95_top50"][1] - t for t, r in zip(top, rows, strict=True)]
+        name = rows[0]["proxy"]
+        left.errorbar(sx, top, yerr=[low, high], marker=marker, capsize=3, color=colour,
+                      label=f"{name}, top 50%")  # fmt: skip
+        left.plot(sx, [r["spearman_all"] for r in rows], style, color=colour,
+                  label=f"{name}, all")  # fmt: skip
     for i, r in enumerate(controls):
         colour = f"C{i + 2}"
         left.axhline(r["spearman_top50"], color=colour, lw=1, label=f"{r['proxy']}, top 50%")

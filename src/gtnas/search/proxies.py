@@ -209,14 +209,18 @@ class _TrainedProxy(Proxy):
         return evaluate_accuracy(learner, state, *context.validation_subset())
 
 
+def _trained_teacher(context: ProxyContext, kind: str) -> Teacher:
+    if context.teacher is None:
+        raise ConfigError(f"the {kind} proxy needs a trained teacher (gtnas search --teacher RUN)")
+    return context.teacher
+
+
 @PROXIES.register("gtn", help="K inner steps on a trained teacher's data -> validation accuracy")
 class GTNProxy(_TrainedProxy):
     kind, default_steps = "gtn", 128
 
     def teacher(self, context: ProxyContext) -> Teacher:
-        if context.teacher is None:
-            raise ConfigError("the gtn proxy needs a trained teacher (gtnas search --teacher RUN)")
-        return context.teacher
+        return _trained_teacher(context, self.kind)
 
 
 @PROXIES.register("real", help="K SGD steps on real batches (tuned lr) -> validation accuracy")
@@ -249,11 +253,8 @@ class ScheduleProxy(_TrainedProxy):
     def teacher(self, context: ProxyContext) -> Teacher:
         from gtnas.meta.evaluation import real_teacher
 
-        if context.teacher is None:
-            raise ConfigError(
-                "the gtn-schedule proxy needs a trained teacher (gtnas search --teacher RUN)"
-            )
-        config = context.teacher.config
+        trained = _trained_teacher(context, self.kind)
+        config = trained.config
         teacher = real_teacher(
             *context.train,
             config.inner_steps,
@@ -262,7 +263,7 @@ class ScheduleProxy(_TrainedProxy):
             batch_size=config.batch_size,
         )
         # (T,) log learning rates and momentum logits, copied from the trained teacher
-        teacher.optimizer.load_state_dict(context.teacher.optimizer.state_dict())
+        teacher.optimizer.load_state_dict(trained.optimizer.state_dict())
         return teacher.to(context.device)
 
 
