@@ -17,7 +17,7 @@ from gtnas.search.executor import (
     ProcessExecutor,
     build_context,
 )
-from gtnas.search.proxies import PROXIES, create_proxy
+from gtnas.search.proxies import PROXIES, GTNProxy, create_proxy, proxy_needs_teacher
 from gtnas.seeding import make_generator
 from gtnas.spaces import create_space
 from gtnas.teachers import TeacherConfig, create_teacher
@@ -151,6 +151,23 @@ def test_proxy_names_are_checked() -> None:
     assert create_proxy("gtn:32x1").name == "gtn:32"  # one repeat is the plain proxy
     assert proxy_steps("gtn:32x2") == 64 and proxy_steps("real:40") == 40
     assert proxy_steps("synflow") is None
+
+
+def test_teacher_needs_are_declared_by_the_proxy_not_its_name(monkeypatch) -> None:
+    from gtnas.analysis.rankcorr import ScoringOptions, _check_teacher
+    from gtnas.search.pipeline import SearchConfig
+
+    assert proxy_needs_teacher("gtn:32x4") and proxy_needs_teacher(" gtn-schedule:8")
+    assert not any(map(proxy_needs_teacher, ("real:16", "synflow", "naswot", "params")))
+    with pytest.raises(ConfigError, match="unknown proxy 'flops'"):
+        proxy_needs_teacher("flops")
+    # a teacher-backed proxy under a name without the "gtn" prefix is still asked for one
+    monkeypatch.setitem(PROXIES._entries, "distilled", GTNProxy)
+    assert proxy_needs_teacher("distilled:16")
+    assert SearchConfig(proxy="distilled:16").needs_teacher()
+    assert not SearchConfig(proxy="synflow").needs_teacher()
+    with pytest.raises(ConfigError, match="need a trained teacher"):
+        _check_teacher(None, ["distilled:16"], ScoringOptions())  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("kind", ["gtn", "real", "gtn-schedule"])

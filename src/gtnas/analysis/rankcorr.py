@@ -180,13 +180,19 @@ def scoring_study_name(
     truth: TruthSet, proxy: str, blueprint: str | dict[str, Any], options: ScoringOptions
 ) -> str:
     parts = [truth.name, truth.digest()[:8], proxy, blueprint_label(blueprint), f"s{options.seed}"]
-    if proxy.startswith("gtn") and options.teacher:
+    if _needs_teacher(proxy) and options.teacher:
         parts.append("t" + _teacher_digest(Path(options.teacher)))
     if proxy.startswith("real") and options.real_lr is not None:
         parts.append(f"lr{options.real_lr:g}")
     if proxy.startswith("real") and options.real_batch_size is not None:
         parts.append(f"b{options.real_batch_size}")
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", "-".join(parts))
+
+
+def _needs_teacher(proxy: str) -> bool:
+    from gtnas.search.proxies import proxy_needs_teacher  # torch-heavy; imported when used
+
+    return proxy_needs_teacher(proxy)
 
 
 def blueprint_label(blueprint: str | dict[str, Any]) -> str:
@@ -214,7 +220,7 @@ def proxy_blueprint(
     learners were built there); else the truth set's own."""
     if options.blueprint:
         return options.blueprint
-    if proxy.startswith("gtn") and options.teacher:
+    if _needs_teacher(proxy) and options.teacher:
         from gtnas.meta.run import load_run_config
 
         return load_run_config(Path(options.teacher)).blueprint
@@ -222,7 +228,7 @@ def proxy_blueprint(
 
 
 def _check_teacher(truth: TruthSet, plain: list[str], options: ScoringOptions) -> None:
-    if not any(p.startswith("gtn") for p in plain):
+    if not any(_needs_teacher(p) for p in plain):
         return
     if not options.teacher:
         raise ConfigError("gtn:K proxies need a trained teacher: pass --teacher RUN")
@@ -291,7 +297,7 @@ def _score_with(
         device=options.device,
         eval_examples=options.eval_examples,
         top_k=0,
-        teacher=SearchTeacherConfig(run=options.teacher if proxy.startswith("gtn") else None),
+        teacher=SearchTeacherConfig(run=options.teacher if _needs_teacher(proxy) else None),
     )
     if options.real_batch_size is not None and proxy.startswith("real"):
         # only real:K trains on real batches; other proxies keep the default, so their score

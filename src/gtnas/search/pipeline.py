@@ -20,7 +20,7 @@ from typing import Any
 
 from gtnas.config import config_from_dict, config_to_dict
 from gtnas.search.executor import ContextSpec, create_executor
-from gtnas.search.proxies import create_proxy
+from gtnas.search.proxies import create_proxy, proxy_needs_teacher
 from gtnas.search.runner import SearchProgress, run_search
 from gtnas.search.strategies import STRATEGIES, create_strategy
 from gtnas.search.study import Study, TrialRecord, default_storage
@@ -100,7 +100,7 @@ class SearchConfig:
         return (*self.proxies, *rescore)
 
     def needs_teacher(self) -> bool:
-        return any(p.startswith("gtn") for p in self.all_proxies())
+        return any(proxy_needs_teacher(p) for p in self.all_proxies())
 
 
 def default_study_name(config: SearchConfig) -> str:

@@ -38,7 +38,7 @@ import math
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -101,6 +101,9 @@ class ProxyContext:
 
 class Proxy(ABC):
     name: str
+    # Scores with a trained teacher's data or schedule (``--teacher RUN``); decides whether a
+    # search or a rank-corr run loads one and whether its score cache is keyed by it.
+    needs_teacher: ClassVar[bool] = False
 
     @abstractmethod
     def _score(self, genotype: Any, context: ProxyContext, seed: int) -> tuple[float, dict]:
@@ -120,6 +123,13 @@ class Proxy(ABC):
 
 
 PROXIES: Registry[Proxy] = Registry("proxy")
+
+
+def proxy_needs_teacher(spec: str) -> bool:
+    """Whether the proxy ``spec`` (``"gtn:32x4"``, ``"synflow"``) scores with a trained
+    teacher; an unknown proxy is a :class:`ConfigError` naming the known ones."""
+    factory = PROXIES.get(spec.strip().partition(":")[0])
+    return bool(getattr(factory, "needs_teacher", False))
 
 
 def create_proxy(spec: str) -> Proxy:
@@ -218,6 +228,7 @@ def _trained_teacher(context: ProxyContext, kind: str) -> Teacher:
 @PROXIES.register("gtn", help="K inner steps on a trained teacher's data -> validation accuracy")
 class GTNProxy(_TrainedProxy):
     kind, default_steps = "gtn", 128
+    needs_teacher = True
 
     def teacher(self, context: ProxyContext) -> Teacher:
         return _trained_teacher(context, self.kind)
@@ -249,6 +260,7 @@ class ScheduleProxy(_TrainedProxy):
     for real data (the curriculum's batch size, its learned lr_t and mu_t, replayed past T)."""
 
     kind, default_steps = "gtn-schedule", 128
+    needs_teacher = True
 
     def teacher(self, context: ProxyContext) -> Teacher:
         from gtnas.meta.evaluation import real_teacher
