@@ -340,10 +340,17 @@ def test_speedup_end_to_end_at_toy_size(tmp_path: Path, mnist, one_thread) -> No
     _write_truth(truth, n=6)
     args = ["speedup", "--truth", str(truth), "--teacher", str(teacher), "--ks", "2,4",
             "--gtn", "gtn:3", "--proxy", "params", "--proxy", "rankavg:gtn:3+params",
-            "--blueprint", "tiny", "--real-lr", "0.05", "--out", str(out),
+            "--blueprint", "tiny", "--real-lr", "0.05", "--real-batch-size", "16",
+            "--eval-examples", "150", "--out", str(out),
             "--resamples", "50", "--threads", "1", "--quiet"]  # fmt: skip
     assert main(args) == 0
     result = json.loads((out / "speedup-toy-test.json").read_text())
+    # the batch size and validation images reach the studies (real:K's cache is named by both)
+    real2 = Study.open(
+        result["studies"]["real:2"], default_storage(out), config=None, decision_sizes={}
+    )
+    assert result["studies"]["real:2"].endswith("-lr0.05-b16")
+    assert real2.config["real_batch_size"] == 16 and real2.config["eval_examples"] == 150
     assert set(result["proxies"]) == {"real:2", "real:4", "gtn:3", "params", "rankavg:gtn:3+params"}
     speedup = result["speedup"]
     assert speedup["gtn_steps"] == 3 and speedup["evaluations"] == 6

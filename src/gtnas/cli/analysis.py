@@ -218,6 +218,12 @@ def speedup(
     real_lr: float = typer.Option(
         None, help="Fix the real:K learning rate (default: tuned per K)."
     ),
+    real_batch_size: int = typer.Option(
+        None, help="Batch size of real:K (default: 128; a teacher's, to compare at equal batch)."
+    ),
+    eval_examples: int = typer.Option(
+        2000, help="Validation images a trained proxy learner is scored on."
+    ),
     resamples: int = typer.Option(1000, help="Bootstrap resamples for the 95% intervals."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
 ) -> None:
@@ -250,6 +256,8 @@ def speedup(
         threads=threads,
         device=device,
         real_lr=real_lr,
+        real_batch_size=real_batch_size,
+        eval_examples=eval_examples,
     )
     truth_set, scores = _scored(truth, asked, out, options, storage, quiet)
     analysis = analyse_speedup(
