@@ -22,6 +22,8 @@ METRIC_HELP = (
     "truth set is a reporting artefact, never used to choose) or val."
 )
 OUT_HELP = "Folder for the JSON, the plots and the score cache (studies.db)."
+REAL_BATCH_HELP = "Batch size of real:K (default: 128; a teacher's, to compare at equal batch)."
+EVAL_EXAMPLES_HELP = "Validation images a trained proxy learner is scored on."
 
 
 def _options(**values: Any) -> Any:
@@ -94,12 +96,8 @@ def rank_corr(
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:N."),
     seed: int = typer.Option(0, help="Seed of the proxies' learners and data."),
     real_lr: float = typer.Option(None, help="Fix the real:K learning rate (default: tuned)."),
-    real_batch_size: int = typer.Option(
-        None, help="Batch size of real:K (default: 128; a teacher's, to compare at equal batch)."
-    ),
-    eval_examples: int = typer.Option(
-        2000, help="Validation images a trained proxy learner is scored on."
-    ),
+    real_batch_size: int = typer.Option(None, help=REAL_BATCH_HELP),
+    eval_examples: int = typer.Option(2000, help=EVAL_EXAMPLES_HELP),
     resamples: int = typer.Option(1000, help="Bootstrap resamples for the 95% intervals."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
 ) -> None:
@@ -218,12 +216,8 @@ def speedup(
     real_lr: float = typer.Option(
         None, help="Fix the real:K learning rate (default: tuned per K)."
     ),
-    real_batch_size: int = typer.Option(
-        None, help="Batch size of real:K (default: 128; a teacher's, to compare at equal batch)."
-    ),
-    eval_examples: int = typer.Option(
-        2000, help="Validation images a trained proxy learner is scored on."
-    ),
+    real_batch_size: int = typer.Option(None, help=REAL_BATCH_HELP),
+    eval_examples: int = typer.Option(2000, help=EVAL_EXAMPLES_HELP),
     resamples: int = typer.Option(1000, help="Bootstrap resamples for the 95% intervals."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
 ) -> None:
