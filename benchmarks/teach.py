@@ -30,7 +30,8 @@ RUNS = Path(__file__).parent / "runs"
 # Presets: the same settings for every teacher, so they are compared at equal budget.
 PRESETS: dict[str, dict[str, Any]] = {
     # The paper's MNIST set-up: its learner and generator, 32 steps of 128. 100 iterations of
-    # ~28 s on 2 cores, plus a 4-minute warm start for the teachers that take one.
+    # 31-34 s on 2 cores, plus a 4-minute warm start for the gtn teacher (pixels copy real
+    # images: no fit).
     "paper": {
         "teacher_options": {"inner_steps": 32, "batch_size": 128},
         "meta": {"iterations": 100, "eval_every": 10, "eval_examples": 2000},
