@@ -52,7 +52,17 @@ def finite(value: Any) -> Any:
     return value
 
 
-def machine_line(records: list[Record]) -> str:
-    """The table's last line: the machine of the newest record."""
-    machine = records[-1]["machine"] if records else {}
-    return f"Machine: {json.dumps(machine)}"
+def machine_line(records: list[Record], label: Callable[[Record], str] | None = None) -> str:
+    """The table's last line: the machine its records ran on. Records from more than one
+    machine (a re-run of one part on another session's machine) get one line per machine,
+    naming its rows by ``label`` (default: their row numbers), since their timings compare only
+    within one machine."""
+    machines: dict[str, list[str]] = {}
+    for i, record in enumerate(records, 1):
+        machine = json.dumps(record.get("machine", {}))
+        machines.setdefault(machine, []).append(label(record) if label else f"row {i}")
+    if len(machines) <= 1:
+        return f"Machine: {next(iter(machines), json.dumps({}))}"
+    lines = ["Machines (times and overheads compare only between rows of one machine):"]
+    lines += [f"- {machine}: {', '.join(rows)}" for machine, rows in machines.items()]
+    return "\n".join(lines)

@@ -219,7 +219,7 @@ def render_table(records: list[dict[str, Any]]) -> str:
         "meta-iters A+B: a run of A iterations trained further to A+B (`--extend`), its cosine "
         "meta-lr schedule stretched from iteration A on.",
         "",
-        machine_line(records),
+        machine_line(records, lambda r: f"{r['preset']} {r['dataset']} {r['teacher']}"),
         "",
     ]
     return "\n".join(lines)
