@@ -14,6 +14,7 @@ from gtnas.learners import (
     create_learner_sampler,
     init_learner,
 )
+from gtnas.learners.layers import max_pool2d
 
 
 def test_weight_norm_layers_match_torch_reference():
@@ -151,3 +152,72 @@ print("ok")
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+@pytest.mark.parametrize(("kernel", "stride", "padding"), [(3, 2, 1), (2, 2, 0), (3, 1, 1)])
+def test_max_pool_matches_torch_in_values_gradients_and_second_order(
+    channels_last, kernel, stride, padding
+):
+    # F.max_pool2d is the reference; ties (LeakyReLU-like repeated values) must route the
+    # gradient to the same input as torch does, and the meta-gradient (a gradient of a
+    # gradient) must agree too.
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 5, 9, 8, generator=g).round(decimals=1)  # many ties
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    ours = x.clone().requires_grad_()
+    reference = x.clone().requires_grad_()
+    weight = torch.randn(5, 5, 1, 1, generator=g, requires_grad=True)  # a "learner" weight
+
+    def second_order(inp, pool):
+        out = F.conv2d(pool(inp), weight)
+        (grad,) = torch.autograd.grad((out**2).sum(), inp, create_graph=True)
+        return out, grad, torch.autograd.grad((grad * grad.detach().sign()).sum(), weight)[0]
+
+    a = second_order(ours, lambda t: max_pool2d(t, kernel, stride, padding))
+    b = second_order(reference, lambda t: F.max_pool2d(t, kernel, stride, padding))
+    for mine, theirs in zip(a, b, strict=True):
+        torch.testing.assert_close(mine, theirs)
+    # no gradient wanted: torch's own pool, same numbers
+    with torch.no_grad():
+        pooled = max_pool2d(x, kernel, stride, padding)
+    torch.testing.assert_close(pooled, F.max_pool2d(x, kernel, stride, padding))
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 16, 16)])
+def test_paper_learner_matches_a_plain_nchw_reference(shape):
+    # The learner's layout tricks (channels_last strides for 1-channel input, the gather
+    # max-pool) must not change what it computes: compare with the same layers written with
+    # torch's own ops on NCHW tensors, including the gradient of a gradient.
+    model = init_learner(ConvLearner(shape, 10), torch.Generator().manual_seed(1))
+    x = torch.randn(6, *shape, generator=torch.Generator().manual_seed(2))
+    params = dict(model.named_parameters())
+
+    def reference(x):
+        def wn(v, g):
+            return v * (g / v.flatten(1).norm(dim=1)).view(-1, *([1] * (v.dim() - 1)))
+
+        for block in (0, 4):
+            conv = f"features.{block}."
+            x = F.conv2d(x, wn(params[conv + "v"], params[conv + "g"]), padding=1)
+            x = F.max_pool2d(x, 3, 2, 1)
+            x = x - x.mean(dim=(0, 2, 3), keepdim=True)
+            x = F.leaky_relu(x + params[f"features.{block + 2}.bias"].view(1, -1, 1, 1), 0.1)
+        x = F.linear(x.flatten(1), wn(params["classifier.0.v"], params["classifier.0.g"]))
+        x = F.leaky_relu(x - x.mean(0) + params["classifier.1.bias"], 0.1)
+        return F.linear(
+            x, wn(params["classifier.3.v"], params["classifier.3.g"]), params["classifier.3.bias"]
+        )
+
+    targets = torch.arange(6) % 10
+    results = []
+    for forward in (model, reference):
+        logits = forward(x)
+        grads = torch.autograd.grad(
+            F.cross_entropy(logits, targets), list(params.values()), create_graph=True
+        )
+        meta = torch.autograd.grad(sum((g**2).sum() for g in grads), params["features.0.v"])
+        results.append((logits, *grads, *meta))
+    for mine, theirs in zip(*results, strict=True):
+        torch.testing.assert_close(mine, theirs, atol=1e-5, rtol=1e-4)

@@ -8,7 +8,13 @@ from typing import ClassVar, Protocol
 import torch
 from torch import nn
 
-from gtnas.learners.layers import MeanOnlyBatchNorm, WNConv2d, WNLinear, init_learner
+from gtnas.learners.layers import (
+    MaxPool2d,
+    MeanOnlyBatchNorm,
+    WNConv2d,
+    WNLinear,
+    init_learner,
+)
 from gtnas.registry import Registry
 
 
@@ -51,7 +57,7 @@ class ConvLearner(nn.Module):
             # conv -> max-pool(3, stride 2, pad 1) halves H and W (28 -> 14 -> 7 -> 4)
             layers += [
                 WNConv2d(c_in, c_out, 3, padding=1, bias=not bn),
-                nn.MaxPool2d(3, stride=2, padding=1),
+                MaxPool2d(3, stride=2, padding=1),
             ]
             if bn:
                 layers.append(MeanOnlyBatchNorm(c_out))
@@ -67,11 +73,15 @@ class ConvLearner(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (B, C, H, W) -> logits (B, num_classes). channels_last: oneDNN's pooling and
         # convolution kernels are several times faster in that layout on CPU.
-        # A 1-channel image is already "channels_last" as far as strides go, so the first conv
-        # would answer in NCHW and every later layer would follow: convert its output too.
-        x = x.contiguous(memory_format=torch.channels_last)
-        x = self.features[0](x).contiguous(memory_format=torch.channels_last)
-        return self.classifier(self.features[1:](x).flatten(1))
+        batch, channels, height, width = x.shape
+        if channels == 1:
+            # A contiguous 1-channel image is "channels_last" as far as contiguity goes, but
+            # its strides say NCHW, so the first conv would answer in NCHW (and its backward
+            # convert every gradient to NCHW). Give it channels_last strides instead: a view.
+            x = x.reshape(batch, height, width, 1).permute(0, 3, 1, 2)
+        else:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.classifier(self.features(x).flatten(1))
 
 
 def _pooled(size: int) -> int:

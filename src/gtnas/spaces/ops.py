@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gtnas.learners.layers import BatchStatNorm, WNConv2d, WNLinear
+from gtnas.learners.layers import BatchStatNorm, WNConv2d, WNLinear, max_pool2d
 from gtnas.learners.layers import conv2d as layer_conv2d
 
 
@@ -130,7 +130,7 @@ class Pool(nn.Module):
         padding = (left, pad_w - left, top, pad_h - top)
         if self.kind == "max":
             x = nn.functional.pad(x, padding, value=float("-inf"))
-            return nn.functional.max_pool2d(x, k, s)
+            return max_pool2d(x, k, s)
         # average over the real pixels only: sum of x over the window / count of real pixels
         ones = torch.ones_like(x[:1, :1])
         total = nn.functional.avg_pool2d(nn.functional.pad(x, padding), k, s)
