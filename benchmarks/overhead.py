@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.results import argument_parser, machine_line, write_records
-from benchmarks.teach import PRESETS
+from benchmarks.teach import PRESETS, preset_config
 
 RESULTS = Path(__file__).parent / "results"
 TEACHERS = ("gtn", "pixels", "gtn-nocurriculum")
@@ -36,17 +36,14 @@ def time_teacher(preset: str, teacher_name: str, repeats: int, seed: int) -> dic
     import torch
 
     from benchmarks.machine import describe_machine
-    from gtnas.config import config_from_dict, config_to_dict, merge_values
     from gtnas.data import load_dataset
-    from gtnas.meta.run import TeachRunConfig, make_learner_sampler
+    from gtnas.meta.run import make_learner_sampler
     from gtnas.meta.trainer import sample_real_batches
     from gtnas.meta.unroll import meta_gradient, train_learner
     from gtnas.seeding import make_generator
     from gtnas.teachers.base import create_teacher
 
-    values = merge_values(config_to_dict(TeachRunConfig()), PRESETS[preset])
-    values = merge_values(values, {"teacher": teacher_name, "seed": seed})
-    config = config_from_dict(TeachRunConfig, values)
+    config = preset_config(preset, "mnist", teacher_name, seed)
     dataset = load_dataset(config.dataset, quiet=True)
     images, labels = dataset.train.images, dataset.train.labels
     generator = make_generator(seed)

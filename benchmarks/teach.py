@@ -61,6 +61,20 @@ TEACHER_NAMES = ("gtn", "gtn-nocurriculum", "pixels", "real")
 TARGETS = (0.98, 0.989)
 
 
+def preset_config(
+    preset: str, dataset: str, teacher: str, seed: int, overrides: dict[str, Any] | None = None
+) -> Any:
+    """The ``TeachRunConfig`` a preset gives one teacher on one data set (the preset, then
+    the teacher's overrides, then ``overrides``)."""
+    from gtnas.config import config_from_dict, config_to_dict, merge_values
+    from gtnas.meta.run import TeachRunConfig
+
+    values = merge_values(config_to_dict(TeachRunConfig()), PRESETS[preset])
+    values = merge_values(values, TEACHER_OVERRIDES.get(preset, {}).get(teacher, {}))
+    values = merge_values(values, {"dataset": dataset, "teacher": teacher, "seed": seed})
+    return config_from_dict(TeachRunConfig, merge_values(values, overrides or {}))
+
+
 def benchmark_one(
     preset: str,
     dataset: str,
@@ -80,16 +94,12 @@ def benchmark_one(
     import torch
 
     from benchmarks.machine import describe_machine
-    from gtnas.config import config_from_dict, config_to_dict, merge_values
+    from gtnas.config import config_to_dict
     from gtnas.meta.assessment import assess_run
-    from gtnas.meta.run import TeachRunConfig, run_meta_training
+    from gtnas.meta.run import run_meta_training
     from gtnas.runtime.checkpoint import load_checkpoint
 
-    values = merge_values(config_to_dict(TeachRunConfig()), PRESETS[preset])
-    values = merge_values(values, TEACHER_OVERRIDES.get(preset, {}).get(teacher, {}))
-    values = merge_values(values, {"dataset": dataset, "teacher": teacher, "seed": seed})
-    values = merge_values(values, overrides)
-    config = config_from_dict(TeachRunConfig, values)
+    config = preset_config(preset, dataset, teacher, seed, overrides)
     run_dir = RUNS / preset / f"{dataset}-{teacher}"
     resume = extend and (run_dir / "checkpoints").is_dir()
     if not resume:
