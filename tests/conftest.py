@@ -11,7 +11,7 @@ import pickle
 import struct
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
@@ -56,6 +56,25 @@ def benchmark_module(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], ModuleT
     package, so it is imported with the repository on sys.path for this test only)."""
     monkeypatch.syspath_prepend(str(ROOT))
     return lambda name: importlib.import_module(f"benchmarks.{name}")
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """One torch intra-op thread for the test (modules opt in with ``pytestmark``).
+
+    Two reasons. Tests that compare runs bit for bit need it: with two threads, torch 2.13's CPU
+    kernels are not bit-reproducible on every machine (on an Intel Xeon with AVX-512, 3 in 60
+    fresh processes ran the tiny meta-training run of test_meta_training to a different result
+    from its first iteration on; with one thread, or under
+    ``torch.use_deterministic_algorithms(True)``, 60 in 60 agreed). And on a shared 2-core
+    machine two threads fight the other jobs, so a step gets many times slower.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

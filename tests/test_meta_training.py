@@ -20,6 +20,10 @@ TINY_LEARNER = ConvLearnerConfig(channels=(8, 16), fc=32)
 TINY_GENERATOR = GeneratorConfig(noise_dim=32, hidden=128, channels=32, mid_channels=16)
 
 
+# Runs are compared bit for bit (see conftest.one_thread).
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
 def tiny_config(iterations: int, **meta) -> TeachRunConfig:
     return TeachRunConfig(
         dataset="mnist",
@@ -115,9 +119,8 @@ def test_a_finished_run_trained_further_continues_exactly(tmp_path):
 
 
 def _run_until_killed(config, run_dir, threads):  # pragma: no cover - runs in a child process
-    # The same torch thread count as the parent's (an earlier test or OMP_NUM_THREADS may have
-    # changed it there): float reductions split across another number of threads round
-    # differently, and the whole point is bit-equality.
+    # The parent's torch thread count (one, see conftest.one_thread): float reductions split across
+    # another number of threads round differently, and the whole point is bit-equality.
     torch.set_num_threads(threads)
 
     def kill_at(record):

@@ -41,6 +41,9 @@ from gtnas.training import (
 from gtnas.training.augment import RandomCropFlip, padding_fill, policy_name
 from gtnas.training.trainer import TIMING_KEYS, build_network, make_optimizer, train_step
 
+# Runs are compared bit for bit (see conftest.one_thread).
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 # --- a small space for the loop tests ---------------------------------------------------------
 
 
@@ -101,16 +104,6 @@ class ToySpace(SearchSpace[int]):
             nn.Flatten(),
             nn.Linear(2 * c * (image_shape[1] // 4) * (image_shape[2] // 4), num_classes),
         )
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine two threads fight the other jobs and
-    a step gets many times slower; results do not depend on it."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,9 @@ from gtnas.runtime.checkpoint import load_checkpoint
 from gtnas.teachers import GeneratorConfig, TeacherConfig, create_teacher
 from gtnas.teachers.warm_start import real_targets
 
+# A resumed run is compared bit for bit with an uninterrupted one (see conftest.one_thread).
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 TINY_GENERATOR = GeneratorConfig(noise_dim=16, hidden=64, channels=16, mid_channels=8)
 TINY_LEARNER = ConvLearnerConfig(channels=(8, 16), fc=32)
 
