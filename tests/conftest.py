@@ -62,12 +62,12 @@ def benchmark_module(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], ModuleT
 def one_thread() -> Iterator[None]:
     """One torch intra-op thread for the test (modules opt in with ``pytestmark``).
 
-    Two reasons. Tests that compare runs bit for bit need it: with two threads, torch 2.13's CPU
-    kernels are not bit-reproducible on every machine (on an Intel Xeon with AVX-512, 3 in 60
-    fresh processes ran the tiny meta-training run of test_meta_training to a different result
-    from its first iteration on; with one thread, or under
-    ``torch.use_deterministic_algorithms(True)``, 60 in 60 agreed). And on a shared 2-core
-    machine two threads fight the other jobs, so a step gets many times slower.
+    Two reasons. Tests that compare runs bit for bit are safer on one thread: with two, torch
+    2.13 computed the first vectorised math kernel of some fresh processes wrongly (see
+    gtnas.runtime.kernels, which now works around it). On an Intel Xeon that made 3 in 60 tiny
+    meta-training runs of test_meta_training end differently, one of which failed CI; other
+    kernels with the same flaw are not known. And on a shared 2-core machine two threads fight
+    the other jobs, so a step gets many times slower.
     """
     import torch
 

@@ -11,6 +11,8 @@ import random
 import numpy as np
 import torch
 
+import gtnas.runtime.kernels  # noqa: F401  (torch's math set-up on one thread, before any run)
+
 
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch's global generators and return a fresh torch generator.

@@ -6,6 +6,7 @@ import re
 
 import torch
 
+import gtnas.runtime.kernels  # noqa: F401  (torch's math set-up on one thread, before any run)
 from gtnas.errors import ConfigError
 
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
