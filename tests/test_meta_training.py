@@ -119,8 +119,8 @@ def test_a_finished_run_trained_further_continues_exactly(tmp_path):
 
 
 def _run_until_killed(config, run_dir, threads):  # pragma: no cover - runs in a child process
-    # The parent's torch thread count (one, see conftest.one_thread): float reductions split across
-    # another number of threads round differently, and the whole point is bit-equality.
+    # The parent's torch thread count (one, see conftest.one_thread): float reductions split
+    # across another number of threads round differently, and the point is bit-equality.
     torch.set_num_threads(threads)
 
     def kill_at(record):

@@ -1,1 +1,1 @@
-"""Runtime services: devices, atomic files, checkpoints and metric logs."""
+"""Runtime services: devices, atomic files, checkpoints, metric logs and a torch work-around."""
