@@ -19,14 +19,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 NO_OPS = "nb201:|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The networks here are tiny: intra-op threads only add overhead (several times the run
-    time on a busy two-core machine), so these tests run single-threaded."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+# One torch thread: tiny networks, where threads only add overhead (see conftest.one_thread).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_spaces_lists_every_registered_space(capsys):

@@ -22,12 +22,8 @@ from gtnas.spaces import nb201
 GENOTYPE = "nb201:|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|"  # noqa: E501
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # see tests/test_training.py
-    yield
-    torch.set_num_threads(threads)
+# One torch thread: tiny networks, where threads only add overhead (see conftest.one_thread).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

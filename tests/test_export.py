@@ -24,14 +24,8 @@ CLASSES = 5
 SPACES = SEARCH_SPACES.names()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The networks here are tiny: intra-op threads only add overhead (several times the run
-    time on a busy two-core machine), so these tests run single-threaded."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+# One torch thread: tiny networks, where threads only add overhead (see conftest.one_thread).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def trained_network(name: str, seed: int = 0):

@@ -321,18 +321,6 @@ TEACHER = [
 ]  # fmt: skip
 
 
-@pytest.fixture
-def one_thread():
-    """One torch thread in this process: on a busy 2-core machine, two threads slow tiny
-    networks down many times over."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.slow
 def test_speedup_end_to_end_at_toy_size(tmp_path: Path, mnist, one_thread) -> None:
     teacher, truth, out = tmp_path / "teacher", tmp_path / "toy.json", tmp_path / "out"

@@ -10,13 +10,8 @@ from gtnas.seeding import make_generator
 from gtnas.spaces import SEARCH_SPACES, create_space, genotype_from_json, parse_genotype
 from gtnas.spaces.sampler import SpaceLearnerSampler
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# One torch thread: tiny networks, where threads only add overhead (see conftest.one_thread).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("name", SEARCH_SPACES.names())
