@@ -5,11 +5,13 @@ of steps (learning rate tuned on the validation split).
     python -m benchmarks.teach --preset paper --datasets mnist,fashion-mnist
     python -m benchmarks.teach --preset paper --datasets mnist --teachers gtn \
         --iterations 200 --extend   # train that run further, from its checkpoint
+    python -m benchmarks.teach --preset paper --datasets mnist --teachers gtn \
+        --variant 60min             # a named variant of the preset's settings (VARIANTS)
 
 Writes ``benchmarks/results/teach.json`` (a list of records; records of other presets /
-data sets / teachers already in the file are kept), ``benchmarks/results/teach.md`` and, per
-teacher, ``benchmarks/results/teach/PRESET-DATASET-TEACHER-accuracy.png`` (fresh learners'
-test accuracy by inner step, teacher vs real data).
+variants / data sets / teachers already in the file are kept), ``benchmarks/results/teach.md``
+and, per teacher, ``benchmarks/results/teach/PRESET-DATASET-TEACHER[-VARIANT]-accuracy.png``
+(fresh learners' test accuracy by inner step, teacher vs real data).
 Each (data set, teacher) runs in its own process so that its peak memory is its own.
 """
 
@@ -57,20 +59,29 @@ WARM_START = {"teacher_options": {"init": "real", "init_epochs": 20}}
 TEACHER_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
     "paper": {"gtn": WARM_START, "pixels": WARM_START},
 }
+# Named variants of a preset (``--variant``), on top of the preset and the teacher's
+# overrides: their records and run folders are kept apart from the preset's own.
+VARIANTS: dict[str, dict[str, Any]] = {}
 TEACHER_NAMES = ("gtn", "gtn-nocurriculum", "pixels", "real")
 TARGETS = (0.98, 0.989)
 
 
 def preset_config(
-    preset: str, dataset: str, teacher: str, seed: int, overrides: dict[str, Any] | None = None
+    preset: str,
+    dataset: str,
+    teacher: str,
+    seed: int,
+    overrides: dict[str, Any] | None = None,
+    variant: str | None = None,
 ) -> Any:
     """The ``TeachRunConfig`` a preset gives one teacher on one data set (the preset, then
-    the teacher's overrides, then ``overrides``)."""
+    the teacher's overrides, then the variant's, then ``overrides``)."""
     from gtnas.config import config_from_dict, config_to_dict, merge_values
     from gtnas.meta.run import TeachRunConfig
 
     values = merge_values(config_to_dict(TeachRunConfig()), PRESETS[preset])
     values = merge_values(values, TEACHER_OVERRIDES.get(preset, {}).get(teacher, {}))
+    values = merge_values(values, VARIANTS[variant] if variant else {})
     values = merge_values(values, {"dataset": dataset, "teacher": teacher, "seed": seed})
     return config_from_dict(TeachRunConfig, merge_values(values, overrides or {}))
 
@@ -84,6 +95,7 @@ def benchmark_one(
     overrides: dict[str, Any],
     extend: bool = False,
     baseline_cache: Path | None = None,
+    variant: str | None = None,
 ) -> dict[str, Any]:
     """Meta-train one teacher and assess it; runs in a child process. With ``extend``, an
     earlier run of the same settings is trained further (to ``meta.iterations``, resumed from
@@ -99,8 +111,8 @@ def benchmark_one(
     from gtnas.meta.run import run_meta_training
     from gtnas.runtime.checkpoint import load_checkpoint
 
-    config = preset_config(preset, dataset, teacher, seed, overrides)
-    run_dir = RUNS / preset / f"{dataset}-{teacher}"
+    config = preset_config(preset, dataset, teacher, seed, overrides, variant)
+    run_dir = RUNS / preset / f"{dataset}-{teacher}{f'-{variant}' if variant else ''}"
     resume = extend and (run_dir / "checkpoints").is_dir()
     if not resume:
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -116,7 +128,7 @@ def benchmark_one(
         baseline_cache=baseline_cache,
     )
     # The accuracy-by-inner-step picture (teacher vs real data) goes next to the results.
-    picture = RESULTS / "teach" / f"{preset}-{dataset}-{teacher}-accuracy.png"
+    picture = RESULTS / "teach" / f"{run_dir.parent.name}-{run_dir.name}-accuracy.png"
     picture.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(run_dir / "plots" / "accuracy_vs_steps.png", picture)
     # Iteration 0 is the warm start from real data (teacher_options.init=real), if any: its
@@ -131,6 +143,7 @@ def benchmark_one(
         time_to[str(target)] = None if hit is None else hit["elapsed"]
     return {
         "preset": preset,
+        "variant": variant,
         "dataset": dataset,
         "teacher": teacher,
         "inner_steps": config.teacher_options.inner_steps,
@@ -184,10 +197,18 @@ def run_isolated(*args: Any) -> dict[str, Any]:
 
 
 def write_results(records: list[dict[str, Any]]) -> None:
-    """Merge ``records`` into results/teach.json by (preset, data set, teacher)."""
-    write_records(
-        RESULTS, "teach", records, lambda r: (r["preset"], r["dataset"], r["teacher"]), render_table
-    )
+    """Merge ``records`` into results/teach.json by (preset, variant, data set, teacher)."""
+    write_records(RESULTS, "teach", records, record_key, render_table)
+
+
+def record_key(record: dict[str, Any]) -> tuple[str, str, str, str]:
+    return (record["preset"], record.get("variant") or "", record["dataset"], record["teacher"])
+
+
+def record_label(record: dict[str, Any]) -> str:
+    """preset[/variant] data set teacher: names a record in notes and machine lines."""
+    variant = f"/{record['variant']}" if record.get("variant") else ""
+    return f"{record['preset']}{variant} {record['dataset']} {record['teacher']}"
 
 
 def render_table(records: list[dict[str, Any]]) -> str:
@@ -209,7 +230,8 @@ def render_table(records: list[dict[str, Any]]) -> str:
     ]
     for r in records:
         lines.append(
-            f"| {r['preset']} | {r['dataset']} | {r['teacher']} | {r['inner_steps']} | "
+            f"| {record_label(r).split(' ')[0]} | {r['dataset']} | {r['teacher']} | "
+            f"{r['inner_steps']} | "
             f"{r['learners']} | {pct(r['acc_mean'])} ± {pct(r['acc_std'])} | "
             f"{pct(r['sampled_acc_mean'])} | "
             f"{pct(r['real_acc_mean'])} ± {pct(r['real_acc_std'])} | "
@@ -217,11 +239,7 @@ def render_table(records: list[dict[str, Any]]) -> str:
             f"{r['meta_train_seconds']:.0f} | {r['seconds_per_meta_iteration']:.2f} | "
             f"{r['meta_overhead']:.2f}x | {r['peak_memory_mb']:.0f} |"
         )
-    notes = [
-        f"- {r['preset']} {r['dataset']} {r['teacher']}: {r['note']}"
-        for r in records
-        if r.get("note")
-    ]
+    notes = [f"- {record_label(r)}: {r['note']}" for r in records if r.get("note")]
     if notes:
         lines += ["", "Notes:", *notes]
     lines += [
@@ -229,7 +247,10 @@ def render_table(records: list[dict[str, Any]]) -> str:
         "meta-iters A+B: a run of A iterations trained further to A+B (`--extend`), its cosine "
         "meta-lr schedule stretched from iteration A on.",
         "",
-        machine_line(records, lambda r: f"{r['preset']} {r['dataset']} {r['teacher']}"),
+        "preset/variant: the preset's settings changed by a named variant "
+        "(`--variant`, benchmarks/teach.py VARIANTS).",
+        "",
+        machine_line(records, record_label),
         "",
     ]
     return "\n".join(lines)
@@ -243,6 +264,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--learners", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--iterations", type=int, help="override the preset's meta-iterations")
+    parser.add_argument(
+        "--variant",
+        choices=sorted(VARIANTS),
+        help="a named change of the preset's settings; its records and runs are kept apart",
+    )
     parser.add_argument(
         "--extend",
         action="store_true",
@@ -271,6 +297,7 @@ def main(argv: list[str] | None = None) -> None:
                 overrides,
                 args.extend,
                 baseline_cache,
+                args.variant,
             )
             records.append(record)
             write_results(records)  # after every teacher, so a long run loses nothing

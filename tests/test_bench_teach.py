@@ -1,0 +1,72 @@
+"""The teacher benchmark's bookkeeping: named variants of a preset get their own settings,
+run folder and record, and never replace the preset's own record."""
+
+from __future__ import annotations
+
+import json
+from types import ModuleType
+
+import pytest
+
+MACHINE = {"cpu": "Intel(R) Xeon(R) Processor", "cores": 2}
+
+
+@pytest.fixture
+def teach(benchmark_module, monkeypatch: pytest.MonkeyPatch, tmp_path) -> ModuleType:
+    module = benchmark_module("teach")
+    monkeypatch.setattr(module, "RESULTS", tmp_path)
+    monkeypatch.setitem(module.VARIANTS, "probe", {"meta": {"iterations": 7, "meta_lr": 0.01}})
+    return module
+
+
+def record(variant: str | None, acc: float) -> dict:
+    return {
+        "preset": "paper",
+        "variant": variant,
+        "dataset": "mnist",
+        "teacher": "gtn",
+        "inner_steps": 32,
+        "learners": 10,
+        "acc_mean": acc,
+        "acc_std": 0.001,
+        "sampled_acc_mean": None,
+        "real_acc_mean": 0.96,
+        "real_acc_std": 0.003,
+        "real_steps_to_match": 384,
+        "meta_iterations": 7,
+        "meta_train_seconds": 100.0,
+        "seconds_per_meta_iteration": 13.0,
+        "meta_overhead": 3.6,
+        "peak_memory_mb": 1000.0,
+        "machine": MACHINE,
+    }
+
+
+def test_a_variant_changes_the_preset_settings_on_top_of_the_teacher_overrides(teach) -> None:
+    plain = teach.preset_config("paper", "mnist", "gtn", 0)
+    changed = teach.preset_config("paper", "mnist", "gtn", 0, variant="probe")
+    assert (plain.meta.iterations, plain.meta.meta_lr) == (100, 0.03)
+    assert (changed.meta.iterations, changed.meta.meta_lr) == (7, 0.01)
+    # the preset's teacher override (the warm start) still applies
+    assert changed.teacher_options.init == plain.teacher_options.init == "real"
+    # and explicit overrides (--iterations) come last
+    assert teach.preset_config("paper", "mnist", "gtn", 0, {"meta": {"iterations": 9}},
+                               "probe").meta.iterations == 9  # fmt: skip
+
+
+def test_a_variant_record_is_kept_beside_the_preset_record(teach, tmp_path) -> None:
+    teach.write_results([record(None, 0.988)])
+    teach.write_results([record("probe", 0.985)])
+    teach.write_results([record("probe", 0.986)])  # a re-run replaces its own record only
+    saved = json.loads((tmp_path / "teach.json").read_text())
+    assert [(r["variant"], r["acc_mean"]) for r in saved] == [(None, 0.988), ("probe", 0.986)]
+    table = (tmp_path / "teach.md").read_text()
+    assert "| paper | mnist | gtn | 32 | 10 | 98.80" in table
+    assert "| paper/probe | mnist | gtn | 32 | 10 | 98.60" in table
+
+
+def test_records_from_before_variants_existed_keep_their_key(teach) -> None:
+    old = record(None, 0.988)
+    del old["variant"]
+    assert teach.record_key(old) == teach.record_key(record(None, 0.5))
+    assert teach.record_label(record("probe", 0.5)) == "paper/probe mnist gtn"
