@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -152,36 +153,107 @@ PAPER_PROBES: dict[str, dict[str, Any]] = {
         "meta": {"lr_scale": {"generator": 0.01}},
     },
 }
+# Method choices at the paper's MNIST size, each a whole (short) run from the teacher
+# benchmark's warm start: a 40-iteration cosine schedule, then the teacher is judged by
+# METHOD_LEARNERS fresh learners (the paper's learner, new seeds) on the whole validation
+# split. Which of these lifts the last tenths of a per cent the 98.9% target needs? About 12
+# minutes per probe on an Intel Xeon (2 cores).
+# Measured (teach_probes-method.json; 5 learners, mean +- std on 10,000 validation images):
+# defaults 97.73 +- 0.13%, soft labels 97.92 +- 0.14%, meta-loss every 8th step 96.94 +- 0.26%,
+# last step only 96.08 +- 0.15%. Scoring every step stays; the sparse meta-losses save only
+# 15-20% of the time per iteration and lose a per cent. Soft labels gain 0.2 points, about two
+# standard errors, from one teacher per probe.
+METHOD_SCALE: dict[str, Any] = {
+    **PAPER_SCALE,
+    "teacher_options": {**TEACH_PRESETS["paper"]["teacher_options"], **WARM},
+    "meta": {"iterations": 40, "eval_every": 10, "eval_examples": 2000},
+}
+METHOD_LEARNERS = 5
+METHOD_PROBES: dict[str, dict[str, Any]] = {
+    "warm start, the defaults (teacher benchmark's gtn)": {},
+    # Soft-label distillation (KIP, Sucholutsky & Schonlau) lets each synthetic image carry
+    # more than one class's worth of signal.
+    "learned soft labels": {"teacher_options": {"soft_labels": True}},
+    # The meta-loss averaged over all 32 steps also rewards early accuracy, which the target
+    # does not ask for; scoring fewer steps weighs the end more.
+    "meta-loss after every 8th step": {"meta": {"meta_loss_every": 8}},
+    "meta-loss after the last step only": {"meta": {"meta_loss_every": 0}},
+}
 SETS: dict[str, tuple[dict[str, Any], dict[str, dict[str, Any]], str]] = {
     # set name -> (scale, probes, results file)
     "defaults": (DEFAULTS_SCALE, DEFAULTS_PROBES, "teach_probes.json"),
     "nb201": (NB201_SCALE, NB201_PROBES, "teach_probes-nb201.json"),
     "paper": (PAPER_SCALE, PAPER_PROBES, "teach_probes-paper.json"),
+    "method": (METHOD_SCALE, METHOD_PROBES, "teach_probes-method.json"),
 }
 # Sets whose probes stop early, part-way through the run's learning-rate schedule.
 STOP_AFTER = {"paper": PAPER_STOP}
+# Sets judged at the end by several fresh learners on the whole validation split.
+FINAL_LEARNERS = {"method": METHOD_LEARNERS}
 
 
 def run_probe(
-    name: str, values: dict[str, Any], run_dir: Path, stop_after: int | None = None
+    name: str,
+    values: dict[str, Any],
+    run_dir: Path,
+    stop_after: int | None = None,
+    final_learners: int = 0,
 ) -> dict[str, Any]:
     """One fresh meta-training run (stopped after ``stop_after`` iterations if given); its
-    validation and meta-loss curves."""
+    validation and meta-loss curves, and with ``final_learners`` the finished teacher's
+    accuracy over that many fresh learners on the whole validation split."""
     config = config_from_dict(TeachRunConfig, values)
     shutil.rmtree(run_dir, ignore_errors=True)
     result = run_meta_training(config, run_dir, show_progress=False, stop_after=stop_after)
     curve = [(h["iteration"], h["val_acc"]) for h in result.history if "val_acc" in h]
-    losses = [h["meta_loss"] for h in result.history if "meta_loss" in h]
-    # meta-loss averaged over each tenth of the run: one sampled learner per iteration is noisy
-    tenth = max(1, len(losses) // 10)
-    smoothed = [sum(losses[i : i + tenth]) / len(losses[i : i + tenth])
-                for i in range(0, len(losses), tenth)]  # fmt: skip
-    return {
+    steps = [h for h in result.history if "meta_loss" in h]
+    record = {
         "probe": name,
         "val_acc_by_iteration": curve,
-        "meta_loss_smoothed": smoothed,
+        # averaged over each tenth of the run: one sampled learner per iteration is noisy.
+        # final_loss (real loss after the last step) compares runs that score other steps.
+        "meta_loss_smoothed": _tenths([h["meta_loss"] for h in steps]),
+        "final_loss_smoothed": _tenths([h["final_loss"] for h in steps]),
         "seconds": result.seconds,
         "config": config_to_dict(config),
+    }
+    if final_learners:
+        record["final_val"] = validate_finished(run_dir, final_learners)
+    return record
+
+
+def _tenths(values: list[float]) -> list[float]:
+    tenth = max(1, len(values) // 10)
+    return [statistics.fmean(values[i : i + tenth]) for i in range(0, len(values), tenth)]
+
+
+def validate_finished(run_dir: Path, learners: int) -> dict[str, Any]:
+    """Accuracy of ``learners`` fresh learners (the reference architecture, seeds 0..n-1 of
+    the "probe" stream) trained on the run's teacher, on the whole validation split. The test
+    split stays untouched: these numbers choose settings."""
+    from gtnas.data import load_dataset
+    from gtnas.meta.run import load_run_config, make_learner_sampler, teacher_from_run
+    from gtnas.meta.trainer import validate_teacher
+    from gtnas.runtime.device import resolve_device
+    from gtnas.seeding import derive_seed
+
+    config = load_run_config(run_dir)
+    device = resolve_device(config.device)
+    teacher, info = teacher_from_run(run_dir, device=device)
+    sampler = make_learner_sampler(config, info.image_shape, info.num_classes)
+    val = load_dataset(info.dataset, quiet=True).val
+    accuracies = [
+        validate_teacher(
+            teacher, sampler, val.images, val.labels, derive_seed(config.seed, "probe", i), device
+        )
+        for i in range(learners)
+    ]
+    return {
+        "learners": learners,
+        "examples": int(val.labels.numel()),
+        "mean": statistics.fmean(accuracies),
+        "std": statistics.stdev(accuracies) if learners > 1 else 0.0,
+        "accuracies": accuracies,
     }
 
 
@@ -202,9 +274,17 @@ def main(argv: list[str] | None = None) -> None:
             continue
         values = merge_values(merge_values(config_to_dict(TeachRunConfig()), scale), probe)
         run_dir = RUNS / "probes" / args.set / str(index)
-        record = run_probe(name, values, run_dir, STOP_AFTER.get(args.set))
+        record = run_probe(
+            name, values, run_dir, STOP_AFTER.get(args.set), FINAL_LEARNERS.get(args.set, 0)
+        )
         records[name] = record
-        print(name, record["val_acc_by_iteration"], record["meta_loss_smoothed"], flush=True)
+        print(
+            name,
+            record["val_acc_by_iteration"],
+            record["final_loss_smoothed"],
+            record.get("final_val", {}).get("mean"),
+            flush=True,
+        )
     RESULTS.mkdir(parents=True, exist_ok=True)
     ordered = [records[name] for name in probes if name in records]
     document = {"machine": describe_machine(), "records": ordered}
