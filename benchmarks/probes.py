@@ -178,11 +178,12 @@ METHOD_SCALE: dict[str, Any] = {
     "meta": {"iterations": 40, "eval_every": 10, "eval_examples": 2000},
 }
 METHOD_LEARNERS = 5
+SOFT_LABELS = {"soft_labels": True}
 METHOD_PROBES: dict[str, dict[str, Any]] = {
     "warm start, the defaults (teacher benchmark's gtn)": {},
     # Soft-label distillation (KIP, Sucholutsky & Schonlau) lets each synthetic image carry
     # more than one class's worth of signal.
-    "learned soft labels": {"teacher_options": {"soft_labels": True}},
+    "learned soft labels": {"teacher_options": SOFT_LABELS},
     # The meta-loss averaged over all 32 steps also rewards early accuracy, which the target
     # does not ask for; scoring fewer steps weighs the end more.
     "meta-loss after every 8th step": {"meta": {"meta_loss_every": 8}},
@@ -193,15 +194,15 @@ METHOD_PROBES: dict[str, dict[str, Any]] = {
     # and backward of 128 per step: 22% more time per iteration, measured)? The last probe
     # gives soft labels the time of 40 iterations with real batches of 256: 49 iterations.
     "learned soft labels, meta-lr 0.06": {
-        "teacher_options": {"soft_labels": True},
+        "teacher_options": SOFT_LABELS,
         "meta": {"meta_lr": 0.06},
     },
     "learned soft labels, real batches of 256": {
-        "teacher_options": {"soft_labels": True},
+        "teacher_options": SOFT_LABELS,
         "meta": {"real_batch_size": 256},
     },
     "learned soft labels, 49 iterations": {
-        "teacher_options": {"soft_labels": True},
+        "teacher_options": SOFT_LABELS,
         "meta": {"iterations": 49},
     },
 }

@@ -64,10 +64,10 @@ TEACHER_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
 VARIANTS: dict[str, dict[str, Any]] = {
     # The 60-minute goal on the paper's MNIST set-up: as many iterations of one cosine
     # schedule as fit in an hour on an Intel Xeon (2 cores: 13-13.5 s per iteration, a 130 s
-    # warm start, 3 s per validation learner; 15.3 s per iteration, 65 minutes, in a session
-    # where the machine ran 20% slower); on the AMD EPYC machines (31-34 s) the same run
-    # takes about 2.5 hours. Learned soft labels: 97.92% against 97.73% validation accuracy
-    # after 40 iterations (benchmarks.probes --set method).
+    # warm start, 3 s per validation learner; a slower session's timings are in the record's
+    # note); on the AMD EPYC machines (31-34 s) the same run takes about 2.5 hours. Learned
+    # soft labels: 97.92% against 97.73% validation accuracy after 40 iterations
+    # (benchmarks.probes --set method).
     "60min": {"teacher_options": {"soft_labels": True}, "meta": {"iterations": 240}},
 }
 TEACHER_NAMES = ("gtn", "gtn-nocurriculum", "pixels", "real")

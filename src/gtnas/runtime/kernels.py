@@ -5,11 +5,11 @@ torch 2.13 gets the first such kernel (tanh, exp, ...) of a process wrong when i
 threads, on the calling thread's share of the tensor; some set-up inside torch appears to be
 done lazily there (the cause inside torch is not found): ``torch.tanh`` of a (32, 1, 28, 28)
 tensor had errors up to 9e-5 (3e-8 otherwise) in its first 12,537 elements in 7 of 40 fresh
-processes on an Intel Xeon with AVX-512. The GTN
-generator's output ``tanh`` is the first such kernel of a meta-training run, so about 1 run in
-20 started from slightly different synthetic images and ended with different numbers. A call
-on a one-element tensor runs on one thread and does the set-up safely: 0 of 40 fresh processes
-went wrong afterwards, and 80 of 80 tiny meta-training runs agreed bit for bit.
+processes on an Intel Xeon with AVX-512. The GTN generator's output ``tanh`` is the first such
+kernel of a meta-training run, so about 1 run in 20 started from slightly different synthetic
+images and ended with different numbers. A call on a one-element tensor runs on one thread and
+does the set-up safely: 0 of 40 fresh processes went wrong afterwards, and 80 of 80 tiny
+meta-training runs agreed bit for bit.
 
 :mod:`gtnas.seeding` and :mod:`gtnas.runtime.device` import it, so every run does.
 """
