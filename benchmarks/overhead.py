@@ -14,10 +14,15 @@ sessions differ by 10% or more, and by 2x between CPU models).
 The teachers are untrained (pixels copy real images, as the warm start does): the cost of a
 step does not depend on what the teacher has learned. Real data scores every inner step, as
 meta-training does by default (``meta.meta_loss_every=1``).
+
+Like meta-training it keeps freed memory in the process (:mod:`gtnas.runtime.allocator`) and
+counts the minor page faults of the timed runs; ``GTNAS_KEEP_FREED_MEMORY=0 python -m
+benchmarks.overhead`` measures glibc's default behaviour instead (a separate record).
 """
 
 from __future__ import annotations
 
+import resource
 import statistics
 import time
 from pathlib import Path
@@ -40,8 +45,11 @@ def time_teacher(preset: str, teacher_name: str, repeats: int, seed: int) -> dic
     from gtnas.meta.run import make_learner_sampler
     from gtnas.meta.trainer import sample_real_batches
     from gtnas.meta.unroll import meta_gradient, train_learner
+    from gtnas.runtime.allocator import keep_freed_memory
     from gtnas.seeding import make_generator
     from gtnas.teachers.base import create_teacher
+
+    kept = keep_freed_memory()  # as meta-training does; GTNAS_KEEP_FREED_MEMORY=0 to compare
 
     config = preset_config(preset, "mnist", teacher_name, seed)
     dataset = load_dataset(config.dataset, quiet=True)
@@ -62,12 +70,20 @@ def time_teacher(preset: str, teacher_name: str, repeats: int, seed: int) -> dic
     steps = config.meta.scored_steps(teacher.inner_steps)
     cpu = torch.device("cpu")
 
+    faults: dict[str, int] = {"plain": 0, "meta": 0}  # minor page faults over the repeats
+
+    def timed(kind: str, work: Any) -> float:
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        start = time.perf_counter()
+        work()
+        seconds = time.perf_counter() - start
+        faults[kind] += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+        return seconds
+
     def plain() -> float:
         learner = sampler.sample(generator)
         teacher.begin_episode(generator)
-        start = time.perf_counter()
-        train_learner(learner, teacher)
-        return time.perf_counter() - start
+        return timed("plain", lambda: train_learner(learner, teacher))
 
     def meta() -> float:
         learner = sampler.sample(generator)
@@ -75,11 +91,10 @@ def time_teacher(preset: str, teacher_name: str, repeats: int, seed: int) -> dic
         real = sample_real_batches(
             images, labels, steps, config.meta.real_batch_size, generator, cpu
         )
-        start = time.perf_counter()
-        meta_gradient(learner, teacher, real)
-        return time.perf_counter() - start
+        return timed("meta", lambda: meta_gradient(learner, teacher, real))
 
     plain(), meta()
+    faults.update(plain=0, meta=0)  # count the timed repeats only
     plain_s, meta_s = [], []
     for _ in range(repeats):
         plain_s.append(plain())
@@ -96,6 +111,9 @@ def time_teacher(preset: str, teacher_name: str, repeats: int, seed: int) -> dic
         "plain_mean": statistics.fmean(plain_s),
         "meta_mean": statistics.fmean(meta_s),
         "meta_overhead": statistics.fmean(meta_s) / statistics.fmean(plain_s),
+        "keep_freed_memory": kept,
+        "plain_page_faults": faults["plain"] // repeats,
+        "meta_page_faults": faults["meta"] // repeats,
         "seed": seed,
         "machine": describe_machine(),
     }
@@ -108,14 +126,21 @@ def render_table(records: list[dict[str, Any]]) -> str:
     lines = [
         "# Meta-step overhead (seconds per T inner steps)",
         "",
-        "| preset | teacher | T x B | repeats | plain s | meta-gradient s | overhead |",
-        "|---|---|---|---|---|---|---|",
+        "| preset | teacher | T x B | repeats | plain s | meta-gradient s | overhead "
+        "| page faults (plain / meta) | freed memory kept |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in records:
+        faults = (
+            f"{r['plain_page_faults']:,} / {r['meta_page_faults']:,}"
+            if "meta_page_faults" in r
+            else "-"
+        )
+        kept = {True: "yes", False: "no"}.get(r.get("keep_freed_memory"), "-")
         lines.append(
             f"| {r['preset']} | {r['teacher']} | {r['inner_steps']} x {r['batch_size']} | "
             f"{r['repeats']} | {spread(r['plain_seconds'])} | {spread(r['meta_seconds'])} | "
-            f"{r['meta_overhead']:.2f}x |"
+            f"{r['meta_overhead']:.2f}x | {faults} | {kept} |"
         )
     label = lambda r: f"{r['preset']} {r['teacher']}"  # noqa: E731
     return "\n".join([*lines, "", machine_line(records, label), ""])
@@ -141,7 +166,11 @@ def main(argv: list[str] | None = None) -> None:
         )
         records.append(record)
     merged = write_records(
-        args.out, "overhead", records, lambda r: (r["preset"], r["teacher"]), render_table
+        args.out,
+        "overhead",
+        records,
+        lambda r: (r["preset"], r["teacher"], r.get("keep_freed_memory")),
+        render_table,
     )
     print(render_table(merged))
 

@@ -29,5 +29,8 @@ def test_records_time_both_passes_and_their_ratio(results: Path) -> None:
     assert record["meta_overhead"] == pytest.approx(meta / plain)
     # the meta-gradient trains the same steps and then differentiates through all of them
     assert meta > plain > 0
+    # run like meta-training: freed memory kept (GTNAS_KEEP_FREED_MEMORY unset), faults counted
+    assert record["keep_freed_memory"] is True
+    assert record["meta_page_faults"] >= 0 and record["plain_page_faults"] >= 0
     table = (results / "overhead.md").read_text()
     assert "| quick | pixels | 16 x 64 | 2 |" in table and "Machine:" in table

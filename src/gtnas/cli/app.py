@@ -21,6 +21,7 @@ from gtnas.cli import search as search_cli
 from gtnas.cli import teach as teach_cli
 from gtnas.cli import truth as truth_cli
 from gtnas.errors import GtnasError
+from gtnas.runtime.allocator import keep_freed_memory
 
 app = typer.Typer(
     name="gtnas",
@@ -58,6 +59,7 @@ def _root(
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (also used by tests)."""
+    keep_freed_memory()  # training frees and re-allocates large tensors (gtnas.runtime.allocator)
     try:
         app(args=argv, prog_name="gtnas", standalone_mode=False)
     except GtnasError as exc:

@@ -37,6 +37,7 @@ from gtnas.meta.trainer import (
     validate_teacher,
     validation_seed,
 )
+from gtnas.runtime.allocator import keep_freed_memory
 from gtnas.runtime.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from gtnas.runtime.device import resolve_device
 from gtnas.runtime.metrics import MetricsLog
@@ -172,6 +173,7 @@ def run_meta_training(
     run_dir.mkdir(parents=True, exist_ok=True)
     write_config(config, run_dir / "config.json")
 
+    keep_freed_memory()  # a meta-gradient frees and re-allocates gigabytes (see the module)
     seed_everything(config.seed)
     dataset = load_dataset(config.dataset, quiet=not show_progress)
     train = dataset.train
