@@ -221,3 +221,34 @@ def test_paper_learner_matches_a_plain_nchw_reference(shape):
         results.append((logits, *grads, *meta))
     for mine, theirs in zip(*results, strict=True):
         torch.testing.assert_close(mine, theirs, atol=1e-5, rtol=1e-4)
+
+
+def test_shared_weight_norm_computes_a_layers_weight_once_with_the_same_gradients(monkeypatch):
+    from gtnas.learners import layers
+    from gtnas.learners.layers import WNLinear, shared_weight_norm
+
+    calls = []
+    normalise = layers._weight_norm
+    monkeypatch.setattr(layers, "_weight_norm", lambda v, g: calls.append(1) or normalise(v, g))
+    torch.manual_seed(0)
+    layer, x1, x2 = WNLinear(5, 3), torch.randn(4, 5), torch.randn(4, 5)
+
+    def grads(shared: bool) -> tuple[torch.Tensor, ...]:
+        layer.zero_grad()
+        calls.clear()
+        if shared:
+            with shared_weight_norm():
+                y1, y2 = layer(x1), layer(x2)
+        else:
+            y1, y2 = layer(x1), layer(x2)
+        assert len(calls) == (1 if shared else 2)
+        (y1.square().sum() + y2.sin().sum()).backward()
+        return layer.v.grad.clone(), layer.g.grad.clone(), layer.bias.grad.clone()
+
+    for shared, plain in zip(grads(True), grads(False), strict=True):
+        torch.testing.assert_close(shared, plain)
+    with shared_weight_norm():  # a weight changed in place is normalised afresh
+        before = layer(x1)
+        with torch.no_grad():
+            layer.g.mul_(2.0)
+        torch.testing.assert_close(layer(x1), 2.0 * before - layer.bias)

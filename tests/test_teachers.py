@@ -101,3 +101,23 @@ def test_loading_a_broken_teacher_is_a_clear_error(tmp_path):
     (tmp_path / "teacher.safetensors").write_bytes(b"garbage")
     with pytest.raises(GtnasError, match="corrupt"):
         load_teacher(tmp_path)
+
+
+def test_pixel_batches_follow_the_images_through_steps_and_copies():
+    """The episode's unbound views give the images' own gradient, and are not used once the
+    images change in place (a meta-optimiser step) or the teacher is copied."""
+    import copy
+    import pickle
+
+    teacher = build("pixels")
+    teacher.begin_episode(torch.Generator().manual_seed(1))
+    weights = torch.randn(CONFIG.inner_steps, *teacher.images.shape[1:])
+    loss = sum((teacher.batch(t)[0] * weights[t]).sum() for t in range(CONFIG.inner_steps))
+    (grad,) = torch.autograd.grad(loss, teacher.images)
+    torch.testing.assert_close(grad, weights)  # d loss / d images[t] = weights[t], stacked
+    with torch.no_grad():
+        teacher.images.add_(1.0)  # an optimiser step, without a new episode
+    torch.testing.assert_close(teacher.batch(1)[0], teacher.images[1])
+    teacher.begin_episode(torch.Generator().manual_seed(1))
+    for clone in (copy.deepcopy(teacher), pickle.loads(pickle.dumps(teacher))):
+        torch.testing.assert_close(clone.batch(2)[0], teacher.images[2])

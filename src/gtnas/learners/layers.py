@@ -11,6 +11,10 @@ cheaper in both the forward pass and the double backward of meta-training.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +25,36 @@ def _weight_norm(v: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     # v: (C_out, ...), g: (C_out,) -> w with ||w[i]|| = g[i]
     norm = v.flatten(1).norm(dim=1).clamp_min(1e-12)
     return v * (g / norm).view(-1, *([1] * (v.dim() - 1)))
+
+
+# layer -> (v, g, their versions, w) while shared_weight_norm() is active
+_SHARED: ContextVar[dict[int, tuple[Any, ...]] | None] = ContextVar("shared_wn", default=None)
+
+
+@contextmanager
+def shared_weight_norm() -> Iterator[None]:
+    """Within the block, a weight-normalised layer called again with the very same (v, g)
+    tensors, unchanged, reuses the weight it computed (one graph node, so its backward runs
+    once on the summed gradient). Meta-gradients use it: after inner step t the real-data loss
+    and step t+1 run the learner on the same weights, and the GTN generator runs on the same
+    weights at every step of an episode."""
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def _layer_weight(layer: nn.Module, v: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    cache = _SHARED.get()
+    if cache is None:
+        return _weight_norm(v, g)
+    hit = cache.get(id(layer))
+    if hit is not None and hit[0] is v and hit[1] is g and hit[2] == (v._version, g._version):
+        return hit[3]
+    weight = _weight_norm(v, g)
+    cache[id(layer)] = (v, g, (v._version, g._version), weight)
+    return weight
 
 
 def conv2d(
@@ -110,7 +144,7 @@ class WNConv2d(nn.Module):
         _kaiming_wn_init(self.v, self.g, self.bias, generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weight = _weight_norm(self.v, self.g)
+        weight = _layer_weight(self, self.v, self.g)
         return conv2d(x, weight, self.bias, self.stride, self.padding, self.groups)
 
 
@@ -128,7 +162,7 @@ class WNLinear(nn.Module):
         _kaiming_wn_init(self.v, self.g, self.bias, generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, _weight_norm(self.v, self.g), self.bias)
+        return F.linear(x, _layer_weight(self, self.v, self.g), self.bias)
 
 
 class MeanOnlyBatchNorm(nn.Module):
@@ -152,7 +186,8 @@ class MeanOnlyBatchNorm(nn.Module):
         # x: (B, C) or (B, C, H, W)
         dims = [0] if x.dim() == 2 else [0, 2, 3]
         shape = (1, -1) if x.dim() == 2 else (1, -1, 1, 1)
-        return x - x.mean(dim=dims, keepdim=True) + self.bias.view(shape)
+        # one pass over x: x - (mean - bias), not (x - mean) + bias
+        return x - (x.mean(dim=dims, keepdim=True) - self.bias.view(shape))
 
 
 class BatchStatNorm(nn.Module):

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from gtnas.learners.layers import shared_weight_norm
 from gtnas.teachers.base import Teacher
 
 Tensors = tuple[torch.Tensor, ...]
@@ -215,12 +216,13 @@ def _unrolled(
     params = tuple(p.requires_grad_() for p in state.params)
     velocity = state.velocity
     losses = []
-    for t in range(teacher.inner_steps):
-        params, velocity, real_loss = _step_with_real_loss(
-            learner, teacher, state, params, velocity, t, real_batches
-        )
-        if real_loss is not None:
-            losses.append(real_loss)
+    with shared_weight_norm():  # w_{t+1} serves the real loss and step t+1; G's w every step
+        for t in range(teacher.inner_steps):
+            params, velocity, real_loss = _step_with_real_loss(
+                learner, teacher, state, params, velocity, t, real_batches
+            )
+            if real_loss is not None:
+                losses.append(real_loss)
     return torch.stack(losses).mean(), losses[-1].detach()
 
 

@@ -44,5 +44,23 @@ class PixelTeacher(Teacher):
             self.images.copy_(real_targets(self.labels, images, labels, generator))
         return 0.0
 
+    def begin_episode(self, generator: torch.Generator) -> None:
+        # One unbind per episode instead of an index per step: its backward stacks the T batch
+        # gradients into one (T, B, C, H, W) tensor, where T indexings would each zero-fill a
+        # full-size gradient and the T of them be summed.
+        # Valid while the images are the same memory, unchanged (a meta-optimiser step, a
+        # load or a move to another device ends it, and batch() falls back to indexing).
+        images = self.images
+        self._batches = (images.unbind(0), images._version, images.data_ptr())
+
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.images[step], self._targets(step)
+        batches, images = getattr(self, "_batches", None), self.images
+        if batches is None or batches[1:] != (images._version, images.data_ptr()):
+            return images[step], self._targets(step)
+        return batches[0][step], self._targets(step)
+
+    def __getstate__(self) -> dict[str, object]:
+        # the episode's views hold autograd history, which cannot be pickled or deep-copied
+        state = self.__dict__.copy()
+        state.pop("_batches", None)
+        return state
