@@ -4,10 +4,12 @@ Why: a meta-gradient builds and frees gigabytes of tensors of a few to 30 MB eac
 32 inner steps with their double backward). glibc serves such sizes with ``mmap`` or returns
 them to the OS by trimming the heap once they are freed, so the next allocation of the same
 size starts on fresh pages and pays a page fault per 4 KiB page when it is first written. In
-the virtual machines gtnas runs on a fault costs several microseconds: the paper-size
-``pixels`` meta-gradient took 750,000 minor faults and 14 s, and 17 faults and 10.8 s once
-freed memory was kept (``python -m benchmarks.overhead``; the steps without meta-gradients
-did not fault either way). The PyTorch CPU performance guide makes the same point and
+the virtual machines gtnas runs on a fault costs several microseconds: a paper-size ``pixels``
+meta-training iteration took 575,000-765,000 minor faults and 10.7-14.7 s, and 4-34 faults
+and 9.3-9.8 s once freed memory was kept (6 iterations each, one session; the GTN's did not
+fault either way). Whether glibc faults depends on what the process allocated before, as its
+mmap threshold adapts to the chunks it frees (``benchmarks.overhead`` happens not to), so
+the settings are made explicit here. The PyTorch CPU performance guide makes the same point and
 recommends a caching ``malloc`` (jemalloc, tcmalloc); two ``mallopt`` settings give glibc's
 allocator that behaviour without a library to install:
 
