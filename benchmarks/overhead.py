@@ -25,6 +25,7 @@ from __future__ import annotations
 import resource
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,7 @@ def time_teacher(preset: str, teacher_name: str, repeats: int, seed: int) -> dic
 
     faults: dict[str, int] = {"plain": 0, "meta": 0}  # minor page faults over the repeats
 
-    def timed(kind: str, work: Any) -> float:
+    def timed(kind: str, work: Callable[[], object]) -> float:
         before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         start = time.perf_counter()
         work()

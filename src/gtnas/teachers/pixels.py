@@ -25,6 +25,7 @@ class PixelTeacher(Teacher):
         steps, batch = config.inner_steps, config.batch_size
         self.images = nn.Parameter(torch.randn(steps, batch, *self.image_shape))  # (T, B, C, H, W)
         self._use_fixed_labels()  # labels (T, B), class-balanced
+        self._batches: tuple[tuple[torch.Tensor, ...], int, int] | None = None  # see begin_episode
 
     def reset_parameters(self, generator: torch.Generator) -> None:
         # Standard-normal pixels: the scale of normalised real data.
@@ -54,13 +55,11 @@ class PixelTeacher(Teacher):
         self._batches = (images.unbind(0), images._version, images.data_ptr())
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        batches, images = getattr(self, "_batches", None), self.images
+        batches, images = self._batches, self.images
         if batches is None or batches[1:] != (images._version, images.data_ptr()):
             return images[step], self._targets(step)
         return batches[0][step], self._targets(step)
 
     def __getstate__(self) -> dict[str, object]:
         # the episode's views hold autograd history, which cannot be pickled or deep-copied
-        state = self.__dict__.copy()
-        state.pop("_batches", None)
-        return state
+        return {**self.__dict__, "_batches": None}
