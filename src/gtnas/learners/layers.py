@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gtnas.learners.conv_grad import conv2d_any_order
+
 
 def _weight_norm(v: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     # v: (C_out, ...), g: (C_out,) -> w with ||w[i]|| = g[i]
@@ -68,10 +70,21 @@ def conv2d(
     """``F.conv2d`` (dilation 1), with a 1x1 strided convolution done as a stride-1 one on every
     stride-th pixel: the same numbers, and it avoids a torch 2.13 CPU bug - the double
     backward of a 1x1 stride-2 convolution of an even-sized channels_last input corrupts the
-    heap when torch runs on one thread (a search worker does), and the process aborts."""
+    heap when torch runs on one thread (a search worker does), and the process aborts.
+
+    Where it is differentiated on CPU it runs as :func:`~gtnas.learners.conv_grad.conv2d_any_order`
+    (the same numbers; a meta-gradient's double backward on oneDNN's own kernels)."""
     if weight.shape[-2:] == (1, 1) and padding in (0, (0, 0)) and stride not in (1, (1, 1)):
         sh, sw = (stride, stride) if isinstance(stride, int) else stride
         x, stride = x[:, :, ::sh, ::sw], 1  # (B, C, ceil(H/sh), ceil(W/sw))
+    differentiated = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
+    if (
+        differentiated
+        and x.device.type == "cpu"
+        and not isinstance(padding, str)
+        and not torch.onnx.is_in_onnx_export()
+    ):
+        return conv2d_any_order(x, weight, bias, stride, padding, groups)
     return F.conv2d(x, weight, bias, stride, padding, 1, groups)
 
 
