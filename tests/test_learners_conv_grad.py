@@ -91,3 +91,31 @@ def test_conv2d_uses_the_any_order_conv_only_where_it_is_differentiated_on_cpu()
         assert layer(x).grad_fn is None
     plain = conv2d(x, layer.v.detach(), None, 1, 1)  # nothing to differentiate: torch's own
     torch.testing.assert_close(plain, F.conv2d(x, layer.v.detach(), None, 1, 1))
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_only_the_gradients_the_backward_pass_asks_for_are_computed(monkeypatch, create_graph):
+    # A learner's inner step asks for its weights' gradients; its input (the pixels teacher's
+    # images: a view of a parameter) requires grad too, but its dgrad must not be computed.
+    from gtnas.learners import conv_grad
+
+    masks = []
+
+    def spy(gy, x, w, geo, mask):
+        masks.append(list(mask))
+        return real(gy, x, w, geo, mask)
+
+    real = conv_grad._conv_backward
+    monkeypatch.setattr(conv_grad, "_conv_backward", spy)
+    images = torch.randn(2, 1, 3, 8, 8, requires_grad=True)  # (T, B, C, H, W)
+    w = torch.randn(4, 3, 3, 3, requires_grad=True)
+    x = images.unbind(0)[0]
+    y = conv2d_any_order(x, w, None, 1, 1)
+    (gw,) = torch.autograd.grad(y.square().sum(), [w], create_graph=create_graph)
+    assert masks == [[False, True, False]]
+    torch.testing.assert_close(
+        gw, torch.autograd.grad(F.conv2d(x, w, None, 1, 1).square().sum(), [w])[0]
+    )
+    masks.clear()
+    torch.autograd.grad(conv2d_any_order(x, w, None, 1, 1).square().sum(), [images])
+    assert masks == [[True, False, False]]

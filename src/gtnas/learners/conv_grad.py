@@ -69,24 +69,57 @@ def _conv_backward(
     )  # fmt: skip
 
 
+def _needs(ctx: Any) -> list[bool]:
+    """Which of a backward's inputs this backward pass needs a gradient for.
+
+    ``ctx.needs_input_grad`` only says which inputs required grad in the forward; the engine
+    drops what its graph task does not use, but a Python backward would compute it first. A
+    learner's first-order step asks for the weights' gradients only, while its input (the
+    pixels teacher's images, a generator's output) requires grad too: computing that dgrad
+    anyway would cost a transposed convolution of the first layer every step. So ask the
+    engine, as ``torch.utils.checkpoint`` does; it cannot tell for a leaf under
+    ``autograd.grad`` (it raises), and then the gradient is computed.
+    """
+    # next_functions holds one edge per tensor argument of forward (None arguments have none)
+    edges = iter(ctx.next_functions)
+    needs = []
+    for required, is_tensor in zip(ctx.needs_input_grad, ctx.tensor_args, strict=True):
+        node = next(edges)[0] if is_tensor else None
+        if not required or node is None:
+            needs.append(False)
+            continue
+        try:
+            needs.append(bool(torch._C._will_engine_execute_node(node)))
+        except RuntimeError:
+            needs.append(True)
+    return needs
+
+
+def _remember(ctx: Any, geo: ConvGeometry, *args: torch.Tensor | None) -> None:
+    ctx.geo = geo
+    ctx.tensor_args = (*(isinstance(a, torch.Tensor) for a in args), False)  # geo last
+
+
 class _Conv(Function):
     """y = conv(x, W) + b."""
 
     @staticmethod
     def forward(ctx: Any, x, w, b, geo: ConvGeometry):  # type: ignore[override]
         ctx.save_for_backward(x, w)
-        ctx.geo = geo
+        _remember(ctx, geo, x, w, b)
         return _conv(x, w, b, geo)
 
     @staticmethod
     def backward(ctx: Any, gy):  # type: ignore[override]
         x, w = ctx.saved_tensors
-        geo, need = ctx.geo, ctx.needs_input_grad
+        geo, need = ctx.geo, _needs(ctx)
         gb = gy.sum(dim=(0, 2, 3)) if need[2] else None
         if not torch.is_grad_enabled():
             # a plain backward (no graph of it is kept): both products in one native call
+            if not (need[0] or need[1]):
+                return None, None, gb, None
             gx, gw, _ = _conv_backward(gy, x, w, geo, [need[0], need[1], False])
-            return gx, gw, gb, None
+            return gx if need[0] else None, gw if need[1] else None, gb, None
         gx = _DGrad.apply(gy, x.detach(), w, geo) if need[0] else None
         gw = _WGrad.apply(gy, x, w.detach(), geo) if need[1] else None
         return gx, gw, gb, None
@@ -98,13 +131,13 @@ class _DGrad(Function):
     @staticmethod
     def forward(ctx: Any, gy, x_like, w, geo: ConvGeometry):  # type: ignore[override]
         ctx.save_for_backward(gy, w)
-        ctx.geo = geo
+        _remember(ctx, geo, gy, x_like, w)
         return _conv_backward(gy, x_like, w, geo, [True, False, False])[0]
 
     @staticmethod
     def backward(ctx: Any, h):  # type: ignore[override]
         gy, w = ctx.saved_tensors
-        geo, need = ctx.geo, ctx.needs_input_grad
+        geo, need = ctx.geo, _needs(ctx)
         g_gy = _Conv.apply(h, w, None, geo) if need[0] else None
         g_w = _WGrad.apply(gy, h, w.detach(), geo) if need[2] else None
         return g_gy, None, g_w, None
@@ -116,13 +149,13 @@ class _WGrad(Function):
     @staticmethod
     def forward(ctx: Any, gy, x, w_like, geo: ConvGeometry):  # type: ignore[override]
         ctx.save_for_backward(gy, x)
-        ctx.geo = geo
+        _remember(ctx, geo, gy, x, w_like)
         return _conv_backward(gy, x, w_like, geo, [False, True, False])[1]
 
     @staticmethod
     def backward(ctx: Any, big_h):  # type: ignore[override]
         gy, x = ctx.saved_tensors
-        geo, need = ctx.geo, ctx.needs_input_grad
+        geo, need = ctx.geo, _needs(ctx)
         g_gy = _Conv.apply(x, big_h, None, geo) if need[0] else None
         g_x = _DGrad.apply(gy, x.detach(), big_h, geo) if need[1] else None
         return g_gy, g_x, None, None
