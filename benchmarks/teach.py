@@ -69,9 +69,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # soft labels: 97.92% against 97.73% validation accuracy after 40 iterations
     # (benchmarks.probes --set method).
     "60min": {"teacher_options": {"soft_labels": True}, "meta": {"iterations": 240}},
-    # Twice the 60min schedule (about 2 hours on the Intel Xeon): does one longer cosine
-    # schedule reach the paper's 98.9%? 240 iterations read 98.78% and the meta-loss was still
-    # falling at their end.
+    # Twice the 60min schedule (about 2 hours on the Intel Xeon; not run yet): does one longer
+    # cosine schedule reach the paper's 98.9%? 240 iterations read 98.78% and the meta-loss
+    # was still falling at their end.
     "120min": {"teacher_options": {"soft_labels": True}, "meta": {"iterations": 480}},
 }
 TEACHER_NAMES = ("gtn", "gtn-nocurriculum", "pixels", "real")
