@@ -32,6 +32,8 @@ import torch
 from torch.autograd import Function
 
 _DILATION = (1, 1)
+# private, but what torch.utils.checkpoint relies on; without it every required grad is computed
+_WILL_EXECUTE = getattr(torch._C, "_will_engine_execute_node", None)
 _NO_OUTPUT_PADDING = (0, 0)
 
 
@@ -53,7 +55,9 @@ class ConvGeometry:
         return cls(pair(stride), pair(padding), groups)
 
 
-def _conv(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, geo: ConvGeometry):
+def _conv(
+    x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, geo: ConvGeometry
+) -> torch.Tensor:
     return torch.ops.aten.convolution(
         x, w, b, geo.stride, geo.padding, _DILATION, False, _NO_OUTPUT_PADDING, geo.groups
     )
@@ -89,7 +93,7 @@ def _needs(ctx: Any) -> list[bool]:
             needs.append(False)
             continue
         try:
-            needs.append(bool(torch._C._will_engine_execute_node(node)))
+            needs.append(bool(_WILL_EXECUTE(node)) if _WILL_EXECUTE else True)
         except RuntimeError:
             needs.append(True)
     return needs
