@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -24,6 +24,30 @@ METRIC_HELP = (
 OUT_HELP = "Folder for the JSON, the plots and the score cache (studies.db)."
 REAL_BATCH_HELP = "Batch size of real:K (default: 128; a teacher's, to compare at equal batch)."
 EVAL_EXAMPLES_HELP = "Validation images a trained proxy learner is scored on."
+
+# The options both commands take (typer's Annotated form: the default stays in the signature).
+Truth = Annotated[Path, typer.Option("--truth", help=TRUTH_HELP)]
+TruthMetric = Annotated[str, typer.Option("--truth-metric", help=METRIC_HELP)]
+Top = Annotated[float, typer.Option(help="The proxy's top fraction for the top-k correlations.")]
+Out = Annotated[Path, typer.Option("--out", "-o", help=OUT_HELP)]
+Storage = Annotated[
+    str, typer.Option(help="Optuna storage URL. (default: sqlite:///OUT/studies.db)")
+]
+Blueprint = Annotated[
+    str,
+    typer.Option(
+        help="Network size every proxy scores at. "
+        "(default: gtn:K at the teacher's, the others at the truth set's)"
+    ),
+]
+Workers = Annotated[int, typer.Option(help="Parallel evaluation processes.")]
+Threads = Annotated[int, typer.Option(help="Torch threads per worker; 0: cores / workers.")]
+Device = Annotated[str, typer.Option(help="cpu, cuda, cuda:N.")]
+Seed = Annotated[int, typer.Option(help="Seed of the proxies' learners and data.")]
+RealBatchSize = Annotated[int, typer.Option(help=REAL_BATCH_HELP)]
+EvalExamples = Annotated[int, typer.Option(help=EVAL_EXAMPLES_HELP)]
+Resamples = Annotated[int, typer.Option(help="Bootstrap resamples for the 95% intervals.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")]
 
 
 def _options(**values: Any) -> Any:
@@ -69,7 +93,7 @@ def _check_metric(truth_metric: str, top: float) -> None:
 
 
 def rank_corr(
-    truth: Path = typer.Option(..., "--truth", help=TRUTH_HELP),
+    truth: Truth,
     proxy: list[str] = typer.Option(
         ...,
         "--proxy",
@@ -80,26 +104,20 @@ def rank_corr(
     teacher: Path = typer.Option(
         None, help="Trained teacher run for gtn:K and gtn-schedule:K proxies."
     ),
-    truth_metric: str = typer.Option("test", "--truth-metric", help=METRIC_HELP),
-    top: float = typer.Option(0.5, help="The proxy's top fraction for the top-k correlations."),
-    out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help=OUT_HELP),
-    storage: str = typer.Option(
-        None, help="Optuna storage URL. (default: sqlite:///OUT/studies.db)"
-    ),
-    blueprint: str = typer.Option(
-        None,
-        help="Network size every proxy scores at. "
-        "(default: gtn:K at the teacher's, the others at the truth set's)",
-    ),
-    workers: int = typer.Option(1, help="Parallel evaluation processes."),
-    threads: int = typer.Option(0, help="Torch threads per worker; 0: cores / workers."),
-    device: str = typer.Option("cpu", help="cpu, cuda, cuda:N."),
-    seed: int = typer.Option(0, help="Seed of the proxies' learners and data."),
+    truth_metric: TruthMetric = "test",
+    top: Top = 0.5,
+    out: Out = DEFAULT_OUT,
+    storage: Storage = None,
+    blueprint: Blueprint = None,
+    workers: Workers = 1,
+    threads: Threads = 0,
+    device: Device = "cpu",
+    seed: Seed = 0,
     real_lr: float = typer.Option(None, help="Fix the real:K learning rate (default: tuned)."),
-    real_batch_size: int = typer.Option(None, help=REAL_BATCH_HELP),
-    eval_examples: int = typer.Option(2000, help=EVAL_EXAMPLES_HELP),
-    resamples: int = typer.Option(1000, help="Bootstrap resamples for the 95% intervals."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
+    real_batch_size: RealBatchSize = None,
+    eval_examples: EvalExamples = 2000,
+    resamples: Resamples = 1000,
+    quiet: Quiet = False,
 ) -> None:
     """Rank correlation of proxies with a truth set: Spearman and Kendall over all
     architectures and over the proxy's top 50% (the paper's measure), with bootstrap 95%
@@ -182,7 +200,7 @@ def _with_ci(value: float, interval: tuple[float, float]) -> str:
 
 
 def speedup(
-    truth: Path = typer.Option(..., "--truth", help=TRUTH_HELP),
+    truth: Truth,
     teacher: Path = typer.Option(..., help="Trained teacher run (gtn:K; its meta-training time)."),
     ks: str = typer.Option("16,32,64,128,256,512,1200", help="The K of the real:K curve."),
     gtn: str = typer.Option("gtn:128", help="The GTN proxy compared."),
@@ -198,28 +216,22 @@ def speedup(
     evaluations: int = typer.Option(
         None, help="Evaluations the meta-training time is spread over. (default: the set's size)"
     ),
-    truth_metric: str = typer.Option("test", "--truth-metric", help=METRIC_HELP),
-    top: float = typer.Option(0.5, help="The proxy's top fraction for the top-k correlations."),
-    out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help=OUT_HELP),
-    storage: str = typer.Option(
-        None, help="Optuna storage URL. (default: sqlite:///OUT/studies.db)"
-    ),
-    blueprint: str = typer.Option(
-        None,
-        help="Network size every proxy scores at. "
-        "(default: gtn:K at the teacher's, the others at the truth set's)",
-    ),
-    workers: int = typer.Option(1, help="Parallel evaluation processes."),
-    threads: int = typer.Option(0, help="Torch threads per worker; 0: cores / workers."),
-    device: str = typer.Option("cpu", help="cpu, cuda, cuda:N."),
-    seed: int = typer.Option(0, help="Seed of the proxies' learners and data."),
+    truth_metric: TruthMetric = "test",
+    top: Top = 0.5,
+    out: Out = DEFAULT_OUT,
+    storage: Storage = None,
+    blueprint: Blueprint = None,
+    workers: Workers = 1,
+    threads: Threads = 0,
+    device: Device = "cpu",
+    seed: Seed = 0,
     real_lr: float = typer.Option(
         None, help="Fix the real:K learning rate (default: tuned per K)."
     ),
-    real_batch_size: int = typer.Option(None, help=REAL_BATCH_HELP),
-    eval_examples: int = typer.Option(2000, help=EVAL_EXAMPLES_HELP),
-    resamples: int = typer.Option(1000, help="Bootstrap resamples for the 95% intervals."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
+    real_batch_size: RealBatchSize = None,
+    eval_examples: EvalExamples = 2000,
+    resamples: Resamples = 1000,
+    quiet: Quiet = False,
 ) -> None:
     """Speed-up of gtn:K over real data: the K (steps) and seconds at which real:K ranks the
     truth set as well as gtn:K, their ratios to gtn's, and the seconds ratio with the teacher's
