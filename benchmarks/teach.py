@@ -7,6 +7,8 @@ of steps (learning rate tuned on the validation split).
         --iterations 200 --extend   # train that run further, from its checkpoint
     python -m benchmarks.teach --preset paper --datasets mnist --teachers gtn \
         --variant 60min             # a named variant of the preset's settings (VARIANTS)
+    python -m benchmarks.teach --preset paper --datasets mnist --teachers gtn \
+        --variant 120min --extend   # continue an interrupted run (at its own iterations)
 
 Writes ``benchmarks/results/teach.json`` (a list of records; records of other presets /
 variants / data sets / teachers already in the file are kept), ``benchmarks/results/teach.md``
@@ -72,7 +74,12 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # Twice the 60min schedule (about 2 hours on the Intel Xeon; not run yet): does one longer
     # cosine schedule reach the paper's 98.9%? 240 iterations read 98.78% and the meta-loss
     # was still falling at their end.
-    "120min": {"teacher_options": {"soft_labels": True}, "meta": {"iterations": 480}},
+    # A checkpoint every 10 iterations: it may be interrupted and continued with --extend.
+    "120min": {
+        "teacher_options": {"soft_labels": True},
+        "meta": {"iterations": 480},
+        "checkpoint_every": 10,
+    },
 }
 TEACHER_NAMES = ("gtn", "gtn-nocurriculum", "pixels", "real")
 TARGETS = (0.98, 0.989)
@@ -111,7 +118,8 @@ def benchmark_one(
 ) -> dict[str, Any]:
     """Meta-train one teacher and assess it; runs in a child process. With ``extend``, an
     earlier run of the same settings is trained further (to ``meta.iterations``, resumed from
-    its last checkpoint) instead of started over; its time and iterations count. The teachers
+    its last checkpoint; or, at its own iterations, continued after an interruption) instead
+    of started over; its time and iterations count. The teachers
     of one data set share the real-data baseline through ``baseline_cache``."""
     import shutil
 
@@ -121,15 +129,13 @@ def benchmark_one(
     from gtnas.config import config_to_dict
     from gtnas.meta.assessment import assess_run
     from gtnas.meta.run import run_meta_training
-    from gtnas.runtime.checkpoint import load_checkpoint
 
     config = preset_config(preset, dataset, teacher, seed, overrides, variant)
     run_dir = RUNS / preset / f"{dataset}-{teacher}{f'-{variant}' if variant else ''}"
     resume = extend and (run_dir / "checkpoints").is_dir()
     if not resume:
         shutil.rmtree(run_dir, ignore_errors=True)
-    # where an extended run's schedule was stretched (the old end; None: one schedule)
-    extended_from = load_checkpoint(run_dir).step if resume else None
+    extended_from = stretched_at(run_dir, config) if resume else None
     result = run_meta_training(config, run_dir, show_progress=False, resume=resume)
     report = assess_run(
         run_dir,
@@ -187,6 +193,18 @@ def benchmark_one(
         "machine": describe_machine(),
         "torch_threads": torch.get_num_threads(),
     }
+
+
+def stretched_at(run_dir: Path, config: Any) -> int | None:
+    """Where resuming the run in ``run_dir`` with ``config`` stretches its cosine schedule: the
+    checkpoint's iteration when ``meta.iterations`` differs from the run's own (an extension),
+    None when it is the same (an interrupted run continues its one schedule exactly)."""
+    from gtnas.meta.run import load_run_config
+    from gtnas.runtime.checkpoint import load_checkpoint
+
+    if load_run_config(run_dir).meta.iterations == config.meta.iterations:
+        return None
+    return load_checkpoint(run_dir).step
 
 
 def _child(queue: Any, args: tuple) -> None:  # pragma: no cover - subprocess
@@ -285,7 +303,8 @@ def main(argv: list[str] | None = None) -> None:
         "--extend",
         action="store_true",
         help="train the earlier run of each teacher (benchmarks/runs/) further, to "
-        "--iterations, instead of starting over (the cosine meta-lr schedule is stretched)",
+        "--iterations, instead of starting over (the cosine meta-lr schedule is stretched); "
+        "at its own iterations, an interrupted run continues from its last checkpoint",
     )
     args = parser.parse_args(argv)
     overrides: dict[str, Any] = {}

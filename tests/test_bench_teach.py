@@ -70,3 +70,34 @@ def test_records_from_before_variants_existed_keep_their_key(teach) -> None:
     del old["variant"]
     assert teach.record_key(old) == teach.record_key(record(None, 0.5))
     assert teach.record_label(record("probe", 0.5)) == "paper/probe mnist gtn"
+
+
+@pytest.mark.usefixtures("one_thread", "mnist")
+def test_an_interrupted_run_continues_its_schedule_and_an_extended_one_is_marked(
+    teach, tmp_path
+) -> None:
+    # --extend resumes from the last checkpoint either way; only a changed meta.iterations
+    # stretches the cosine schedule and is reported as extended from the checkpoint.
+    from dataclasses import replace
+
+    from gtnas.learners import ConvLearnerConfig
+    from gtnas.meta.run import TeachRunConfig, run_meta_training
+    from gtnas.meta.trainer import MetaTrainConfig
+    from gtnas.teachers import GeneratorConfig, TeacherConfig
+
+    generator = GeneratorConfig(noise_dim=16, hidden=32, channels=16, mid_channels=8)
+    config = TeachRunConfig(
+        dataset="mnist",
+        teacher="gtn",
+        device="cpu",
+        train_subset=2000,
+        checkpoint_every=2,
+        teacher_options=TeacherConfig(inner_steps=2, batch_size=16, generator=generator),
+        learner_options=ConvLearnerConfig(channels=(4,), fc=8),
+        meta=MetaTrainConfig(iterations=6, real_batch_size=16, eval_every=0),
+    )
+    run_dir = tmp_path / "run"
+    run_meta_training(config, run_dir, show_progress=False, stop_after=4)  # "interrupted"
+    assert teach.stretched_at(run_dir, config) is None
+    longer = replace(config, meta=replace(config.meta, iterations=10))
+    assert teach.stretched_at(run_dir, longer) == 4
