@@ -80,24 +80,13 @@ def test_an_interrupted_run_continues_its_schedule_and_an_extended_one_is_marked
     # stretches the cosine schedule and is reported as extended from the checkpoint.
     from dataclasses import replace
 
-    from gtnas.learners import ConvLearnerConfig
-    from gtnas.meta.run import TeachRunConfig, run_meta_training
-    from gtnas.meta.trainer import MetaTrainConfig
-    from gtnas.teachers import GeneratorConfig, TeacherConfig
+    from gtnas.meta.run import run_meta_training
+    from tiny_runs import tiny_config
 
-    generator = GeneratorConfig(noise_dim=16, hidden=32, channels=16, mid_channels=8)
-    config = TeachRunConfig(
-        dataset="mnist",
-        teacher="gtn",
-        device="cpu",
-        train_subset=2000,
-        checkpoint_every=2,
-        teacher_options=TeacherConfig(inner_steps=2, batch_size=16, generator=generator),
-        learner_options=ConvLearnerConfig(channels=(4,), fc=8),
-        meta=MetaTrainConfig(iterations=6, real_batch_size=16, eval_every=0),
-    )
+    config = tiny_config(iterations=6)
     run_dir = tmp_path / "run"
-    run_meta_training(config, run_dir, show_progress=False, stop_after=4)  # "interrupted"
+    # "interrupted" after its checkpoint at iteration 5
+    run_meta_training(config, run_dir, show_progress=False, stop_after=5)
     assert teach.stretched_at(run_dir, config) is None
     longer = replace(config, meta=replace(config.meta, iterations=10))
-    assert teach.stretched_at(run_dir, longer) == 4
+    assert teach.stretched_at(run_dir, longer) == 5

@@ -10,38 +10,15 @@ import pytest
 import torch
 
 from gtnas.errors import GtnasError, NonFiniteError
-from gtnas.learners import ConvLearnerConfig, create_learner_sampler
+from gtnas.learners import create_learner_sampler
 from gtnas.meta.evaluation import evaluate_teacher
-from gtnas.meta.run import TeachRunConfig, run_meta_training, teacher_from_run
-from gtnas.meta.trainer import MetaTrainConfig, NonFiniteGuard
-from gtnas.teachers import GeneratorConfig, TeacherConfig, create_teacher
-
-TINY_LEARNER = ConvLearnerConfig(channels=(8, 16), fc=32)
-TINY_GENERATOR = GeneratorConfig(noise_dim=32, hidden=128, channels=32, mid_channels=16)
-
+from gtnas.meta.run import run_meta_training, teacher_from_run
+from gtnas.meta.trainer import NonFiniteGuard
+from gtnas.teachers import create_teacher
+from tiny_runs import TINY_LEARNER, tiny_config
 
 # Runs are compared bit for bit (see conftest.one_thread).
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def tiny_config(iterations: int, **meta) -> TeachRunConfig:
-    return TeachRunConfig(
-        dataset="mnist",
-        teacher="gtn",
-        device="cpu",
-        train_subset=5000,
-        checkpoint_every=5,
-        teacher_options=TeacherConfig(inner_steps=8, batch_size=32, generator=TINY_GENERATOR),
-        learner_options=TINY_LEARNER,
-        meta=MetaTrainConfig(
-            iterations=iterations,
-            meta_lr=0.01,
-            real_batch_size=64,
-            eval_every=5,
-            eval_examples=500,
-            **meta,
-        ),
-    )
 
 
 def fresh_learner_accuracy(teacher, mnist, learners=4) -> float:

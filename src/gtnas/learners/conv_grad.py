@@ -123,7 +123,7 @@ class _Conv(Function):
             if not (need[0] or need[1]):
                 return None, None, gb, None
             gx, gw, _ = _conv_backward(gy, x, w, geo, [need[0], need[1], False])
-            return gx if need[0] else None, gw if need[1] else None, gb, None
+            return gx, gw, gb, None  # what the mask leaves out comes back as None
         gx = _DGrad.apply(gy, x.detach(), w, geo) if need[0] else None
         gw = _WGrad.apply(gy, x, w.detach(), geo) if need[1] else None
         return gx, gw, gb, None
