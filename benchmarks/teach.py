@@ -75,9 +75,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # schedule reach the paper's 98.9%? 240 iterations read 98.78% and the meta-loss was still
     # falling at their end. It does: 98.93% on MNIST (7910 s; a validation learner first at
     # 98.9% after 7150 s). A checkpoint every 10 iterations, so that it can be interrupted and
-    # continued with --extend (that MNIST run was, at iteration 160). The Fashion-MNIST run
-    # stopped at iteration 220 of 480 (3932 s, validation 87.7% there) when its session ended;
-    # its run folder (git-ignored, on that machine) continues it with --extend.
+    # continued with --extend (runs in progress: README, Status).
     "120min": {
         "teacher_options": {"soft_labels": True},
         "meta": {"iterations": 480},
