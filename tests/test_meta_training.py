@@ -198,3 +198,27 @@ def test_gradient_checkpointing_gives_the_same_run(tmp_path):
     for ra, rb in zip(a.history[1:], b.history[1:], strict=True):
         assert ra["meta_loss"] == pytest.approx(rb["meta_loss"], rel=1e-2)
         assert ra["grad_norm"] == pytest.approx(rb["grad_norm"], rel=5e-2)
+
+
+def test_real_batches_flipped_at_random_are_the_same_images_mirrored_or_not():
+    from gtnas.meta.trainer import sample_real_batches
+
+    images = torch.rand(50, 1, 6, 6)
+    labels = torch.arange(50) % 10
+    before = images.clone()
+    cpu = torch.device("cpu")
+    plain = sample_real_batches(images, labels, [1, 2], 64, torch.Generator().manual_seed(3), cpu)
+    flipped = sample_real_batches(
+        images, labels, [1, 2], 64, torch.Generator().manual_seed(3), cpu, flip=True
+    )
+    assert torch.equal(images, before)  # the data set is left alone
+    # the first batch uses the same draw of examples; each image is itself or its mirror
+    (x, y), (fx, fy) = plain[1], flipped[1]
+    assert torch.equal(y, fy)
+    same = (fx == x).flatten(1).all(1)
+    mirrored = (fx == x.flip(-1)).flatten(1).all(1)
+    assert bool((same | mirrored).all())
+    assert 10 < int((mirrored & ~same).sum()) < 54  # about half of 64, not none or all
+    # without the option the draws are the ones the sampler always made
+    index = torch.randint(0, 50, (64,), generator=torch.Generator().manual_seed(3))
+    assert torch.equal(x, images[index]) and torch.equal(y, labels[index])

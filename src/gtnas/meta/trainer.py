@@ -45,6 +45,10 @@ class MetaTrainConfig:
     # defaults (GTN teachers: the generator at 1/30, see gtnas.teachers.gtn).
     lr_scale: dict[str, float] = field(default_factory=dict)
     real_batch_size: int = 128  # real training examples per scored inner step
+    # Mirror each real meta-batch image left-right with probability 1/2: the teacher is then
+    # judged by learners that must also classify mirrored images. Only for data sets whose
+    # classes are mirror-symmetric (Fashion-MNIST's clothes, not MNIST's digits).
+    real_flip: bool = False
     # Score the learner on real data after every k-th inner step as well as after the last
     # (the public code does so at every step for MNIST); 0 scores the last step only.
     meta_loss_every: int = 1
@@ -110,12 +114,19 @@ def sample_real_batches(
     batch_size: int,
     generator: torch.Generator,
     device: torch.device,
+    flip: bool = False,
 ) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
-    """One independent real batch per scored step: {step: (x (B, C, H, W), y (B,))}."""
+    """One independent real batch per scored step: {step: (x (B, C, H, W), y (B,))}; with
+    ``flip`` each image mirrored left-right with probability 1/2 (one more draw per batch, so
+    runs without it draw the same batches as before the option existed)."""
     batches = {}
     for step in steps:
         index = torch.randint(0, labels.numel(), (batch_size,), generator=generator)
-        batches[step] = (images[index].to(device), labels[index].to(device))
+        x = images[index]  # (B, C, H, W), a copy: flipping it leaves the data set alone
+        if flip:
+            mirrored = torch.rand(batch_size, generator=generator) < 0.5  # (B,)
+            x[mirrored] = x[mirrored].flip(-1)
+        batches[step] = (x.to(device), labels[index].to(device))
     return batches
 
 
@@ -150,6 +161,7 @@ def meta_train_step(
         config.real_batch_size,
         generator,
         device,
+        flip=config.real_flip,
     )
     mode = "checkpoint" if config.gradient_checkpointing else "unroll"
     result = meta_gradient(learner, teacher, real, mode=mode)
