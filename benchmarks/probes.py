@@ -21,8 +21,8 @@ Five sets, each written to ``benchmarks/results/teach_probes[-SET].json``:
   per probe on an Intel Xeon.
 - ``fashion`` (method choices for Fashion-MNIST at the paper's size, after the ``60min``
   variant stopped at 87.5%: soft labels alone, with real batches of 256, with real batches
-  mirrored at random, with a closer warm start): the ``method`` set's runs and judging on Fashion-MNIST. About 30
-  minutes per probe on an AMD EPYC, whose iterations take twice the Intel Xeon's time.
+  mirrored at random, with a closer warm start): the ``method`` set's runs and judging on
+  Fashion-MNIST. About 20-25 minutes per probe on an AMD EPYC (20-33 s per iteration).
 
     python -m benchmarks.probes [--set defaults|nb201|paper|method|fashion] [--only NAME ...]
 
