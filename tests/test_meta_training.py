@@ -13,7 +13,7 @@ from gtnas.errors import GtnasError, NonFiniteError
 from gtnas.learners import create_learner_sampler
 from gtnas.meta.evaluation import evaluate_teacher
 from gtnas.meta.run import run_meta_training, teacher_from_run
-from gtnas.meta.trainer import NonFiniteGuard
+from gtnas.meta.trainer import NonFiniteGuard, sample_real_batches
 from gtnas.teachers import create_teacher
 from tiny_runs import TINY_LEARNER, tiny_config
 
@@ -201,8 +201,6 @@ def test_gradient_checkpointing_gives_the_same_run(tmp_path):
 
 
 def test_real_batches_flipped_at_random_are_the_same_images_mirrored_or_not():
-    from gtnas.meta.trainer import sample_real_batches
-
     images = torch.rand(50, 1, 6, 6)
     labels = torch.arange(50) % 10
     before = images.clone()
