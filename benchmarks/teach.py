@@ -94,7 +94,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     },
 }
 TEACHER_NAMES = ("gtn", "gtn-nocurriculum", "pixels", "real")
-TARGETS = (0.98, 0.989)
+# Validation accuracies whose meta-training wall time each record reports (val_seconds_to):
+# MNIST's are the paper's 98.9% and the 98% on the way; Fashion-MNIST's its 88% target.
+TARGETS = {"mnist": (0.98, 0.989), "fashion-mnist": (0.87, 0.88)}
 
 
 def preset_config(
@@ -167,10 +169,6 @@ def benchmark_one(
     steps = [h for h in result.history if h["iteration"] > 0]
     per_iteration = statistics.fmean(h["seconds"] for h in steps)
     plain = report["train_seconds_mean"]
-    time_to: dict[str, float | None] = {}
-    for target in TARGETS:
-        hit = next((h for h in result.history if (h.get("val_acc") or 0) >= target), None)
-        time_to[str(target)] = None if hit is None else hit["elapsed"]
     return {
         "preset": preset,
         "variant": variant,
@@ -198,13 +196,23 @@ def benchmark_one(
         "seconds_per_meta_iteration": per_iteration,
         "inner_training_seconds": plain,
         "meta_overhead": per_iteration / plain if plain else None,
-        "val_seconds_to": time_to,
+        "val_seconds_to": seconds_to(result.history, TARGETS.get(dataset, ())),
         "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "seed": seed,
         "config": config_to_dict(config),
         "machine": describe_machine(),
         "torch_threads": torch.get_num_threads(),
     }
+
+
+def seconds_to(history: list[dict[str, Any]], targets: tuple[float, ...]) -> dict[str, Any]:
+    """Meta-training wall time (``elapsed``) at which a validated fresh learner first reached
+    each target accuracy, by the target as a string; None where it never did."""
+    time_to: dict[str, float | None] = {}
+    for target in targets:
+        hit = next((h for h in history if (h.get("val_acc") or 0) >= target), None)
+        time_to[str(target)] = None if hit is None else hit["elapsed"]
+    return time_to
 
 
 def stretched_at(run_dir: Path, config: Any) -> int | None:

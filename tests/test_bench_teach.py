@@ -90,3 +90,16 @@ def test_an_interrupted_run_continues_its_schedule_and_an_extended_one_is_marked
     assert teach.stretched_at(run_dir, config) is None
     longer = replace(config, meta=replace(config.meta, iterations=10))
     assert teach.stretched_at(run_dir, longer) == 5
+
+
+def test_time_to_a_target_is_the_first_validation_that_reaches_it(teach) -> None:
+    history = [
+        {"iteration": 0, "val_acc": 0.80, "elapsed": 600.0},  # the warm start counts
+        {"iteration": 1, "elapsed": 630.0},  # no validation at this iteration
+        {"iteration": 10, "val_acc": 0.875, "elapsed": 900.0},
+        {"iteration": 20, "val_acc": 0.872, "elapsed": 1200.0},
+        {"iteration": 30, "val_acc": 0.881, "elapsed": 1500.0},
+    ]
+    fashion = teach.TARGETS["fashion-mnist"]
+    assert teach.seconds_to(history, fashion) == {"0.87": 900.0, "0.88": 1500.0}
+    assert teach.seconds_to(history, teach.TARGETS["mnist"]) == {"0.98": None, "0.989": None}
