@@ -20,7 +20,6 @@ Each (data set, teacher) runs in its own process so that its peak memory is its 
 from __future__ import annotations
 
 import multiprocessing
-import resource
 import statistics
 import time
 from pathlib import Path
@@ -143,6 +142,7 @@ def benchmark_one(
     from gtnas.config import config_to_dict
     from gtnas.meta.assessment import assess_run
     from gtnas.meta.run import run_meta_training
+    from gtnas.runtime.memory import peak_memory_mb
 
     config = preset_config(preset, dataset, teacher, seed, overrides, variant)
     run_dir = RUNS / preset / f"{dataset}-{teacher}{f'-{variant}' if variant else ''}"
@@ -197,7 +197,8 @@ def benchmark_one(
         "inner_training_seconds": plain,
         "meta_overhead": per_iteration / plain if plain else None,
         "val_seconds_to": seconds_to(result.history, TARGETS.get(dataset, ())),
-        "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        # the largest over the run's sittings and this process's assessment
+        "peak_memory_mb": max(result.peak_memory_mb, peak_memory_mb()),
         "seed": seed,
         "config": config_to_dict(config),
         "machine": describe_machine(),

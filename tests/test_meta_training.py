@@ -66,6 +66,21 @@ def test_resumed_run_matches_uninterrupted_run(tmp_path):
     assert a == b
 
 
+def test_a_resumed_run_reports_the_peak_memory_of_all_its_sittings(tmp_path, monkeypatch):
+    # getrusage's peak is per process: a resumed run carries the earlier sittings' peak.
+    import gtnas.meta.run as run_module
+
+    config = tiny_config(4)
+    monkeypatch.setattr(run_module, "peak_memory_mb", lambda: 900.0)
+    first = run_meta_training(config, tmp_path / "run", show_progress=False, stop_after=2)
+    monkeypatch.setattr(run_module, "peak_memory_mb", lambda: 300.0)
+    resumed = run_meta_training(config, tmp_path / "run", show_progress=False, resume=True)
+    assert (first.peak_memory_mb, resumed.peak_memory_mb) == (900.0, 900.0)
+    monkeypatch.undo()
+    fresh = run_meta_training(config, tmp_path / "fresh", show_progress=False)
+    assert fresh.peak_memory_mb > 50  # the real helper: torch alone takes more
+
+
 def test_a_finished_run_trained_further_continues_exactly(tmp_path):
     # At a constant meta-lr a 5-iteration run extended to 12 must be the 12-iteration run.
     flat = run_meta_training(

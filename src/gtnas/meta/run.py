@@ -40,6 +40,7 @@ from gtnas.meta.trainer import (
 from gtnas.runtime.allocator import keep_freed_memory
 from gtnas.runtime.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from gtnas.runtime.device import resolve_device
+from gtnas.runtime.memory import peak_memory_mb
 from gtnas.runtime.metrics import MetricsLog
 from gtnas.runtime.progress import progress_bar
 from gtnas.runtime.rng import capture_rng_state, restore_rng_state
@@ -100,6 +101,8 @@ class TeachRunResult:
     seconds: float  # meta-training wall time (summed over resumed sessions)
     skipped: int  # non-finite meta-steps skipped
     history: list[dict[str, Any]]
+    # the largest resident set of the processes that trained it (over resumed sessions), MiB
+    peak_memory_mb: float = 0.0
 
 
 OnIteration = Callable[[dict[str, Any]], None]
@@ -204,7 +207,7 @@ def run_meta_training(
     optimizer, scheduler = make_meta_optimizer(teacher, config.meta)
     guard = NonFiniteGuard(config.meta.max_nonfinite)
     metrics = MetricsLog(run_dir / "metrics.jsonl")
-    start_iteration, seconds_before = 0, 0.0
+    start_iteration, seconds_before, peak_before = 0, 0.0, 0.0
 
     if checkpoint is not None:
         state = checkpoint.state
@@ -220,6 +223,7 @@ def run_meta_training(
         restore_rng_state(checkpoint.tensors, state["rng"], {"train": generator})
         guard = NonFiniteGuard(config.meta.max_nonfinite, **state["guard"])
         start_iteration, seconds_before = checkpoint.step, state["seconds"]
+        peak_before = state.get("peak_memory_mb", 0.0)  # absent in checkpoints before 12-04
         metrics.truncate_after(start_iteration)
     elif resume:
         metrics.truncate_after(-1)  # nothing was checkpointed: start the log over
@@ -230,6 +234,9 @@ def run_meta_training(
 
     def elapsed() -> float:
         return seconds_before + time.perf_counter() - session_start
+
+    def peak() -> float:
+        return max(peak_before, peak_memory_mb())
 
     def checkpoint_now(iteration: int) -> None:
         rng_tensors, rng_json = capture_rng_state({"train": generator})
@@ -245,6 +252,7 @@ def run_meta_training(
                 "rng": rng_json,
                 "guard": {"skipped_total": guard.skipped_total, "consecutive": guard.consecutive},
                 "seconds": elapsed(),
+                "peak_memory_mb": peak(),
             },
         )
 
@@ -327,7 +335,9 @@ def run_meta_training(
     )
     if end == total:
         save_teacher(run_dir, teacher, info)
-    return TeachRunResult(run_dir, end, elapsed(), guard.skipped_total, metrics.read())
+    return TeachRunResult(
+        run_dir, end, elapsed(), guard.skipped_total, metrics.read(), peak_memory_mb=peak()
+    )
 
 
 def warm_start_teacher(
