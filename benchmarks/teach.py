@@ -219,13 +219,21 @@ def seconds_to(history: list[dict[str, Any]], targets: tuple[float, ...]) -> dic
 def stretched_at(run_dir: Path, config: Any) -> int | None:
     """Where resuming the run in ``run_dir`` with ``config`` stretches its cosine schedule: the
     checkpoint's iteration when ``meta.iterations`` differs from the run's own (an extension),
-    None when it is the same (an interrupted run continues its one schedule exactly)."""
+    None when it is the same (an interrupted run continues its one schedule exactly). The
+    iteration is kept in the run folder (``extended_from.json``), so that an extension that is
+    itself interrupted and continued still reports where its schedule was stretched."""
+    import json
+
     from gtnas.meta.run import load_run_config
     from gtnas.runtime.checkpoint import load_checkpoint
+    from gtnas.runtime.files import atomic_write_text
 
+    marker = run_dir / "extended_from.json"
     if load_run_config(run_dir).meta.iterations == config.meta.iterations:
-        return None
-    return load_checkpoint(run_dir).step
+        return json.loads(marker.read_text())["iteration"] if marker.is_file() else None
+    step = load_checkpoint(run_dir).step
+    atomic_write_text(marker, json.dumps({"iteration": step}) + "\n")
+    return step
 
 
 def _child(queue: Any, args: tuple) -> None:  # pragma: no cover - subprocess

@@ -90,6 +90,9 @@ def test_an_interrupted_run_continues_its_schedule_and_an_extended_one_is_marked
     assert teach.stretched_at(run_dir, config) is None
     longer = replace(config, meta=replace(config.meta, iterations=10))
     assert teach.stretched_at(run_dir, longer) == 5
+    # the extension interrupted in its turn (its folder now says 10 iterations) and continued
+    run_meta_training(longer, run_dir, show_progress=False, stop_after=7, resume=True)
+    assert teach.stretched_at(run_dir, longer) == 5
 
 
 def test_time_to_a_target_is_the_first_validation_that_reaches_it(teach) -> None:
