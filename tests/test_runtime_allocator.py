@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 import subprocess
 import sys
 
@@ -66,10 +67,13 @@ def test_meta_gradients_reuse_freed_memory_where_glibc_faults_it_in_afresh():
     off, default = run(GTNAS_KEEP_FREED_MEMORY="0")
     assert applied and not off
     # The first meta-gradient sizes the heap either way. After it, glibc's default hands freed
-    # memory back and faults it in again (380,000-390,000 faults in the three here), kept
-    # memory is mostly reused (13,000-25,000, most of them in the second).
-    assert sum(default[1:]) > 100_000
-    assert 5 * sum(kept[1:]) < sum(default[1:])
+    # memory back and faults it in again (70,000-270,000 faults per meta-gradient), kept memory
+    # is mostly reused (a few to 13,000). Now and then one meta-gradient of the three faults in
+    # about as much either way (276,000 kept, 9,000 default, seen on an AMD EPYC), so the
+    # typical one, the median, is compared rather than the sum.
+    typical_kept, typical_default = statistics.median(kept[1:]), statistics.median(default[1:])
+    assert typical_default > 50_000
+    assert 5 * typical_kept < typical_default
 
 
 @glibc
