@@ -121,3 +121,48 @@ def test_pixel_batches_follow_the_images_through_steps_and_copies():
     teacher.begin_episode(torch.Generator().manual_seed(1))
     for clone in (copy.deepcopy(teacher), pickle.loads(pickle.dumps(teacher))):
         torch.testing.assert_close(clone.batch(2)[0], teacher.images[2])
+
+
+def _reference_generator(gen, noise, labels):
+    """The generator written out in NCHW with torch's own ops, from its (v, g) weights."""
+    import torch.nn.functional as F
+
+    def wn(layer):
+        norm = layer.v.flatten(1).norm(dim=1).view(-1, *([1] * (layer.v.dim() - 1)))
+        return layer.v * layer.g.view_as(norm) / norm
+
+    def bn(h):  # batch statistics, no affine change at initialisation (weight 1, bias 0)
+        dims = [0, *range(2, h.dim())]
+        mean, var = h.mean(dims, keepdim=True), h.var(dims, unbiased=False, keepdim=True)
+        return (h - mean) / torch.sqrt(var + 1e-5)
+
+    fc1, fc2 = gen.fc[0], gen.fc[3]
+    h = torch.cat([noise, F.one_hot(labels, gen.num_classes).float()], dim=1)
+    h = F.leaky_relu(bn(h @ wn(fc1).T), 0.1)
+    h = F.leaky_relu(bn(h @ wn(fc2).T), 0.1).view(-1, *gen.base)
+    h = F.pad(F.interpolate(h, scale_factor=2.0), (1, 1, 1, 1), mode="reflect")
+    h = F.leaky_relu(bn(F.conv2d(h, wn(gen.conv1))), 0.1)
+    h = F.pad(F.interpolate(h, scale_factor=2.0), (1, 1, 1, 1), mode="reflect")
+    return torch.tanh(F.conv2d(h, wn(gen.conv2), gen.conv2.bias)) * gen.config.output_scale
+
+
+def test_generator_matches_a_plain_nchw_reference_and_its_gradients():
+    # The generator runs its feature maps channels_last; the numbers and the gradients for the
+    # noise (the curriculum's) must be those of the plain computation.
+    from gtnas.teachers.generator import Generator
+
+    torch.manual_seed(0)
+    gen = Generator(
+        (1, 12, 12), 5, GeneratorConfig(noise_dim=6, hidden=16, channels=8, mid_channels=4)
+    )
+    gen.reset_parameters(torch.Generator().manual_seed(3))
+    noise = torch.randn(10, 6, requires_grad=True)
+    labels = torch.arange(10) % 5
+    weights = torch.randn(10, 1, 12, 12)
+    out = gen(noise, labels)
+    ref = _reference_generator(gen, noise, labels)
+    assert out.shape == (10, 1, 12, 12)
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-5)
+    (grad,) = torch.autograd.grad((out * weights).sum(), noise)
+    (ref_grad,) = torch.autograd.grad((ref * weights).sum(), noise)
+    torch.testing.assert_close(grad, ref_grad, rtol=1e-4, atol=1e-5)
