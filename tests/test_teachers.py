@@ -1,10 +1,12 @@
-"""Teachers: batch shapes and dtypes, determinism within an episode, save and load."""
+"""Teachers: batch shapes and dtypes, determinism within an episode, save and load; the
+generator against a plain reference."""
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from gtnas.errors import GtnasError
-from gtnas.teachers import TEACHERS, GeneratorConfig, TeacherConfig, create_teacher
+from gtnas.teachers import TEACHERS, Generator, GeneratorConfig, TeacherConfig, create_teacher
 from gtnas.teachers.store import TeacherInfo, load_teacher, save_teacher
 
 SHAPE, CLASSES = (1, 8, 8), 4
@@ -125,7 +127,6 @@ def test_pixel_batches_follow_the_images_through_steps_and_copies():
 
 def _reference_generator(gen, noise, labels):
     """The generator written out in NCHW with torch's own ops, from its (v, g) weights."""
-    import torch.nn.functional as F
 
     def wn(layer):
         norm = layer.v.flatten(1).norm(dim=1).view(-1, *([1] * (layer.v.dim() - 1)))
@@ -149,8 +150,6 @@ def _reference_generator(gen, noise, labels):
 def test_generator_matches_a_plain_nchw_reference_and_its_gradients():
     # The generator runs its feature maps channels_last; the numbers and the gradients for the
     # noise (the curriculum's) must be those of the plain computation.
-    from gtnas.teachers.generator import Generator
-
     torch.manual_seed(0)
     gen = Generator(
         (1, 12, 12), 5, GeneratorConfig(noise_dim=6, hidden=16, channels=8, mid_channels=4)
