@@ -57,6 +57,10 @@ def test_train_eval_show_and_resume(tmp_path, capsys, mnist):
         (["--teacher", "nope"], "unknown teacher 'nope'"),
         (["--set", "meta.meta_lr=fast"], "meta.meta_lr='fast' has the wrong type"),
         (["--set", "novalue"], "--set expects KEY=VALUE"),
+        (
+            ["--set", "meta.meta_loss_weighting=log"],
+            "meta_loss_weighting must be one of uniform, linear, inverse-loss, got 'log'",
+        ),
         (["--config", "/no/such.json"], "config file /no/such.json does not exist"),
         (["--device", "tpu"], "unknown device 'tpu'"),
     ],

@@ -115,3 +115,50 @@ def test_every_teacher_gets_nonzero_meta_gradients_including_schedule():
             if key.startswith("optimizer.momentum_logit"):
                 continue
             assert grad.abs().sum() > 0, (name, key)
+
+
+@pytest.mark.parametrize("weighting", ["linear", "inverse-loss"])
+@pytest.mark.parametrize("mode", ["unroll", "checkpoint"])
+def test_weighted_meta_gradient_matches_finite_differences_of_the_weighted_losses(weighting, mode):
+    """The gradient is that of sum_k w_k L_k with the weights held at their reported values:
+    checked against central differences of the per-step losses the function reports."""
+    teacher = tiny_teacher("gtn", soft_labels=True)
+    learner = tiny_learner(0)
+    batches = real_batches(teacher.inner_steps)
+    result = meta_gradient(learner, teacher, batches, mode=mode, weighting=weighting)
+    losses = result.step_losses
+    inverse = {k: 1 / v for k, v in losses.items()}
+    expected = {
+        "linear": {k: k / sum(losses) for k in losses},
+        "inverse-loss": {k: w / sum(inverse.values()) for k, w in inverse.items()},
+    }[weighting]
+    assert result.weights == pytest.approx(expected, rel=1e-12)
+    assert result.meta_loss == pytest.approx(sum(losses.values()) / len(losses), rel=1e-12)
+    params = teacher.meta_parameters()
+    direction = [
+        torch.randn(p.shape, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+        for p in params
+    ]
+
+    def weighted_loss_at(scale: float, eps: float = 1e-6) -> float:
+        with torch.no_grad():
+            for p, d in zip(params, direction, strict=True):
+                p.add_(d, alpha=scale * eps)
+        step_losses = meta_gradient(learner, teacher, batches, mode="unroll").step_losses
+        with torch.no_grad():
+            for p, d in zip(params, direction, strict=True):
+                p.sub_(d, alpha=scale * eps)
+        return sum(result.weights[k] * v for k, v in step_losses.items())
+
+    numeric = (weighted_loss_at(1) - weighted_loss_at(-1)) / 2e-6
+    analytic = sum(float((g * d).sum()) for g, d in zip(result.grads, direction, strict=True))
+    assert analytic == pytest.approx(numeric, rel=1e-5, abs=1e-8)
+    # A weighting that differs from the mean moves the gradient (the test can fail).
+    uniform = meta_gradient(learner, teacher, batches, mode=mode)
+    assert not torch.allclose(uniform.grads[0], result.grads[0])
+
+
+def test_unknown_meta_loss_weighting_is_named():
+    teacher = tiny_teacher("gtn")
+    with pytest.raises(ValueError, match=r"unknown meta-loss weighting 'log'.*inverse-loss"):
+        meta_gradient(tiny_learner(0), teacher, real_batches(3), weighting="log")

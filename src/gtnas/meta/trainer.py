@@ -21,7 +21,12 @@ import torch
 
 from gtnas.errors import ConfigError
 from gtnas.learners import LearnerSampler
-from gtnas.meta.unroll import evaluate_accuracy, meta_gradient, train_learner
+from gtnas.meta.unroll import (
+    META_LOSS_WEIGHTINGS,
+    evaluate_accuracy,
+    meta_gradient,
+    train_learner,
+)
 from gtnas.runtime.nonfinite import SkipGuard
 from gtnas.seeding import derive_seed, make_generator
 from gtnas.teachers import Teacher
@@ -52,6 +57,10 @@ class MetaTrainConfig:
     # Score the learner on real data after every k-th inner step as well as after the last
     # (the public code does so at every step for MNIST); 0 scores the last step only.
     meta_loss_every: int = 1
+    # How the scored steps' losses are weighted into the meta-loss: uniform (their mean),
+    # linear (by step) or inverse-loss (by 1/loss: the mean of log-losses); see
+    # gtnas.meta.unroll.META_LOSS_WEIGHTINGS.
+    meta_loss_weighting: str = "uniform"
     grad_clip: float = 10.0  # max global norm of the meta-gradient (0: no clipping)
     gradient_checkpointing: bool = False  # rebuild one inner step at a time in the backward
     max_nonfinite: int = 10  # consecutive non-finite meta-steps tolerated before stopping
@@ -69,6 +78,11 @@ class MetaTrainConfig:
             raise ValueError(f"lr_scale multipliers must be positive, got {self.lr_scale}")
         if self.meta_loss_every < 0 or self.real_batch_size < 1 or self.max_nonfinite < 1:
             raise ValueError("meta_loss_every >= 0, real_batch_size >= 1, max_nonfinite >= 1")
+        if self.meta_loss_weighting not in META_LOSS_WEIGHTINGS:
+            raise ValueError(
+                f"meta_loss_weighting must be one of {', '.join(META_LOSS_WEIGHTINGS)}, "
+                f"got {self.meta_loss_weighting!r}"
+            )
 
     def scored_steps(self, inner_steps: int) -> list[int]:
         every = self.meta_loss_every
@@ -164,7 +178,7 @@ def meta_train_step(
         flip=config.real_flip,
     )
     mode = "checkpoint" if config.gradient_checkpointing else "unroll"
-    result = meta_gradient(learner, teacher, real, mode=mode)
+    result = meta_gradient(learner, teacher, real, mode=mode, weighting=config.meta_loss_weighting)
     params = teacher.meta_parameters()
     grad_norm = torch.linalg.vector_norm(torch.stack([g.norm() for g in result.grads]))
     finite = math.isfinite(result.meta_loss) and bool(torch.isfinite(grad_norm))

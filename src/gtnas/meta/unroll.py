@@ -6,8 +6,9 @@ A learner is trained for T steps of SGD with momentum on a teacher's batches:
     w_{t+1} = w_t - lr_t * v_{t+1}
 
 and the meta-loss is the learner's loss on real training batches after selected steps
-(always after the last). Its gradient with respect to the teacher's parameters flows back
-through every inner step (second-order: the inner gradients are built with create_graph=True).
+(always after the last), averaged with per-step weights (``META_LOSS_WEIGHTINGS``). Its
+gradient with respect to the teacher's parameters flows back through every inner step
+(second-order: the inner gradients are built with create_graph=True).
 
 Two ways to compute the same meta-gradient:
 - ``unroll``: keep the whole T-step graph in memory, one backward pass (fastest).
@@ -152,11 +153,41 @@ def evaluate_accuracy(
     return correct / max(1, labels.numel())
 
 
+# How the real-data losses L_k after the scored steps k are weighted into the meta-loss
+# sum_k w_k L_k (weights sum to 1, held constant in the gradient):
+# - uniform: w_k = 1/n, the mean (the public code's MNIST meta-loss). The first steps' large
+#   losses and gradients dominate it, so it rewards fast early learning as much as the final
+#   accuracy a teacher is judged by;
+# - linear: w_k proportional to k, the last step weighing T times the first;
+# - inverse-loss: w_k proportional to 1/L_k, i.e. the gradient of the mean of log L_k: every
+#   step's relative improvement counts the same, so the late steps' small losses are heard.
+META_LOSS_WEIGHTINGS = ("uniform", "linear", "inverse-loss")
+
+
+def step_weights(losses: dict[int, float], weighting: str) -> dict[int, float]:
+    """The weights {k: w_k} (summing to 1) of the scored steps' losses {k: L_k}."""
+    if weighting == "uniform":
+        raw = {k: 1.0 for k in losses}
+    elif weighting == "linear":
+        raw = {k: float(k) for k in losses}
+    elif weighting == "inverse-loss":
+        # A non-finite loss gives non-finite weights, and the step is skipped as non-finite.
+        raw = {k: 1.0 / max(loss, 1e-12) for k, loss in losses.items()}
+    else:
+        raise ValueError(
+            f"unknown meta-loss weighting {weighting!r}; use {', '.join(META_LOSS_WEIGHTINGS)}"
+        )
+    total = sum(raw.values())
+    return {k: w / total for k, w in raw.items()}
+
+
 @dataclass
 class MetaGradient:
-    meta_loss: float  # mean real-data loss over the scored steps
+    meta_loss: float  # mean real-data loss over the scored steps (whatever the weighting)
     final_loss: float  # real-data loss after the last step
-    grads: Tensors  # d meta_loss / d teacher.meta_parameters(), None replaced by zeros
+    grads: Tensors  # d (sum_k w_k L_k) / d teacher.meta_parameters(), None replaced by zeros
+    step_losses: dict[int, float]  # L_k after each scored step k
+    weights: dict[int, float]  # w_k, from step_weights
 
 
 def meta_gradient(
@@ -165,29 +196,39 @@ def meta_gradient(
     real_batches: dict[int, RealBatch],
     *,
     mode: str = "unroll",
+    weighting: str = "uniform",
 ) -> MetaGradient:
-    """Meta-gradient of the mean real-data loss after the steps in ``real_batches`` (keys in
-    1..T; T must be present) with respect to ``teacher.meta_parameters()``.
+    """Meta-gradient of the weighted real-data loss after the steps in ``real_batches`` (keys
+    in 1..T; T must be present) with respect to ``teacher.meta_parameters()``.
 
     Train a fresh learner on the teacher (``begin_episode`` already called), differentiating
-    through every inner step. ``mode`` is ``"unroll"`` or ``"checkpoint"`` (same result).
+    through every inner step. ``mode`` is ``"unroll"`` or ``"checkpoint"`` (same result);
+    ``weighting`` one of ``META_LOSS_WEIGHTINGS``.
     """
     steps = teacher.inner_steps
     if steps not in real_batches or any(not 1 <= k <= steps for k in real_batches):
         raise ValueError(f"real_batches keys must lie in 1..{steps} and include {steps}")
+    if weighting not in META_LOSS_WEIGHTINGS:
+        step_weights({}, weighting)  # raises the error that names the choices
     meta_params = tuple(teacher.meta_parameters())
     state = LearnerState.from_module(learner)
     if mode == "unroll":
-        meta_loss, final = _unrolled(learner, teacher, state, real_batches)
-        grads = torch.autograd.grad(meta_loss, meta_params, allow_unused=True)
+        losses = _unrolled(learner, teacher, state, real_batches)
+        values = {k: float(loss.detach()) for k, loss in losses.items()}
+        weights = step_weights(values, weighting)
+        objective = torch.stack([weights[k] * loss for k, loss in losses.items()]).sum()
+        grads = torch.autograd.grad(objective, meta_params, allow_unused=True)
     elif mode == "checkpoint":
-        meta_loss, final, grads = _checkpointed(learner, teacher, state, real_batches, meta_params)
+        values, weights, grads = _checkpointed(
+            learner, teacher, state, real_batches, meta_params, weighting
+        )
     else:
         raise ValueError(f"unknown meta-gradient mode {mode!r}; use 'unroll' or 'checkpoint'")
     grads = tuple(
         torch.zeros_like(p) if g is None else g for p, g in zip(meta_params, grads, strict=True)
     )
-    return MetaGradient(float(meta_loss.detach()), float(final), grads)
+    meta_loss = sum(values.values()) / len(values)
+    return MetaGradient(meta_loss, values[steps], grads, values, weights)
 
 
 def _step_with_real_loss(
@@ -212,18 +253,19 @@ def _step_with_real_loss(
 
 def _unrolled(
     learner: nn.Module, teacher: Teacher, state: LearnerState, real_batches: dict[int, RealBatch]
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> dict[int, torch.Tensor]:
+    """The scored steps' real losses {k: L_k}, each with its graph back to the teacher."""
     params = tuple(p.requires_grad_() for p in state.params)
     velocity = state.velocity
-    losses = []
+    losses = {}
     with shared_weight_norm():  # w_{t+1} serves the real loss and step t+1; G's w every step
         for t in range(teacher.inner_steps):
             params, velocity, real_loss = _step_with_real_loss(
                 learner, teacher, state, params, velocity, t, real_batches
             )
             if real_loss is not None:
-                losses.append(real_loss)
-    return torch.stack(losses).mean(), losses[-1].detach()
+                losses[t + 1] = real_loss
+    return losses
 
 
 def _checkpointed(
@@ -232,13 +274,14 @@ def _checkpointed(
     state: LearnerState,
     real_batches: dict[int, RealBatch],
     meta_params: Tensors,
-) -> tuple[torch.Tensor, torch.Tensor, Tensors]:
-    steps, n_scored = teacher.inner_steps, len(real_batches)
-    # Forward sweep without a graph, remembering (w_t, v_t) for t = 0..T-1.
+    weighting: str,
+) -> tuple[dict[int, float], dict[int, float], Tensors]:
+    steps = teacher.inner_steps
+    # Forward sweep without a graph, remembering (w_t, v_t) for t = 0..T-1; the scored losses
+    # it reads fix the weights the backward sweep uses.
     saved: list[tuple[Tensors, Tensors]] = []
     params, velocity = state.params, state.velocity
-    total = torch.zeros(())
-    final = torch.zeros(())
+    values: dict[int, float] = {}
     for t in range(steps):
         saved.append((params, velocity))
         with torch.no_grad():
@@ -261,8 +304,8 @@ def _checkpointed(
         if t + 1 in real_batches:
             with torch.no_grad():
                 loss = learner_loss(learner, state.names, params, *real_batches[t + 1])
-            total = total + loss
-            final = loss
+            values[t + 1] = float(loss)
+    weights = step_weights(values, weighting)
     # Backward sweep: rebuild step t's graph from (w_t, v_t) and push the adjoints through it.
     grads = [torch.zeros_like(p) for p in meta_params]
     adj_params: Tensors | None = None  # dL/dw_{t+1}
@@ -280,7 +323,7 @@ def _checkpointed(
             grad_outputs += [*adj_params, *adj_velocity]
         if real_loss is not None:
             outputs.append(real_loss)
-            grad_outputs.append(torch.full_like(real_loss, 1.0 / n_scored))
+            grad_outputs.append(torch.full_like(real_loss, weights[t + 1]))
         inputs = params_t + (velocity_t if t > 0 else ()) + meta_params
         result = torch.autograd.grad(outputs, inputs, grad_outputs, allow_unused=True)
         n = len(params_t)
@@ -296,4 +339,4 @@ def _checkpointed(
         for i, g in enumerate(result[len(inputs) - len(meta_params) :]):
             if g is not None:
                 grads[i] += g
-    return total / n_scored, final, tuple(grads)
+    return values, weights, tuple(grads)
