@@ -47,14 +47,17 @@ def real_batches(steps: int) -> dict:
     }
 
 
-def finite_difference(teacher, learner, batches, direction, eps=1e-6) -> float:
+def finite_difference(
+    teacher, learner, batches, direction, eps=1e-6, value_of=lambda result: result.meta_loss
+) -> float:
+    """Central difference along ``direction`` of ``value_of(meta_gradient(...))``."""
     params = teacher.meta_parameters()
 
     def loss_at(scale: float) -> float:
         with torch.no_grad():
             for p, d in zip(params, direction, strict=True):
                 p.add_(d, alpha=scale)
-        value = meta_gradient(learner, teacher, batches, mode="unroll").meta_loss
+        value = value_of(meta_gradient(learner, teacher, batches, mode="unroll"))
         with torch.no_grad():
             for p, d in zip(params, direction, strict=True):
                 p.sub_(d, alpha=scale)
@@ -140,17 +143,10 @@ def test_weighted_meta_gradient_matches_finite_differences_of_the_weighted_losse
         for p in params
     ]
 
-    def weighted_loss_at(scale: float, eps: float = 1e-6) -> float:
-        with torch.no_grad():
-            for p, d in zip(params, direction, strict=True):
-                p.add_(d, alpha=scale * eps)
-        step_losses = meta_gradient(learner, teacher, batches, mode="unroll").step_losses
-        with torch.no_grad():
-            for p, d in zip(params, direction, strict=True):
-                p.sub_(d, alpha=scale * eps)
-        return sum(result.weights[k] * v for k, v in step_losses.items())
+    def weighted_loss(perturbed) -> float:  # the weights held at the unperturbed values
+        return sum(result.weights[k] * v for k, v in perturbed.step_losses.items())
 
-    numeric = (weighted_loss_at(1) - weighted_loss_at(-1)) / 2e-6
+    numeric = finite_difference(teacher, learner, batches, direction, value_of=weighted_loss)
     analytic = sum(float((g * d).sum()) for g, d in zip(result.grads, direction, strict=True))
     assert analytic == pytest.approx(numeric, rel=1e-5, abs=1e-8)
     # A weighting that differs from the mean moves the gradient (the test can fail).

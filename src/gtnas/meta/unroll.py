@@ -164,19 +164,23 @@ def evaluate_accuracy(
 META_LOSS_WEIGHTINGS = ("uniform", "linear", "inverse-loss")
 
 
+def _check_weighting(weighting: str) -> None:
+    if weighting not in META_LOSS_WEIGHTINGS:
+        raise ValueError(
+            f"unknown meta-loss weighting {weighting!r}; use {', '.join(META_LOSS_WEIGHTINGS)}"
+        )
+
+
 def step_weights(losses: dict[int, float], weighting: str) -> dict[int, float]:
     """The weights {k: w_k} (summing to 1) of the scored steps' losses {k: L_k}."""
+    _check_weighting(weighting)
     if weighting == "uniform":
         raw = {k: 1.0 for k in losses}
     elif weighting == "linear":
         raw = {k: float(k) for k in losses}
-    elif weighting == "inverse-loss":
+    else:  # inverse-loss
         # A non-finite loss gives non-finite weights, and the step is skipped as non-finite.
         raw = {k: 1.0 / max(loss, 1e-12) for k, loss in losses.items()}
-    else:
-        raise ValueError(
-            f"unknown meta-loss weighting {weighting!r}; use {', '.join(META_LOSS_WEIGHTINGS)}"
-        )
     total = sum(raw.values())
     return {k: w / total for k, w in raw.items()}
 
@@ -208,13 +212,13 @@ def meta_gradient(
     steps = teacher.inner_steps
     if steps not in real_batches or any(not 1 <= k <= steps for k in real_batches):
         raise ValueError(f"real_batches keys must lie in 1..{steps} and include {steps}")
-    if weighting not in META_LOSS_WEIGHTINGS:
-        step_weights({}, weighting)  # raises the error that names the choices
+    _check_weighting(weighting)  # before the unroll, not after it
     meta_params = tuple(teacher.meta_parameters())
     state = LearnerState.from_module(learner)
     if mode == "unroll":
         losses = _unrolled(learner, teacher, state, real_batches)
-        values = {k: float(loss.detach()) for k, loss in losses.items()}
+        # one read of all the scored losses, not one per step
+        values = dict(zip(losses, torch.stack(list(losses.values())).tolist(), strict=True))
         weights = step_weights(values, weighting)
         objective = torch.stack([weights[k] * loss for k, loss in losses.items()]).sum()
         grads = torch.autograd.grad(objective, meta_params, allow_unused=True)
