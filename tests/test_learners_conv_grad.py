@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd import gradcheck, gradgradcheck
 
-from gtnas.learners.conv_grad import conv2d_any_order
+from gtnas.learners.conv_grad import compute_dtype, conv2d_any_order
 from gtnas.learners.layers import WNConv2d, conv2d
 
 # (C_in, C_out, kernel, stride, padding, groups, bias)
@@ -119,3 +119,72 @@ def test_only_the_gradients_the_backward_pass_asks_for_are_computed(monkeypatch,
     masks.clear()
     torch.autograd.grad(conv2d_any_order(x, w, None, 1, 1).square().sum(), [images])
     assert masks == [[True, False, False]]
+
+
+# ----- compute_dtype: the kernels in bfloat16, the tensors around them in float32 -----------
+
+
+def _bf16_reference(x, w, b, gy, stride, padding, groups):
+    """F.conv2d on bfloat16 copies of the operands and its first derivatives, cast to float32:
+    what every kernel of conv2d_any_order computes inside compute_dtype(torch.bfloat16)
+    (the bias gradient, a sum, is not a kernel's)."""
+    xb, wb = (t.detach().bfloat16().requires_grad_() for t in (x, w))
+    bb = None if b is None else b.detach().bfloat16().requires_grad_()
+    y = F.conv2d(xb, wb, bb, stride, padding, 1, groups)
+    inputs = [t for t in (xb, wb, bb) if t is not None]
+    grads = torch.autograd.grad(y, inputs, gy.bfloat16())
+    return [y.float(), *(g.float() for g in grads)]
+
+
+@pytest.mark.parametrize("geometry", GEOMETRIES)
+def test_compute_dtype_runs_every_kernel_in_bfloat16_and_returns_float32(geometry):
+    c_in, c_out, kernel, stride, padding, groups, bias = geometry
+    x, w, b = _inputs(
+        c_in, c_out, kernel, groups, bias, torch.float32, torch.Generator().manual_seed(3)
+    )
+    y32 = conv2d_any_order(x, w, b, stride, padding, groups)
+    gy = torch.randn(y32.shape, generator=torch.Generator().manual_seed(4))
+    inputs = [t for t in (x, w, b) if t is not None]
+    with compute_dtype(torch.bfloat16):
+        y = conv2d_any_order(x, w, b, stride, padding, groups)
+        grads = torch.autograd.grad(y, inputs, gy)
+    assert all(t.dtype == torch.float32 for t in (y, *grads))
+    # the same kernels on the same bfloat16 operands: the same numbers, to the bit, for the
+    # output and the input and weight gradients (the bias gradient is gy summed in float32, as
+    # without compute_dtype) ...
+    reference = _bf16_reference(x, w, b, gy, stride, padding, groups)
+    for mine, theirs in zip((y, *grads[:2]), reference[:3], strict=True):
+        assert torch.equal(mine, theirs)
+    # ... which are not the float32 numbers
+    exact = [y32, *torch.autograd.grad(y32, inputs, gy)]
+    assert not any(torch.equal(m, e) for m, e in zip((y, *grads[:2]), exact[:3], strict=True))
+    if bias:
+        assert torch.equal(grads[2], exact[3])
+
+
+def _first_and_second(x, w, b):
+    """conv2d_any_order's value and first and second derivatives of smooth scalar functions of
+    it (every term of the algebra, without _derivatives' sin, which amplifies rounding)."""
+    inputs = [t for t in (x, w, b) if t is not None]
+    y = conv2d_any_order(x, w, b, 1, 1)
+    first = torch.autograd.grad((y**2).sum(), inputs, create_graph=True)
+    second = torch.autograd.grad(sum((g**2).sum() for g in first), inputs)
+    return [y, *first, *second]
+
+
+def test_compute_dtype_reaches_second_derivatives_and_is_restored_after_the_block():
+    x, w, b = _inputs(3, 4, 3, 1, True, torch.float32, torch.Generator().manual_seed(5))
+    exact = _first_and_second(x, w, b)
+    try:
+        with compute_dtype(torch.bfloat16):
+            approx = _first_and_second(x, w, b)
+            raise RuntimeError("leaving the block by an exception")
+    except RuntimeError:
+        pass
+    for a, e in zip(approx, exact, strict=True):
+        assert a.dtype == torch.float32
+        # bfloat16 keeps 8 bits of mantissa: within a few per cent of the float32 numbers
+        assert (a - e).norm() <= 0.05 * e.norm()
+    assert any(not torch.equal(a, e) for a, e in zip(approx, exact, strict=True))
+    again = _first_and_second(x, w, b)
+    assert all(torch.equal(a, e) for a, e in zip(again, exact, strict=True))  # float32 again

@@ -235,3 +235,38 @@ def test_real_batches_flipped_at_random_are_the_same_images_mirrored_or_not():
     # without the option the draws are the ones the sampler always made
     index = torch.randint(0, 50, (64,), generator=torch.Generator().manual_seed(3))
     assert torch.equal(x, images[index]) and torch.equal(y, labels[index])
+
+
+def test_bfloat16_convolutions_meta_train_close_to_float32_and_only_inside_the_run(
+    tmp_path, monkeypatch
+):
+    import gtnas.learners.conv_grad as conv_grad
+    import gtnas.meta.run as run
+
+    monkeypatch.setattr(run, "bf16_supported", lambda: True)  # any CPU computes it, some slowly
+    seen = []  # the compute dtype while each iteration was logged
+
+    def record(_: dict) -> None:
+        seen.append(conv_grad._compute_dtype)
+
+    exact = run_meta_training(tiny_config(3), tmp_path / "fp32", show_progress=False)
+    config = tiny_config(3, conv_dtype="bfloat16")
+    approx = run_meta_training(config, tmp_path / "bf16", show_progress=False, on_iteration=record)
+    assert seen == [torch.bfloat16] * 3 and conv_grad._compute_dtype is None
+    losses = [[h["meta_loss"] for h in r.history] for r in (exact, approx)]
+    assert losses[0] != losses[1]  # the convolutions did round to bfloat16 ...
+    assert losses[1] == pytest.approx(losses[0], rel=0.05)  # ... and learnt about the same
+
+
+def test_bfloat16_convolutions_are_refused_where_they_would_not_pay(tmp_path, monkeypatch):
+    import gtnas.meta.run as run
+    from gtnas.errors import ConfigError
+
+    with pytest.raises(ValueError, match="conv_dtype must be one of float32, bfloat16"):
+        tiny_config(3, conv_dtype="float16")
+    with pytest.raises(ConfigError, match=r"is for CPUs; on cuda use meta\.conv_dtype=float32"):
+        run.conv_compute_dtype("bfloat16", torch.device("cuda"))
+    monkeypatch.setattr(run, "bf16_supported", lambda: False)
+    with pytest.raises(ConfigError, match="this CPU has no bfloat16 units"):
+        run_meta_training(tiny_config(3, conv_dtype="bfloat16"), tmp_path / "run")
+    assert not (tmp_path / "run").exists()  # refused before the run folder was made

@@ -21,10 +21,16 @@ times slower than its weight-gradient kernel, after copying both tensors into th
 Here every term is ``aten.convolution`` or ``aten.convolution_backward`` with one output
 selected: the kernels that the first-order backward of a plain training step uses, in the
 tensors' own memory format.
+
+Inside :func:`compute_dtype` every one of those kernels computes in another dtype (bfloat16
+on CPUs with AMX or AVX512-BF16 units): operands are cast in and results cast back, so the
+learner, its optimiser state and the meta-parameters stay float32.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +41,26 @@ _DILATION = (1, 1)
 # private, but what torch.utils.checkpoint relies on; without it every required grad is computed
 _WILL_EXECUTE = getattr(torch._C, "_will_engine_execute_node", None)
 _NO_OUTPUT_PADDING = (0, 0)
+# The dtype the kernels compute in; None: their operands' own (see compute_dtype).
+_compute_dtype: torch.dtype | None = None
+
+
+@contextlib.contextmanager
+def compute_dtype(dtype: torch.dtype | None) -> Iterator[None]:
+    """Within this block (process-wide), the convolutions of :func:`conv2d_any_order` and all
+    their derivatives compute in ``dtype``, their results cast back to the operands' dtype;
+    ``None`` leaves them alone. On the paper learner's sizes bfloat16 convolutions on an Intel
+    Xeon's AMX units run 2.6-4.4x faster than float32 ones (a whole GTN meta-gradient 1.42x)."""
+    global _compute_dtype
+    previous, _compute_dtype = _compute_dtype, dtype
+    try:
+        yield
+    finally:
+        _compute_dtype = previous
+
+
+def _cast(t: torch.Tensor | None, dtype: torch.dtype | None) -> torch.Tensor | None:
+    return t if t is None or dtype is None else t.to(dtype)
 
 
 @dataclass(frozen=True)
@@ -58,19 +84,27 @@ class ConvGeometry:
 def _conv(
     x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, geo: ConvGeometry
 ) -> torch.Tensor:
-    return torch.ops.aten.convolution(
-        x, w, b, geo.stride, geo.padding, _DILATION, False, _NO_OUTPUT_PADDING, geo.groups
-    )
+    dtype = _compute_dtype if _compute_dtype != x.dtype else None
+    y = torch.ops.aten.convolution(
+        _cast(x, dtype), _cast(w, dtype), _cast(b, dtype),
+        geo.stride, geo.padding, _DILATION, False, _NO_OUTPUT_PADDING, geo.groups,
+    )  # fmt: skip
+    return y if dtype is None else y.to(x.dtype)
 
 
 def _conv_backward(
     gy: torch.Tensor, x: torch.Tensor, w: torch.Tensor, geo: ConvGeometry, mask: list[bool]
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     # x and w give the shapes (and the suggested memory format) of what is not computed
-    return torch.ops.aten.convolution_backward(
-        gy, x, w, None, geo.stride, geo.padding, _DILATION, False, _NO_OUTPUT_PADDING,
-        geo.groups, mask,
+    dtype = _compute_dtype if _compute_dtype != gy.dtype else None
+    grads = torch.ops.aten.convolution_backward(
+        _cast(gy, dtype), _cast(x, dtype), _cast(w, dtype), None,
+        geo.stride, geo.padding, _DILATION, False, _NO_OUTPUT_PADDING, geo.groups, mask,
     )  # fmt: skip
+    if dtype is None:
+        return grads
+    gx, gw, gb = grads  # the masked-out ones are undefined (None)
+    return _cast(gx, x.dtype), _cast(gw, w.dtype), _cast(gb, gy.dtype)
 
 
 def _needs(ctx: Any) -> list[bool]:

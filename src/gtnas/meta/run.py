@@ -29,7 +29,9 @@ from gtnas.learners import (
     LearnerSampler,
     create_learner_sampler,
 )
+from gtnas.learners.conv_grad import compute_dtype
 from gtnas.meta.trainer import (
+    CONV_DTYPES,
     MetaTrainConfig,
     NonFiniteGuard,
     make_meta_optimizer,
@@ -160,10 +162,48 @@ def run_meta_training(
     :func:`check_resumable`). ``stop_after`` ends this session after that many iterations in
     total (the run can be resumed later); used by tests and by time-boxed jobs.
     """
+    device = resolve_device(config.device)  # fail before touching the run folder
+    with compute_dtype(conv_compute_dtype(config.meta.conv_dtype, device)):
+        return _meta_train(
+            config, Path(run_dir), device, resume, show_progress, on_iteration, stop_after
+        )
+
+
+def conv_compute_dtype(name: str, device: torch.device) -> torch.dtype | None:
+    """The compute dtype of ``meta.conv_dtype`` (None: float32), or a ConfigError where it
+    would not run or not pay: off the CPU, or on a CPU without bfloat16 units, where oneDNN
+    emulates it slower than float32."""
+    dtype = CONV_DTYPES[name]
+    if dtype is None:
+        return None
+    if device.type != "cpu":
+        raise ConfigError(
+            f"meta.conv_dtype={name} is for CPUs; on {device.type} use meta.conv_dtype=float32"
+        )
+    if not bf16_supported():
+        raise ConfigError(
+            f"meta.conv_dtype={name}: this CPU has no bfloat16 units (AMX or AVX512-BF16), "
+            "where it runs slower than float32; use meta.conv_dtype=float32"
+        )
+    return dtype
+
+
+def bf16_supported() -> bool:
+    """Whether oneDNN runs bfloat16 on this CPU's own units (AMX or AVX512-BF16)."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def _meta_train(
+    config: TeachRunConfig,
+    run_dir: Path,
+    device: torch.device,
+    resume: bool,
+    show_progress: bool,
+    on_iteration: OnIteration | None,
+    stop_after: int | None,
+) -> TeachRunResult:
     from gtnas.data import load_dataset  # imported here: data loading is the slow part
 
-    run_dir = Path(run_dir)
-    device = resolve_device(config.device)  # fail before touching the run folder
     checkpoint = load_checkpoint(run_dir) if resume else None
     if resume and not (run_dir / "config.json").is_file():
         raise GtnasError(f"nothing to resume in {run_dir}; start a run with `gtnas teach train`")

@@ -31,6 +31,8 @@ from gtnas.runtime.nonfinite import SkipGuard
 from gtnas.seeding import derive_seed, make_generator
 from gtnas.teachers import Teacher
 
+CONV_DTYPES = {"float32": None, "bfloat16": torch.bfloat16}  # meta.conv_dtype -> compute dtype
+
 
 @dataclass(frozen=True)
 class MetaTrainConfig:
@@ -61,6 +63,12 @@ class MetaTrainConfig:
     # linear (by step) or inverse-loss (by 1/loss: the mean of log-losses); see
     # gtnas.meta.unroll.META_LOSS_WEIGHTINGS.
     meta_loss_weighting: str = "uniform"
+    # The dtype the learners' and generator's convolutions compute in while meta-training
+    # (CPU only; gtnas.learners.conv_grad.compute_dtype): bfloat16 on CPUs with AMX or
+    # AVX512-BF16 units made a paper-size GTN meta-gradient 1.42x faster on an Intel Xeon,
+    # at 97.90% against 97.92% validation accuracy after 40 iterations. Everything else, and
+    # the learners that assess the finished teacher, stay float32.
+    conv_dtype: str = "float32"
     grad_clip: float = 10.0  # max global norm of the meta-gradient (0: no clipping)
     gradient_checkpointing: bool = False  # rebuild one inner step at a time in the backward
     max_nonfinite: int = 10  # consecutive non-finite meta-steps tolerated before stopping
@@ -78,6 +86,10 @@ class MetaTrainConfig:
             raise ValueError(f"lr_scale multipliers must be positive, got {self.lr_scale}")
         if self.meta_loss_every < 0 or self.real_batch_size < 1 or self.max_nonfinite < 1:
             raise ValueError("meta_loss_every >= 0, real_batch_size >= 1, max_nonfinite >= 1")
+        if self.conv_dtype not in CONV_DTYPES:
+            raise ValueError(
+                f"conv_dtype must be one of {', '.join(CONV_DTYPES)}, got {self.conv_dtype!r}"
+            )
         if self.meta_loss_weighting not in META_LOSS_WEIGHTINGS:
             raise ValueError(
                 f"meta_loss_weighting must be one of {', '.join(META_LOSS_WEIGHTINGS)}, "
