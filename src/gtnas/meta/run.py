@@ -13,6 +13,7 @@ Run folder layout::
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -189,8 +190,13 @@ def conv_compute_dtype(name: str, device: torch.device) -> torch.dtype | None:
 
 
 def bf16_supported() -> bool:
-    """Whether oneDNN runs bfloat16 on this CPU's own units (AMX or AVX512-BF16)."""
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    """Whether this CPU has bfloat16 units (AMX or AVX512-BF16), read from /proc/cpuinfo; off
+    Linux, oneDNN's own check (which also passes plain AVX-512, where it emulates them)."""
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return re.search(r"\b(amx_bf16|avx512_bf16)\b", cpuinfo) is not None
 
 
 def _meta_train(
