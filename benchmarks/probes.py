@@ -223,6 +223,12 @@ METHOD_PROBES: dict[str, dict[str, Any]] = {
         "teacher_options": SOFT_LABELS,
         "meta": {"iterations": 49},
     },
+    # bfloat16 convolutions while meta-training (meta.conv_dtype; CPUs with AMX only): 1.42x
+    # per meta-gradient on the Intel Xeon. Does the teacher lose accuracy?
+    "learned soft labels, bfloat16 convolutions": {
+        "teacher_options": SOFT_LABELS,
+        "meta": {"conv_dtype": "bfloat16"},
+    },
 }
 # Fashion-MNIST at the paper's size, the same 40-iteration runs and 5 validation learners as
 # ``method``: which of them might lift the 87.5% of the 60min variant (whose meta-loss was flat

@@ -50,7 +50,7 @@ def compute_dtype(dtype: torch.dtype | None) -> Iterator[None]:
     """Within this block (process-wide), the convolutions of :func:`conv2d_any_order` and all
     their derivatives compute in ``dtype``, their results cast back to the operands' dtype;
     ``None`` leaves them alone. On the paper learner's sizes bfloat16 convolutions on an Intel
-    Xeon's AMX units run 2.6-4.4x faster than float32 ones (a whole GTN meta-gradient 1.42x)."""
+    Xeon's AMX units run 2.5-4.4x faster than float32 ones (a whole GTN meta-gradient 1.42x)."""
     global _compute_dtype
     previous, _compute_dtype = _compute_dtype, dtype
     try:

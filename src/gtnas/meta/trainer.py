@@ -66,8 +66,9 @@ class MetaTrainConfig:
     # The dtype the learners' and generator's convolutions compute in while meta-training
     # (CPU only; gtnas.learners.conv_grad.compute_dtype): bfloat16 on CPUs with AMX or
     # AVX512-BF16 units made a paper-size GTN meta-gradient 1.42x faster on an Intel Xeon,
-    # at 97.90% against 97.92% validation accuracy after 40 iterations. Everything else, and
-    # the learners that assess the finished teacher, stay float32.
+    # and its 480-iteration MNIST schedule took 70 minutes against 132 for 98.87% against
+    # 98.93% test accuracy. Everything else, and the learners that assess the finished
+    # teacher, stay float32.
     conv_dtype: str = "float32"
     grad_clip: float = 10.0  # max global norm of the meta-gradient (0: no clipping)
     gradient_checkpointing: bool = False  # rebuild one inner step at a time in the backward
