@@ -16,9 +16,9 @@ Seven sets, each written to ``benchmarks/results/teach_probes[-SET].json``:
   minutes per probe; the meta-loss (averaged over pairs of iterations) says more than one learner's
   validation accuracy.
 - ``method`` (method choices that might lift the paper-size teacher: soft labels, which steps
-  are scored, meta-lr, real batch size): whole 40-iteration runs from the warm start, each
-  finished teacher judged by 5 fresh learners on the whole validation split. About 11 minutes
-  per probe on an Intel Xeon.
+  are scored, meta-lr, real batch size, bfloat16 convolutions): whole 40-iteration runs from
+  the warm start, each finished teacher judged by 5 fresh learners on the whole validation
+  split. About 11 minutes per probe on an Intel Xeon.
 - ``fashion`` (method choices for Fashion-MNIST at the paper's size, after the ``60min``
   variant stopped at 87.5%: soft labels alone, with real batches of 256, with real batches
   mirrored at random, with a closer warm start): the ``method`` set's runs and judging on
@@ -224,7 +224,8 @@ METHOD_PROBES: dict[str, dict[str, Any]] = {
         "meta": {"iterations": 49},
     },
     # bfloat16 convolutions while meta-training (meta.conv_dtype; CPUs with AMX only): 1.42x
-    # per meta-gradient on the Intel Xeon. Does the teacher lose accuracy?
+    # per meta-gradient on the Intel Xeon. Does the teacher lose accuracy? No: 97.96 +- 0.11%
+    # against 97.92 +- 0.14% for soft labels in float32, in 426 s against 626 s.
     "learned soft labels, bfloat16 convolutions": {
         "teacher_options": SOFT_LABELS,
         "meta": {"conv_dtype": "bfloat16"},

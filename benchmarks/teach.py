@@ -81,7 +81,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "checkpoint_every": 10,
     },
     # The 120min schedule with bfloat16 convolutions (meta.conv_dtype; Intel Xeons with AMX
-    # only): 1.42x faster meta-gradients, and 97.90% against 97.92% validation accuracy after 40
+    # only): 1.42x faster meta-gradients, and 97.96% against 97.92% validation accuracy after 40
     # iterations (probes). Does the 98.9% of 480 iterations hold, in about 75 minutes? Nearly:
     # 98.87% test accuracy (float32: 98.93%) after 70 minutes, a validation learner first at
     # 98.9% after 59.96 minutes.
