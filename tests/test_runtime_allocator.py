@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-# Four meta-gradients of the paper's MNIST learner through a 4-step pixels teacher (batch 128,
+# Six meta-gradients of the paper's MNIST learner through a 4-step pixels teacher (batch 128,
 # the paper's size; random images, no data set needed); prints the minor page faults of each.
 SCRIPT = """
 import resource
@@ -33,7 +33,7 @@ teacher = create_teacher(
     real_images=images, real_labels=labels, generator=generator,
 )
 sampler = FixedLearnerSampler((1, 28, 28), 10)
-for _ in range(4):
+for _ in range(6):
     learner = sampler.sample(generator)
     teacher.begin_episode(generator)
     real = sample_real_batches(images, labels, [1, 2, 3, 4], 128, generator, torch.device("cpu"))
@@ -63,17 +63,23 @@ glibc = pytest.mark.skipif(
 
 @glibc
 def test_meta_gradients_reuse_freed_memory_where_glibc_faults_it_in_afresh():
-    applied, kept = run(GTNAS_KEEP_FREED_MEMORY="1")
-    off, default = run(GTNAS_KEEP_FREED_MEMORY="0")
-    assert applied and not off
     # The first meta-gradient sizes the heap either way. After it, glibc's default hands freed
-    # memory back and faults it in again (70,000-270,000 faults per meta-gradient), kept memory
-    # is mostly reused (a few to 13,000). Now and then one meta-gradient of the three faults in
-    # about as much either way (276,000 kept, 9,000 default, seen on an AMD EPYC), so the
-    # typical one, the median, is compared rather than the sum.
-    typical_kept, typical_default = statistics.median(kept[1:]), statistics.median(default[1:])
-    assert typical_default > 50_000
-    assert 5 * typical_kept < typical_default
+    # memory back and faults it in again (70,000-290,000 faults per meta-gradient), kept memory
+    # is reused (a few, up to 19,000). Neither holds every time, on any statistic: on an Intel
+    # Xeon three of five kept meta-gradients once faulted in 270,000-285,000, and the default's
+    # sometimes as few as 1,500-31,000 (medians of 31,000 seen). So the typical (median)
+    # meta-gradients are compared in up to three fresh pairs of runs, and the effect must show
+    # in one; without keep_freed_memory both runs of a pair fault alike and none shows it.
+    seen = []
+    for _ in range(3):
+        applied, kept = run(GTNAS_KEEP_FREED_MEMORY="1")
+        off, default = run(GTNAS_KEEP_FREED_MEMORY="0")
+        assert applied and not off
+        typical_kept, typical_default = statistics.median(kept[1:]), statistics.median(default[1:])
+        if typical_default > 50_000 and 5 * typical_kept < typical_default:
+            return
+        seen.append((kept, default))
+    pytest.fail(f"kept memory was not reused in three pairs of runs (kept, default): {seen}")
 
 
 @glibc
