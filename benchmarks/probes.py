@@ -437,6 +437,8 @@ def run_side_by_side(
     while waiting or running:
         while waiting and len(running) < workers:
             job = {**waiting.pop(0), "threads": threads}
+            # a child that fails before run_probe clears its folder must not pass for finished
+            (Path(job["run_dir"]) / "probe.json").unlink(missing_ok=True)
             process = context.Process(target=_probe_job, args=(job,))
             process.start()
             running[job["name"]] = (process, job)
