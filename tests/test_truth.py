@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gtnas.analysis.truthset import TRUTH_FORMAT, load_truth, truth_document
+from gtnas.analysis.truthset import TRUTH_FORMAT, load_truth, truth_document, write_truth
 from gtnas.cli.app import main
 from gtnas.config import config_to_dict
 from gtnas.search.executor import ContextSpec, build_context
@@ -20,8 +20,10 @@ from gtnas.search.truth import (
     build_truth,
     default_truth_recipe,
     run_folder_name,
+    sample,
 )
 from gtnas.seeding import make_generator
+from gtnas.spaces import create_space
 from gtnas.training.trainer import RESULT_FILE, train_network
 
 TOY = TruthConfig(
@@ -147,7 +149,7 @@ def test_train_proxy_details_and_name() -> None:
 def test_cli_build_export_schema_and_resume(tmp_path: Path, mnist, capsys) -> None:
     runs, path = tmp_path / "runs", tmp_path / "truth" / "toy.json"
     assert main(["truth", "build", *TOY_CLI, "--n", "2", "--out", str(runs)]) == 0
-    name = "truth-mnist-nb201-n2-e1"
+    name = "truth-mnist-nb201-n2-e1-tiny"
     assert name in capsys.readouterr().out
     assert main(["truth", "export", name, "--runs", str(runs), "--out", str(path)]) == 0
     document = json.loads(path.read_text())
@@ -249,3 +251,104 @@ def test_list_strategy_proposes_the_list_then_samples() -> None:
     assert proposals(0, listed)[:3] == listed
     # past the list: seeded uniform samples, as from a list-less one
     assert proposals(0, listed)[3:] == proposals(0, [])[:3] != proposals(1, [])[:3]
+
+
+def test_seeds_train_each_architecture_per_seed_and_the_first_ones_only(
+    tmp_path: Path, toy
+) -> None:
+    config = dataclasses.replace(toy, n=3, seeds=2, seeds_for=2)
+    build = build_truth(config, tmp_path / "runs", name="set")
+    document = truth_document(build.study)
+    assert document["format"] == TRUTH_FORMAT and document["seeds"] == [0, 1]
+    assert document["complete"] and document["planned"] == 3 and document["failed"] == 0
+    records = document["records"]
+    assert [len(r["seeds"]) for r in records] == [2, 2, 1]  # seeds_for: the first two
+    assert [r["genotype"] for r in records] == sample(config, create_space("nb201"))[:3]
+    for record in records:
+        seeds = record["seeds"]
+        # the record is the mean of its seeds; each seed is its own run folder
+        assert record["val_accuracy"] == pytest.approx(
+            sum(s["val_accuracy"] for s in seeds) / len(seeds)
+        )
+        assert record["test_accuracy"] == pytest.approx(
+            sum(s["test_accuracy"] for s in seeds) / len(seeds)
+        )
+        assert record["steps"] == 3 and record["flops"] > 0  # 200 images in batches of 64
+    runs = sorted(p.name for p in (build.folder / "train").iterdir())
+    assert len(runs) == 5 and sum(name.endswith("-s1") for name in runs) == 2
+    # a seed's result is what `gtnas arch train` gives with that seed: seed 1 is not seed 0
+    second = records[0]["seeds"][1]
+    context = _toy_context(toy, tmp_path / "alone")
+    genotype = context.space.parse(records[0]["genotype"].partition(":")[2])
+    alone = train_network(
+        context.space, genotype, context.dataset, dataclasses.replace(config.recipe(), seed=1),
+        tmp_path / "alone" / "run", show_progress=False,
+    )  # fmt: skip
+    assert (alone.val_accuracy, alone.test_accuracy) == (
+        second["val_accuracy"], second["test_accuracy"],
+    )  # fmt: skip
+    truth = load_truth(write_truth(document, tmp_path / "set.json"))
+    assert truth.training_seeds() == [0, 1] and truth.steps == 3
+    indices, first, other = truth.seed_pairs("test")
+    assert list(indices) == [0, 1]
+    assert list(first) == [r["seeds"][0]["test_accuracy"] for r in records[:2]]
+    assert list(other) == [r["seeds"][1]["test_accuracy"] for r in records[:2]]
+    assert truth.accuracies("val", seed=1)[2] != truth.accuracies("val", seed=1)[2]  # NaN
+
+
+def test_a_build_continues_from_its_exported_file_on_another_machine(tmp_path: Path, toy) -> None:
+    config = dataclasses.replace(toy, seeds=2)
+    whole = build_truth(config, tmp_path / "whole", name="set")
+    path = tmp_path / "truth" / "set.json"
+
+    def export(study) -> None:
+        write_truth(truth_document(study), path)
+
+    first = build_truth(config, tmp_path / "here", name="set", stop_after=2, on_update=export)
+    partial = json.loads(path.read_text())
+    assert partial["n"] == 2 and partial["complete"] is False
+    # a fresh clone: no study, no run folders, only the file
+    trained: list[str] = []
+    there = build_truth(
+        config, tmp_path / "there", name="set", adopt=partial, on_update=export,
+        on_result=lambda r: trained.append(r.genotype),
+    )  # fmt: skip
+    assert there.progress.replay_mismatches == 0
+    assert len(trained) == 2 and not set(trained) & set(_results(first.study))
+    assert _untimed(truth_document(there.study)) == _untimed(truth_document(whole.study))
+    assert json.loads(path.read_text())["complete"] is True
+    # adopting again changes nothing (the study holds the results now)
+    again = build_truth(config, tmp_path / "there", name="set", adopt=partial)
+    assert len(again.study.completed()) == 4
+
+
+def _untimed(document: dict) -> list[dict]:
+    """A truth document's records without their seconds (which no two runs share)."""
+    return [
+        {**{k: v for k, v in r.items() if "seconds" not in k},
+         "seeds": [{k: v for k, v in s.items() if "seconds" not in k} for s in r["seeds"]]}
+        for r in document["records"]
+    ]  # fmt: skip
+
+
+def test_a_file_of_another_build_is_not_adopted(tmp_path: Path, toy) -> None:
+    from gtnas.errors import ConfigError
+
+    config = dataclasses.replace(toy, n=1, seeds=2)
+    document = truth_document(build_truth(config, tmp_path / "a", name="set").study)
+    cases = (({"seed": 1}, "seed=0, not 1"), ({"seeds": 1}, "seeds=2, not 1"))
+    for index, (change, message) in enumerate(cases):
+        other = dataclasses.replace(config, **change)
+        with pytest.raises(ConfigError, match=message):
+            build_truth(other, tmp_path / f"b{index}", name="x", adopt=document)
+    with pytest.raises(ConfigError, match="only a gtnas-truth/2 file"):
+        build_truth(config, tmp_path / "c", name="x", adopt={**document, "format": "gtnas-truth/1"})
+
+
+def test_shipped_format_1_sets_still_read() -> None:
+    root = Path(__file__).resolve().parents[1] / "truth"
+    for path in sorted(root.glob("*-e3.json")):  # the first sets: one seed each
+        truth = load_truth(path)
+        assert len(truth) == 100 and truth.training_seeds() == [0]
+        assert truth.seed_pairs("test")[0].size == 0
+        assert truth.accuracies("test", seed=0) == truth.accuracies("test")

@@ -1,43 +1,67 @@
 """The truth-set file: architectures with their accuracy after real training, as small JSON.
 
-Written by ``gtnas truth export`` from a truth build (:mod:`gtnas.search.truth`), shipped in the
-repository's ``truth/`` folder, read by ``gtnas rank-corr`` and ``gtnas speedup``::
+Written by ``gtnas truth export`` (and, as it goes, by ``gtnas truth build --export``) from a
+truth build (:mod:`gtnas.search.truth`), shipped in the repository's ``truth/`` folder, read by
+``gtnas rank-corr``, ``gtnas speedup`` and ``gtnas simulate``. Format 2::
 
-    {"format": "gtnas-truth/1", "dataset": "mnist", "space": "nb201", "space_options": {},
-     "blueprint": "search", "epochs": 3, "train_subset": 10000, "seed": 0,
-     "recipe": {...the FinalTrainConfig...}, "machine": {...where it ran...},
-     "study": "truth-mnist-nb201-n100-e3", "n": 100, "failed": 0,
-     "records": [{"genotype": "nb201:|...|", "val_accuracy": 0.97, "test_accuracy": 0.97,
-                  "seconds": 61.2, "train_seconds": 55.0, "parameters": 127226}, ...]}
+    {"format": "gtnas-truth/2", "dataset": "fashion-mnist", "space": "nb201",
+     "space_options": {}, "blueprint": "rank", "epochs": 7, "train_subset": null, "seed": 0,
+     "seeds": [0, 1], "seeds_for": null, "steps": 2737, "planned": 100, "complete": true,
+     "recipe": {...the FinalTrainConfig of seed 0...}, "build": {...the TruthConfig...},
+     "machine": {...where it ran...}, "study": "truth-...", "n": 100, "failed": 0,
+     "failures": [{"genotype": "nb201:|...|", "error": "..."}],
+     "records": [{"genotype": "nb201:|...|", "val_accuracy": 0.91, "test_accuracy": 0.90,
+                  "seconds": 180.2, "train_seconds": 171.0, "parameters": 45570,
+                  "flops": 8300000, "steps": 2737,
+                  "seeds": [{"seed": 0, "val_accuracy": 0.912, "test_accuracy": 0.903,
+                             "seconds": 181.0, "train_seconds": 172.1}, ...]}, ...]}
 
-``seconds`` is the wall time of an architecture's training (all sessions, the per-epoch
-validation included, the closing validation and test passes not); ``train_seconds`` the part
-spent in optimiser steps. Accuracies are fractions in [0, 1].
+A record's ``val_accuracy`` and ``test_accuracy`` are the means over its seeds (what proxies
+are correlated with by default); ``seconds`` (wall time, the closing validation and test passes
+left out) and ``train_seconds`` (optimiser steps) are the mean of one training. Format 1 (the
+first sets: one seed, no ``seeds``) still reads, each record as one seed of the set's seed.
+Accuracies are fractions in [0, 1].
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gtnas.errors import GtnasError
+import numpy as np
 
-TRUTH_FORMAT = "gtnas-truth/1"
+from gtnas.errors import GtnasError
+from gtnas.search.truth import TRUTH_FORMAT, record_of
+
+FORMATS = ("gtnas-truth/1", TRUTH_FORMAT)
 METRICS = {"val": "val_accuracy", "test": "test_accuracy"}
 _HEADER_KEYS = ("dataset", "space", "space_options", "blueprint", "epochs", "train_subset", "seed")
 _RECORD_KEYS = ("genotype", "val_accuracy", "test_accuracy", "seconds", "parameters")
+_SEED_KEYS = ("seed", "val_accuracy", "test_accuracy")
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    """One training of an architecture."""
+
+    seed: int
+    val_accuracy: float
+    test_accuracy: float
 
 
 @dataclass(frozen=True)
 class TruthRecord:
     genotype: str  # "<space>:<string>"
-    val_accuracy: float
+    val_accuracy: float  # the mean over its seeds
     test_accuracy: float
-    seconds: float
+    seconds: float  # of one training
     parameters: int
+    seeds: tuple[SeedResult, ...] = ()
+    flops: int | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +76,8 @@ class TruthSet:
     records: tuple[TruthRecord, ...]
     name: str  # the file's stem, used to name what is derived from it
     machine: dict[str, Any] = field(default_factory=dict)
+    steps: int | None = None  # SGD steps of one training, when recorded
+    complete: bool = True  # False: a build still under way (fewer records than planned)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -59,11 +85,33 @@ class TruthSet:
     def genotypes(self) -> list[str]:
         return [r.genotype for r in self.records]
 
-    def accuracies(self, metric: str) -> list[float]:
-        """``"val"`` or ``"test"`` accuracy of every record, in file order."""
+    def accuracies(self, metric: str, seed: int | None = None) -> list[float]:
+        """``"val"`` or ``"test"`` accuracy of every record, in file order: the mean over its
+        seeds, or training seed ``seed``'s (NaN where a record lacks that seed)."""
         if metric not in METRICS:
             raise GtnasError(f"unknown truth metric {metric!r}; choose val or test")
-        return [float(getattr(r, METRICS[metric])) for r in self.records]
+        if seed is None:
+            return [float(getattr(r, METRICS[metric])) for r in self.records]
+        values = []
+        for record in self.records:
+            found = [s for s in record.seeds if s.seed == seed]
+            values.append(float(getattr(found[0], METRICS[metric])) if found else math.nan)
+        return values
+
+    def training_seeds(self) -> list[int]:
+        """The training seeds that occur in the set, in order."""
+        return sorted({s.seed for r in self.records for s in r.seeds})
+
+    def seed_pairs(self, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(indices, accuracies of the first seed, of the second) of the records trained with
+        the set's first two training seeds: two measurements of one network's accuracy."""
+        seeds = self.training_seeds()
+        if len(seeds) < 2:
+            return np.zeros(0, dtype=int), np.zeros(0), np.zeros(0)
+        a = np.asarray(self.accuracies(metric, seeds[0]))
+        b = np.asarray(self.accuracies(metric, seeds[1]))
+        both = np.flatnonzero(~np.isnan(a) & ~np.isnan(b))
+        return both, a[both], b[both]
 
     def digest(self) -> str:
         """12 hex digits identifying the set's architectures and data (not its file name):
@@ -75,31 +123,25 @@ class TruthSet:
 
 
 def truth_document(study: Any) -> dict[str, Any]:
-    """The truth-set JSON of a truth study (its finished trainings, in trial order)."""
+    """The truth-set JSON (format 2) of a truth study: its finished trainings in trial
+    order, and the failed ones."""
     from gtnas import __version__
     from gtnas.config import config_to_dict
     from gtnas.search.truth import truth_config_of
 
     config = truth_config_of(study.config, study=study.name)
     proxy = config.proxy
-    records = []
-    for record in sorted(study.completed(), key=lambda r: r.number):
-        scores = record.scores
-        train_seconds = scores.get(f"{proxy}/train_seconds")
-        records.append(
-            {
-                "genotype": record.genotype,
-                "val_accuracy": scores[proxy],
-                "test_accuracy": scores[f"{proxy}/test_accuracy"],
-                "seconds": round(scores.get(f"{proxy}/wall_seconds", record.seconds), 3),
-                "train_seconds": None if train_seconds is None else round(train_seconds, 3),
-                "parameters": int(scores[f"{proxy}/parameters"]),
-            }
-        )
+    finished = sorted(study.completed(), key=lambda r: r.number)
+    records = [record_of(r.scores, proxy, r.genotype) for r in finished]
     if not records:
         raise GtnasError(f"truth build {study.name!r} has no finished trainings yet")
-    failed = sum(r.state == "FAIL" and r.error != "interrupted" for r in study.records())
+    failures = [
+        {"genotype": r.genotype, "error": r.error}
+        for r in sorted(study.records(), key=lambda r: r.number)
+        if r.state == "FAIL" and r.error != "interrupted"
+    ]
     sessions = [value for _, value in sorted(study.results("machine").items())]
+    steps = [r["steps"] for r in records if "steps" in r]
     document: dict[str, Any] = {
         "format": TRUTH_FORMAT,
         "dataset": config.dataset,
@@ -109,12 +151,19 @@ def truth_document(study: Any) -> dict[str, Any]:
         "epochs": config.epochs,
         "train_subset": config.train_subset,
         "seed": config.seed,
+        "seeds": config.training_seeds,
+        "seeds_for": config.seeds_for,
+        "steps": max(steps) if steps else None,
+        "planned": config.n,
+        "complete": len(records) + len(failures) >= config.n,
         "recipe": config_to_dict(config.recipe()),
+        "build": config_to_dict(config),
         "machine": sessions[0] if sessions else {},
         "study": study.name,
         "gtnas": __version__,
         "n": len(records),
-        "failed": failed,
+        "failed": len(failures),
+        "failures": failures,
         "records": records,
     }
     others = [s for s in sessions[1:] if s != document["machine"]]
@@ -132,8 +181,8 @@ def write_truth(document: dict[str, Any], path: Path) -> Path:
     return path
 
 
-def load_truth(path: Path) -> TruthSet:
-    """Read and check a truth-set file; every problem is one :class:`GtnasError` line."""
+def read_truth_document(path: Path) -> dict[str, Any]:
+    """A truth-set file's JSON, checked to be one (any format); problems are one line."""
     path = Path(path)
     try:
         document = json.loads(path.read_text())
@@ -144,8 +193,18 @@ def load_truth(path: Path) -> TruthSet:
         ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise GtnasError(f"truth file {path} is not valid JSON ({exc})") from None
-    if not isinstance(document, dict) or document.get("format") != TRUTH_FORMAT:
-        raise GtnasError(f'{path} is not a truth-set file (no "format": "{TRUTH_FORMAT}")')
+    if not isinstance(document, dict) or document.get("format") not in FORMATS:
+        raise GtnasError(
+            f'{path} is not a truth-set file (no "format": one of {", ".join(FORMATS)})'
+        )
+    return document
+
+
+def load_truth(path: Path) -> TruthSet:
+    """Read and check a truth-set file (format 1 or 2); every problem is one
+    :class:`GtnasError` line."""
+    path = Path(path)
+    document = read_truth_document(path)
     missing = [key for key in (*_HEADER_KEYS, "records") if key not in document]
     if missing:
         raise GtnasError(f"truth file {path} lacks {', '.join(missing)}")
@@ -154,15 +213,12 @@ def load_truth(path: Path) -> TruthSet:
         if not isinstance(item, dict) or any(key not in item for key in _RECORD_KEYS):
             raise GtnasError(f"truth file {path}: record {index} needs {', '.join(_RECORD_KEYS)}")
         try:
-            record = TruthRecord(
-                genotype=str(item["genotype"]),
-                val_accuracy=float(item["val_accuracy"]),
-                test_accuracy=float(item["test_accuracy"]),
-                seconds=float(item["seconds"]),
-                parameters=int(item["parameters"]),
-            )
-        except (TypeError, ValueError):
-            raise GtnasError(f"truth file {path}: record {index} has a non-numeric value") from None
+            record = _record(item, int(document["seed"]))
+        except (TypeError, ValueError, KeyError):
+            raise GtnasError(
+                f"truth file {path}: record {index} has a non-numeric or missing value (its "
+                f"seeds need {', '.join(_SEED_KEYS)})"
+            ) from None
         if not record.genotype.startswith(f"{document['space']}:"):
             raise GtnasError(
                 f"truth file {path}: record {index} is not a {document['space']} genotype"
@@ -183,4 +239,29 @@ def load_truth(path: Path) -> TruthSet:
         records=tuple(records),
         name=path.stem,
         machine=dict(document.get("machine") or {}),
+        steps=document.get("steps"),
+        complete=bool(document.get("complete", True)),
+    )
+
+
+def _record(item: dict[str, Any], set_seed: int) -> TruthRecord:
+    val, test = float(item["val_accuracy"]), float(item["test_accuracy"])
+    if "seeds" in item:  # format 2
+        seeds = tuple(
+            SeedResult(int(s["seed"]), float(s["val_accuracy"]), float(s["test_accuracy"]))
+            for s in item["seeds"]
+        )
+    else:  # format 1: one training, with the set's seed
+        seeds = (SeedResult(set_seed, val, test),)
+    if not seeds or len({s.seed for s in seeds}) != len(seeds):
+        raise ValueError("a record needs one or more distinct seeds")
+    flops = item.get("flops")
+    return TruthRecord(
+        genotype=str(item["genotype"]),
+        val_accuracy=val,
+        test_accuracy=test,
+        seconds=float(item["seconds"]),
+        parameters=int(item["parameters"]),
+        seeds=seeds,
+        flops=None if flops is None else int(flops),
     )

@@ -32,7 +32,15 @@ def build(
         None, help="Train on the first N training images; 0: all. (default: 10000)"
     ),
     blueprint: str = typer.Option(None, help="Network size trained. (default: search)"),
-    seed: int = typer.Option(None, help="Seeds the sampling and every training. (default: 0)"),
+    seed: int = typer.Option(
+        None, help="Seeds the sampling; the first training seed. (default: 0)"
+    ),
+    seeds: int = typer.Option(
+        None, help="Training seeds per architecture: SEED, SEED+1, ... (default: 1)"
+    ),
+    seeds_for: int = typer.Option(
+        None, help="Only the first N architectures get every seed. (default: all)"
+    ),
     workers: int = typer.Option(None, help="Parallel trainings. (default: 2)"),
     threads: int = typer.Option(None, help="Torch threads per worker; 0: cores / workers."),
     device: str = typer.Option(None, help="cpu, cuda, cuda:N. (default: cpu)"),
@@ -49,7 +57,11 @@ def build(
     set_: list[str] = typer.Option(
         None, "--set", help="Override any config key: --set final.batch_size=64 (repeatable)."
     ),
-    export: Path = typer.Option(None, help="Also write the truth-set JSON here when done."),
+    export: Path = typer.Option(
+        None,
+        help="Keep the truth-set JSON here up to date after every architecture; a build "
+        "without its study (a fresh clone) continues from this file's records.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-architecture lines."),
 ) -> None:
     """Sample architectures (seeded) and train each with the final-training recipe.
@@ -69,6 +81,8 @@ def build(
             "epochs": epochs,
             "blueprint": blueprint,
             "seed": seed,
+            "seeds": seeds,
+            "seeds_for": seeds_for,
             "workers": workers,
             "threads": threads,
             "device": device,
@@ -91,9 +105,15 @@ def build(
     console.print(
         f"[bold]truth build[/] {name}: {truth_config.n} {truth_config.space} architectures, "
         f"{truth_config.epochs} epochs on {truth_config.train_subset or 'all'} "
-        f"{truth_config.dataset} images, {truth_config.workers} worker(s)",
+        f"{truth_config.dataset} images, {truth_config.seeds} seed(s), "
+        f"{truth_config.workers} worker(s)",
         highlight=False,
     )
+    adopt = None
+    if export is not None and export.is_file():
+        from gtnas.analysis.truthset import read_truth_document
+
+        adopt = read_truth_document(export)
 
     from gtnas.search.study import Study, default_storage
 
@@ -103,6 +123,9 @@ def build(
     if existing is not None or (study is None and _existing_study(name, out, storage) is not None):
         records = Study.open(name, url, config=None, decision_sizes={}).records()
         done = sum(r.state in ("COMPLETE", "FAIL") and r.error != "interrupted" for r in records)
+    if adopt is not None and done == 0:
+        done = len(adopt.get("records", [])) + len(adopt.get("failures", []))
+        console.print(f"continuing from the {done} architectures in {export}", highlight=False)
 
     def on_result(record: TrialRecord) -> None:
         nonlocal done
@@ -112,10 +135,21 @@ def build(
         test = record.scores.get(f"{truth_config.proxy}/test_accuracy")
         if record.score is not None and test is not None:
             text = f"val {100 * record.score:.2f}%  test {100 * test:.2f}%  {record.seconds:.0f}s"
+            each = [
+                100 * value
+                for key, value in sorted(record.scores.items())
+                if key.startswith(f"{truth_config.proxy}/seed") and key.endswith("/val_accuracy")
+            ]
+            if len(each) > 1:
+                text += "  (val by seed: " + ", ".join(f"{v:.2f}%" for v in each) + ")"
         else:
             text = f"failed: {record.error}"
         line = f"[{done}/{truth_config.n}] {record.genotype}  {text}"
         console.print(line, highlight=False, soft_wrap=True, markup=False)
+
+    def on_update(handle: object) -> None:
+        if export is not None:
+            _export(handle, export, quiet=True)
 
     build_result = build_truth(
         truth_config,
@@ -125,6 +159,8 @@ def build(
         ray=ray,
         ray_address=ray_address,
         on_result=on_result,
+        adopt=adopt,
+        on_update=on_update,
     )
     completed = build_result.study.completed()
     console.print(
@@ -155,11 +191,13 @@ def export_truth(
     _export(handle, out or Path("truth") / f"{study.removeprefix('truth-')}.json")
 
 
-def _export(study: object, path: Path) -> None:
+def _export(study: object, path: Path, *, quiet: bool = False) -> None:
     from gtnas.analysis.truthset import truth_document, write_truth
 
     document = truth_document(study)
     write_truth(document, path)
+    if quiet:
+        return
     console.print(
         f"wrote {path}: {document['n']} architectures ({document['failed']} failed) of "
         f"{document['dataset']} / {document['space']}",

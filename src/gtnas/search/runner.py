@@ -48,7 +48,7 @@ def run_search(
     """Evaluate until the study holds ``budget`` finished evaluations. ``proxies[0]`` is the
     score the strategy optimises; the others are recorded alongside. ``stop_after`` stops after
     that many new results (tests of interrupted runs)."""
-    keys = [d.name for d in space.decisions()]
+    keys = record_keys(space)
     cut = study.interrupt_running()
     seq, mismatches = _replay(study, space, strategy)
     genotypes: dict[int, Any] = {}  # in-flight trial -> genotype object
@@ -129,6 +129,11 @@ def run_search(
         if stop_after is not None and new_results >= stop_after:
             break
     return SearchProgress(evaluated, proposals, mismatches)
+
+
+def record_keys(space: SearchSpace) -> list[str]:
+    """The parameter names a trial records its genotype's decisions under."""
+    return [d.name for d in space.decisions()]
 
 
 def _finish(

@@ -19,9 +19,18 @@ before the crash is read back from its ``result.json`` instead of being trained 
 finished run keeps ``result.json``, ``metrics.jsonl`` and its weights; its checkpoints, dead
 weight by then, are deleted.
 
-Every architecture trains with the set's seed, as NAS-Bench-201 trains all its cells with the
-same seeds: ``gtnas arch train GENOTYPE --set seed=S ...`` with the recorded recipe reproduces
-a record.
+Every architecture trains with the same training seeds, as NAS-Bench-201 trains all its cells
+with the same seeds: ``seeds`` of them (the set's seed, seed + 1, ...), one after another in
+one evaluation, each in its own run folder; the score is their mean validation accuracy, and
+each seed's accuracies are recorded beside it (``train:E/seed<S>/val_accuracy``). Two trainings
+of one network that differ only in their seed tell how noisy the truth itself is: the noise
+ceiling of every proxy measured against it. ``seeds_for`` limits the extra seeds to the first
+architectures of the sample. ``gtnas arch train GENOTYPE --set seed=S ...`` with the recorded
+recipe reproduces a record's seed S.
+
+A build can also continue from its exported file (``export``): every finished architecture is
+written there as it comes in, and a build that starts without the study (another machine, a
+fresh clone) adopts the file's records into a new study first, so only the rest is trained.
 
 This module also registers the ``list`` strategy, which proposes a given list of genotypes in
 order (then random samples): scoring a truth set with a proxy (``gtnas rank-corr``) is a study
@@ -51,7 +60,11 @@ from gtnas.training.recipe import FinalTrainConfig
 
 RECIPE_KEY = "train_recipe"  # ContextSpec.extra: the FinalTrainConfig (as a dict) of train:E
 RUNS_KEY = "train_root"  # ContextSpec.extra: the folder holding one run folder per architecture
+SEEDS_KEY = "train_seeds"  # ContextSpec.extra: every architecture's training seeds
+SEEDED_KEY = "seeded"  # ContextSpec.extra: genotypes trained with every seed (None: all)
 TRUTH_KIND = "truth"  # the study config's "kind", telling truth builds from searches
+# The truth-set file (gtnas.analysis.truthset reads it): format 2 carries every seed's result.
+TRUTH_FORMAT = "gtnas-truth/2"
 
 
 def default_truth_recipe() -> FinalTrainConfig:
@@ -97,19 +110,58 @@ class TrainProxy(Proxy):
         )
         return config_from_dict(FinalTrainConfig, values, where=f"{RECIPE_KEY}.")
 
+    def seeds(self, genotype: Any, context: ProxyContext, seed: int) -> list[int]:
+        """The training seeds of ``genotype``: the context's ``train_seeds`` (all of them for
+        the genotypes listed in ``seeded``, or for all when that is None; the first for the
+        rest), else just ``seed``."""
+        seeds = [int(s) for s in context.extra.get(SEEDS_KEY) or [seed]]
+        seeded = context.extra.get(SEEDED_KEY)
+        if seeded is not None and context.space.format(genotype) not in seeded:
+            return seeds[:1]
+        return seeds
+
     def _score(self, genotype: Any, context: ProxyContext, seed: int) -> tuple[float, dict]:
-        config = self.recipe(context, seed)
+        multi_seed = bool(context.extra.get(SEEDS_KEY))  # a seeded build (truth format 2)
         root = context.extra.get(RUNS_KEY)
-        if root is None:  # a one-off score: nothing to resume, train in a scratch folder
-            with tempfile.TemporaryDirectory(prefix="gtnas-train-") as scratch:
-                return _train(context, genotype, config, Path(scratch) / "run")
-        return _train(context, genotype, config, Path(root) / run_folder_name(context, genotype))
+        outcomes = []
+        seeds = self.seeds(genotype, context, seed)
+        for training_seed in seeds:
+            config = self.recipe(context, training_seed)
+            if root is None:  # a one-off score: nothing to resume, train in a scratch folder
+                with tempfile.TemporaryDirectory(prefix="gtnas-train-") as scratch:
+                    outcomes.append(_train(context, genotype, config, Path(scratch) / "run"))
+                continue
+            folder = run_folder_name(context, genotype, training_seed if multi_seed else None)
+            outcomes.append(_train(context, genotype, config, Path(root) / folder))
+        return _mean_outcome(seeds, outcomes) if multi_seed else outcomes[0]
 
 
-def run_folder_name(context: ProxyContext, genotype: Any) -> str:
-    """``<space>-<16 hex digits of the genotype's hash>``: short, stable, file-system safe."""
+def _mean_outcome(seeds: list[int], outcomes: list[tuple[float, dict]]) -> tuple[float, dict]:
+    """The seeds' mean validation accuracy, with the mean test accuracy and each seed's own
+    accuracies and seconds as details (``seed<S>/val_accuracy``, ...)."""
+    details: dict[str, Any] = {
+        "test_accuracy": sum(d["test_accuracy"] for _, d in outcomes) / len(outcomes),
+        "train_seconds": sum(d["train_seconds"] for _, d in outcomes),
+        "wall_seconds": sum(d["wall_seconds"] for _, d in outcomes),
+        "parameters": outcomes[0][1]["parameters"],
+        "seeds": len(seeds),
+    }
+    for key in ("flops", "steps"):
+        if key in outcomes[0][1]:
+            details[key] = outcomes[0][1][key]
+    for seed, (val, detail) in zip(seeds, outcomes, strict=True):
+        details[f"seed{seed}/val_accuracy"] = val
+        for key in ("test_accuracy", "train_seconds", "wall_seconds"):
+            details[f"seed{seed}/{key}"] = detail[key]
+    return sum(val for val, _ in outcomes) / len(outcomes), details
+
+
+def run_folder_name(context: ProxyContext, genotype: Any, seed: int | None = None) -> str:
+    """``<space>-<16 hex digits of the genotype's hash>``, then ``-s<seed>`` in multi-seed
+    builds: short, stable, file-system safe."""
     text = context.space.format(genotype)
-    return f"{context.space.name}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+    name = f"{context.space.name}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+    return name if seed is None else f"{name}-s{seed}"
 
 
 def _train(
@@ -147,12 +199,16 @@ def _check_recipe(
 
 def _outcome(result: dict[str, Any]) -> tuple[float, dict]:
     """(validation accuracy, details) from a run's result.json."""
-    return float(result["val_accuracy"]), {
+    details = {
         "test_accuracy": float(result["test_accuracy"]),
         "train_seconds": float(result["train_seconds"]),  # in optimiser steps
         "wall_seconds": float(result["wall_seconds"]),  # training and per-epoch validation
         "parameters": int(result["parameters"]),
     }
+    for key in ("flops", "steps"):  # not in the results of the first builds' runs
+        if key in result:
+            details[key] = int(result[key])
+    return float(result["val_accuracy"]), details
 
 
 # --- the list strategy ------------------------------------------------------------------------
@@ -206,7 +262,11 @@ class TruthConfig:
     n: int = 100  # architectures (distinct; failed trainings are counted but not exported)
     epochs: int = 3
     train_subset: int | None = 10_000  # train on the first N training images (None: all)
-    seed: int = 0  # seeds the sampling and every architecture's training
+    seed: int = 0  # seeds the sampling, and is every architecture's first training seed
+    # Training seeds per architecture: seed, seed + 1, ..., seed + seeds - 1; two or more tell
+    # how well two trainings of one network agree (the set's noise ceiling).
+    seeds: int = 1
+    seeds_for: int | None = None  # only the first N architectures get every seed (None: all)
     workers: int = 2  # parallel trainings (local processes)
     threads: int = 0  # torch threads per worker (0: the machine's cores / workers)
     device: str = "cpu"
@@ -217,6 +277,11 @@ class TruthConfig:
     def __post_init__(self) -> None:
         if self.n < 1 or self.epochs < 1 or self.workers < 1 or self.threads < 0:
             raise ValueError("n, epochs and workers must be >= 1 and threads >= 0")
+        if self.seeds < 1 or (self.seeds_for is not None and self.seeds_for < 0):
+            raise ValueError(
+                f"seeds must be >= 1 and seeds_for >= 0 (or null for all), got {self.seeds} "
+                f"and {self.seeds_for}"
+            )
         if self.train_subset is not None and self.train_subset < 1:
             raise ValueError(
                 f"train_subset must be >= 1 (or null for all), got {self.train_subset}"
@@ -226,9 +291,13 @@ class TruthConfig:
     def proxy(self) -> str:
         return f"{TrainProxy.kind}:{self.epochs}"
 
+    @property
+    def training_seeds(self) -> list[int]:
+        return [self.seed + i for i in range(self.seeds)]
+
     def recipe(self) -> FinalTrainConfig:
-        """The final-training config every architecture of the set is trained with (its seed
-        is the set's)."""
+        """The final-training config every architecture of the set is trained with (with the
+        first training seed, the set's)."""
         return dataclasses.replace(
             self.final,
             dataset=self.dataset,
@@ -242,14 +311,30 @@ class TruthConfig:
 
 # Keys a resumed truth build must keep besides those every study keeps (see study._FIXED_KEYS):
 # changing them would mix architectures trained differently in one set.
-_FIXED_TRUTH_KEYS = ("epochs", "train_subset", "final")
+_FIXED_TRUTH_KEYS = ("epochs", "train_subset", "final", "seeds", "seeds_for")
+# What a study made before a key existed holds: its value then.
+_KEY_DEFAULTS: dict[str, Any] = {"seeds": 1, "seeds_for": None}
 # Keys of a truth study's config that are not TruthConfig fields.
 _STUDY_KEYS = ("kind", "strategy", "proxy")
 
 
 def default_truth_name(config: TruthConfig) -> str:
+    """``truth-DATASET-SPACE-nN-eE``, then ``-BLUEPRINT`` unless it is ``search`` (the first
+    sets'), ``-sS`` for S seeds and ``-firstF`` when only the first F get them all."""
     name = f"truth-{config.dataset}-{config.space}-n{config.n}-e{config.epochs}"
+    if config.blueprint != "search":
+        blueprint = config.blueprint
+        name += "-" + (blueprint if isinstance(blueprint, str) else _blueprint_digest(blueprint))
+    if config.seeds > 1:
+        name += f"-s{config.seeds}"
+        if config.seeds_for is not None:
+            name += f"-first{config.seeds_for}"
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name)
+
+
+def _blueprint_digest(blueprint: dict[str, Any]) -> str:
+    text = json.dumps(blueprint, sort_keys=True)
+    return "bp" + hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def study_config(config: TruthConfig) -> dict[str, Any]:
@@ -267,7 +352,7 @@ def truth_config_of(stored: dict[str, Any], *, study: str = "") -> TruthConfig:
     if stored.get("kind") != TRUTH_KIND:
         raise ConfigError(f"study {study!r} is not a truth build (it was made by gtnas search)")
     values = {k: v for k, v in stored.items() if k not in _STUDY_KEYS}
-    return config_from_dict(TruthConfig, values)
+    return config_from_dict(TruthConfig, {**_KEY_DEFAULTS, **values})
 
 
 def machine_description(config: TruthConfig, threads: int) -> dict[str, Any]:
@@ -313,10 +398,15 @@ def build_truth(
     ray_address: str | None = None,
     on_result: Callable[[Any], None] | None = None,
     stop_after: int | None = None,
+    adopt: dict[str, Any] | None = None,
+    on_update: Callable[[Any], None] | None = None,
 ) -> TruthBuild:
     """Build (or resume) the truth study ``name`` in ``storage`` (default ``OUT/studies.db``)
     until it holds ``config.n`` finished trainings. ``stop_after`` ends this session after that
-    many new results (tests of interrupted builds)."""
+    many new results (tests of interrupted builds). ``adopt``: a truth-set document (format 2)
+    of this very build, exported elsewhere; when the study has no results yet, its records
+    become the study's first trials (see :func:`adopt_records`). ``on_update(study)`` runs
+    after every result (``gtnas truth build --export`` rewrites the set's file there)."""
     from gtnas.search.executor import ContextSpec, create_executor
     from gtnas.search.runner import run_search
     from gtnas.search.study import Study, default_storage
@@ -334,11 +424,15 @@ def build_truth(
     if stored.get("kind") != TRUTH_KIND:
         raise ConfigError(f"study {name!r} in {storage} is a search, not a truth build")
     for key in _FIXED_TRUTH_KEYS:
-        for path, was, now in _differences(key, stored.get(key), given[key]):
+        for path, was, now in _differences(
+            key, stored.get(key, _KEY_DEFAULTS.get(key)), given[key]
+        ):
             raise ConfigError(
                 f"truth build {name!r} was started with {path}={was!r}, not {now!r}; "
                 "resume it without that option or start a new --study"
             )
+    if adopt is not None:
+        adopt_records(study, adopt, config, space)
     folder = out / name
     threads = config.threads or max(1, (os.cpu_count() or 1) // config.workers)
     session = len(study.results("machine"))
@@ -353,10 +447,21 @@ def build_truth(
         extra={
             RECIPE_KEY: config_to_dict(config.recipe()),
             RUNS_KEY: str((folder / "train").resolve()),
+            SEEDS_KEY: config.training_seeds,
+            SEEDED_KEY: None
+            if config.seeds_for is None
+            else sample(config, space)[: config.seeds_for],
         },
     )
     strategy = create_strategy("random", space, config.seed)
     executor = create_executor(spec, workers=config.workers, ray=ray, ray_address=ray_address)
+
+    def after(record: Any) -> None:
+        if on_result is not None:
+            on_result(record)
+        if on_update is not None:
+            on_update(study)
+
     with executor:
         progress = run_search(
             study,
@@ -366,10 +471,164 @@ def build_truth(
             budget=config.n,
             proxies=(config.proxy,),
             seed=config.seed,
-            on_result=on_result,
+            on_result=after,
             stop_after=stop_after,
         )
     return TruthBuild(study, name, folder, config, progress)
+
+
+def sample(config: TruthConfig, space: Any, count: int | None = None) -> list[str]:
+    """The first ``count`` (default ``config.n``) distinct architectures the build proposes,
+    in order: the set's architectures when every training succeeds."""
+    strategy = create_strategy("random", space, config.seed)
+    wanted = config.n if count is None else count
+    found: dict[str, None] = {}
+    for _ in range(50 * max(1, wanted)):
+        if len(found) >= wanted:
+            break
+        found.setdefault(space.format(strategy.ask()))
+    return list(found)
+
+
+# --- a record's scores, as the study holds them and as the truth file writes them ------------
+
+
+def record_of(scores: dict[str, float], proxy: str, genotype: str) -> dict[str, Any]:
+    """A truth-file record (format 2) of a finished trial's ``scores``: the mean accuracies
+    over its seeds, the mean seconds of one training, and each seed's own."""
+    seeds = sorted(
+        int(key[len(f"{proxy}/seed") :].partition("/")[0])
+        for key in scores
+        if key.startswith(f"{proxy}/seed") and key.endswith("/val_accuracy")
+    )
+    per_seed = [
+        {
+            "seed": seed,
+            "val_accuracy": scores[f"{proxy}/seed{seed}/val_accuracy"],
+            "test_accuracy": scores[f"{proxy}/seed{seed}/test_accuracy"],
+            "seconds": round(scores[f"{proxy}/seed{seed}/wall_seconds"], 3),
+            "train_seconds": round(scores[f"{proxy}/seed{seed}/train_seconds"], 3),
+        }
+        for seed in seeds
+    ]
+    record: dict[str, Any] = {
+        "genotype": genotype,
+        "val_accuracy": scores[proxy],
+        "test_accuracy": scores[f"{proxy}/test_accuracy"],
+        "seconds": round(scores[f"{proxy}/wall_seconds"] / max(1, len(seeds)), 3),
+        "train_seconds": round(scores[f"{proxy}/train_seconds"] / max(1, len(seeds)), 3),
+        "parameters": int(scores[f"{proxy}/parameters"]),
+    }
+    if f"{proxy}/flops" in scores:
+        record["flops"] = int(scores[f"{proxy}/flops"])
+    if f"{proxy}/steps" in scores:
+        record["steps"] = int(scores[f"{proxy}/steps"])
+    record["seeds"] = per_seed
+    return record
+
+
+def scores_of(record: dict[str, Any], proxy: str) -> dict[str, float]:
+    """The trial scores a truth-file record (format 2) was written from: the inverse of
+    :func:`record_of` (seconds to the file's millisecond)."""
+    scores = {
+        proxy: float(record["val_accuracy"]),
+        f"{proxy}/test_accuracy": float(record["test_accuracy"]),
+        f"{proxy}/parameters": float(record["parameters"]),
+        f"{proxy}/seeds": float(len(record["seeds"])),
+        f"{proxy}/train_seconds": float(sum(s["train_seconds"] for s in record["seeds"])),
+        f"{proxy}/wall_seconds": float(sum(s["seconds"] for s in record["seeds"])),
+    }
+    for key in ("flops", "steps"):
+        if key in record:
+            scores[f"{proxy}/{key}"] = float(record[key])
+    for item in record["seeds"]:
+        prefix = f"{proxy}/seed{int(item['seed'])}"
+        scores[f"{prefix}/val_accuracy"] = float(item["val_accuracy"])
+        scores[f"{prefix}/test_accuracy"] = float(item["test_accuracy"])
+        scores[f"{prefix}/wall_seconds"] = float(item["seconds"])
+        scores[f"{prefix}/train_seconds"] = float(item["train_seconds"])
+    return scores
+
+
+def adopt_records(study: Any, document: dict[str, Any], config: TruthConfig, space: Any) -> int:
+    """Make a truth file's records this study's first trials; returns how many were adopted.
+
+    Only into a study with no results yet (one holding results is the authority, and its
+    file is rewritten from it). The file must come from a build of the same set (the same
+    data set, space, sampling and recipe): its architectures are then this build's first
+    proposals, replayed here in order as the search loop records them (repeats as
+    duplicates), each finished one completed with its recorded scores and each failed one
+    failed; an architecture that was still training when the file was written is left
+    running, so the search loop re-runs it as an evaluation cut off by a crash.
+    """
+    from gtnas.search.runner import record_keys
+
+    if any(r.state in ("COMPLETE", "FAIL") for r in study.records()):
+        held = len(study.completed())
+        if held < len(document.get("records", [])):
+            raise ConfigError(
+                f"the study {study.name!r} holds {held} results, the truth file "
+                f"{len(document['records'])}; export the study elsewhere or build into a "
+                "new --out so the file's records are adopted"
+            )
+        return 0
+    _check_adoptable(document, config)
+    proxy = config.proxy
+    results = {r["genotype"]: r for r in document.get("records", [])}
+    failures = {f["genotype"]: str(f.get("error", "failed")) for f in document.get("failures", [])}
+    pending = set(results) | set(failures)
+    keys = record_keys(space)
+    strategy = create_strategy("random", space, config.seed)
+    seq, evaluated = 0, {}  # genotype -> trial number, as the search loop's scores / in_flight
+    for _ in range(50 * (len(pending) + 1)):
+        if not pending:
+            break
+        genotype = strategy.ask()
+        seq += 1
+        text, decisions = space.format(genotype), space.to_decisions(genotype)
+        if text in evaluated:
+            known = results[text]["val_accuracy"] if text in results else None
+            study.record_duplicate(text, decisions, keys, of=evaluated[text], seq=seq, told=known)
+            continue
+        number = study.start_trial(text, decisions, keys, ask_seq=seq)
+        pending.discard(text)
+        if text in results:
+            seq += 1
+            scores = scores_of(results[text], proxy)
+            seconds = scores[f"{proxy}/wall_seconds"]
+            study.complete(number, scores[proxy], scores=scores, seconds=seconds, tell_seq=seq)
+            evaluated[text] = number
+        elif text in failures:
+            seq += 1
+            study.fail(number, failures[text], tell_seq=seq)
+        else:  # in flight when the file was written: re-run as a cut-off evaluation
+            evaluated[text] = number
+    if pending:
+        raise ConfigError(
+            f"the truth file's architecture {sorted(pending)[0]} is not among this build's "
+            "sampled ones (another seed or space?)"
+        )
+    sessions = [document.get("machine") or {}, *document.get("other_machines", [])]
+    for session, machine in enumerate(s for s in sessions if s):
+        study.set_result("machine", session, machine)
+    return len(results)
+
+
+def _check_adoptable(document: dict[str, Any], config: TruthConfig) -> None:
+    """The document is a format-2 truth file of a build of ``config``'s set."""
+    if document.get("format") != TRUTH_FORMAT:
+        raise ConfigError(
+            f"only a {TRUTH_FORMAT} file can continue a build, this one is "
+            f"{document.get('format')!r}"
+        )
+    build = document.get("build") or {}
+    mine = config_to_dict(config)
+    for key in ("dataset", "space", "space_options", "blueprint", "seed", *_FIXED_TRUTH_KEYS):
+        for path, was, now in _differences(key, build.get(key), mine[key]):
+            raise ConfigError(
+                f"the truth file was built with {path}={was!r}, not {now!r}; build it with "
+                "its own settings (or export to another file)"
+            )
 
 
 def _differences(path: str, was: Any, now: Any) -> list[tuple[str, Any, Any]]:

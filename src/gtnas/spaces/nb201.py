@@ -206,6 +206,10 @@ class NB201Space(SearchSpace[NB201Genotype]):
         # the search size with a 3x3-pooled classifier head: the blueprint to meta-train a
         # teacher on (and so to score gtn:K at) for NB-201 cells; see search-fc above
         "search-head3": NB201Blueprint(channels=16, cells_per_stage=1, head_pool=3),
+        # the network architectures are ranked at: the long-horizon truth sets train it, proxies
+        # score it and GTN teachers teach it (a 3x3 head, which a teacher can teach; 8 channels,
+        # half the seconds of search-head3). Why: truth/README.md
+        "rank": NB201Blueprint(channels=8, cells_per_stage=1, head_pool=3),
         "tiny": NB201Blueprint(channels=4, cells_per_stage=1),  # for tests
     }
     ops: ClassVar[tuple[str, ...]] = OPS
