@@ -40,8 +40,9 @@ def _genotypes(n: int) -> list[str]:
     return seen
 
 
-def _write_truth(path: Path, n: int = N) -> dict:
-    """A synthetic truth set of real nb201 genotypes with made-up accuracies."""
+def _write_truth(path: Path, n: int = N, *, seeds: bool = False) -> dict:
+    """A synthetic truth set of real nb201 genotypes with made-up accuracies; with ``seeds``,
+    two seeds per architecture whose mean is the record's accuracy."""
     records = [
         {
             "genotype": genotype,
@@ -52,6 +53,14 @@ def _write_truth(path: Path, n: int = N) -> dict:
         }
         for i, genotype in enumerate(_genotypes(n))
     ]
+    if seeds:
+        for i, record in enumerate(records):
+            shift = 0.02 * ((5 * i) % 3 - 1)  # seed 1 disagrees a little with seed 0
+            record["seeds"] = [
+                {"seed": s, "val_accuracy": record["val_accuracy"] + sign * shift,
+                 "test_accuracy": record["test_accuracy"] + sign * shift}
+                for s, sign in ((0, -1), (1, 1))
+            ]  # fmt: skip
     document = {"format": TRUTH_FORMAT, "dataset": "mnist", "space": "nb201",
                 "space_options": {}, "blueprint": "tiny", "epochs": 1, "train_subset": 256,
                 "seed": 0, "machine": {}, "records": records}  # fmt: skip
@@ -238,10 +247,11 @@ def test_speedup_interpolation_by_hand() -> None:
 def test_speedup_proxies_name_the_curve_and_reject_bad_input() -> None:
     real, others, asked = speedup_proxies([64, 16, 32, 16], "gtn:128")
     assert real == ["real:16", "real:32", "real:64"]
-    assert others == ["synflow", "naswot", "rankavg:gtn:128+synflow"]
+    # the free floor is always on the axes
+    assert others == ["synflow", "naswot", "rankavg:gtn:128+synflow", "params", "flops"]
     assert asked == [*real, "gtn:128", *others]
     assert speedup_proxies([1, 2], "gtn:3", ["gtn:3", "params"])[2] == [
-        "real:1", "real:2", "gtn:3", "params"
+        "real:1", "real:2", "gtn:3", "params", "flops"
     ]  # fmt: skip
     with pytest.raises(ConfigError, match="at least two positive K"):
         speedup_proxies([16], "gtn:128")
@@ -291,7 +301,7 @@ def test_cli_bad_inputs_are_one_line_errors(tmp_path: Path, capsys) -> None:
     base, missing = ["--out", str(tmp_path / "out")], str(tmp_path / "no.json")
     cases = (
         (["rank-corr", "--truth", missing, "--proxy", "naswot"], "does not exist"),
-        (["rank-corr", "--truth", str(truth), "--proxy", "flops"], "unknown proxy 'flops'"),
+        (["rank-corr", "--truth", str(truth), "--proxy", "flopz"], "unknown proxy 'flopz'"),
         (["rank-corr", "--truth", str(truth), "--proxy", "rankavg:params"], "two or more"),
         (["rank-corr", "--truth", str(truth), "--proxy", "gtn:8"], "need a trained teacher"),
         (["rank-corr", "--truth", str(truth), "--proxy", "params", "--truth-metric", "best"],
@@ -322,10 +332,10 @@ TEACHER = [
 
 
 @pytest.mark.slow
-def test_speedup_end_to_end_at_toy_size(tmp_path: Path, mnist, one_thread) -> None:
+def test_speedup_end_to_end_at_toy_size(tmp_path: Path, mnist, one_thread, capsys) -> None:
     teacher, truth, out = tmp_path / "teacher", tmp_path / "toy.json", tmp_path / "out"
     assert main([*TEACHER, "--out", str(teacher)]) == 0
-    _write_truth(truth, n=6)
+    document = _write_truth(truth, n=6, seeds=True)
     args = ["speedup", "--truth", str(truth), "--teacher", str(teacher), "--ks", "2,4",
             "--gtn", "gtn:3", "--proxy", "params", "--proxy", "rankavg:gtn:3+params",
             "--blueprint", "tiny", "--real-lr", "0.05", "--real-batch-size", "16",
@@ -339,7 +349,9 @@ def test_speedup_end_to_end_at_toy_size(tmp_path: Path, mnist, one_thread) -> No
     )
     assert result["studies"]["real:2"].endswith("-lr0.05-b16")
     assert real2.config["real_batch_size"] == 16 and real2.config["eval_examples"] == 150
-    assert set(result["proxies"]) == {"real:2", "real:4", "gtn:3", "params", "rankavg:gtn:3+params"}
+    assert set(result["proxies"]) == {
+        "real:2", "real:4", "gtn:3", "params", "flops", "rankavg:gtn:3+params"
+    }  # fmt: skip
     speedup = result["speedup"]
     assert speedup["gtn_steps"] == 3 and speedup["evaluations"] == 6
     assert speedup["speedup_steps"] == pytest.approx(speedup["real_steps_at_match"] / 3)
@@ -347,6 +359,23 @@ def test_speedup_end_to_end_at_toy_size(tmp_path: Path, mnist, one_thread) -> No
     assert speedup["gtn_correlation"] == result["proxies"]["gtn:3"]["spearman_top"]
     assert result["info"]["real:2"]["real_lr"] == 0.05
     _assert_png(out / "speedup-toy-test.png")
+    # the noise ceiling and the free floor beside every proxy
+    from scipy import stats
+
+    first = [r["seeds"][0]["test_accuracy"] for r in document["records"]]
+    second = [r["seeds"][1]["test_accuracy"] for r in document["records"]]
+    ceiling = result["ceiling"]
+    assert ceiling["n"] == 6 and ceiling["seeds"] == [0, 1]
+    assert ceiling["spearman_all"] == pytest.approx(stats.spearmanr(first, second).statistic)
+    gtn = result["proxies"]["gtn:3"]
+    assert result["of_ceiling"]["gtn:3"]["spearman_all"] == pytest.approx(
+        gtn["spearman_all"] / ceiling["spearman_all"]
+    )
+    floor = max(result["proxies"][p]["spearman_top"] for p in ("params", "flops"))
+    assert result["floor"]["spearman_top"] == floor
+    assert result["beats_floor"]["gtn:3"]["spearman_top"] == (gtn["spearman_top"] > floor)
+    printed = capsys.readouterr().out
+    assert "noise" in printed and "(mean of seeds 0, 1)" in printed  # the table's first row
 
 
 def test_a_blueprint_given_as_fields_gets_its_own_score_cache(tmp_path: Path) -> None:

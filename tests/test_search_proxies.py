@@ -136,8 +136,8 @@ def test_schedule_proxy_is_real_data_with_the_teachers_schedule(context) -> None
 
 def test_proxy_names_are_checked() -> None:
     assert {"gtn", "real", "gtn-schedule", "synflow", "naswot", "params"} <= set(PROXIES.names())
-    with pytest.raises(ConfigError, match="unknown proxy 'flops'"):
-        create_proxy("flops")
+    with pytest.raises(ConfigError, match="unknown proxy 'flopz'"):
+        create_proxy("flopz")
     for bad in ("gtn:many", "gtn:32x", "gtn:x2", "real:32x2.5"):
         with pytest.raises(ConfigError, match="write K or KxR with integers"):
             create_proxy(bad)
@@ -159,8 +159,8 @@ def test_teacher_needs_are_declared_by_the_proxy_not_its_name(monkeypatch) -> No
 
     assert proxy_needs_teacher("gtn:32x4") and proxy_needs_teacher(" gtn-schedule:8")
     assert not any(map(proxy_needs_teacher, ("real:16", "synflow", "naswot", "params")))
-    with pytest.raises(ConfigError, match="unknown proxy 'flops'"):
-        proxy_needs_teacher("flops")
+    with pytest.raises(ConfigError, match="unknown proxy 'flopz'"):
+        proxy_needs_teacher("flopz")
     # a teacher-backed proxy under a name without the "gtn" prefix is still asked for one
     monkeypatch.setitem(PROXIES._entries, "distilled", GTNProxy)
     assert proxy_needs_teacher("distilled:16")

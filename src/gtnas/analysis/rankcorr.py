@@ -135,6 +135,8 @@ class ProxyScores:
     # gtn:KxR / real:KxR: each architecture's R accuracies (scores are their means), aligned
     # with scores (None where not scored); None for other proxies
     repeats: list[list[float] | None] | None = None
+    # seconds each architecture's evaluation took, aligned with scores (None: not recorded)
+    costs: list[float | None] | None = None
 
     @property
     def learners(self) -> int:
@@ -325,6 +327,7 @@ def _score_with(
     }
     scores: list[float | None] = []
     seconds = []
+    costs: list[float | None] = []
     count = getattr(create_proxy(proxy), "repeats", 1)
     # each learner's accuracy, recorded by gtnas.search.executor as "<proxy>/repeat<r>"
     repeat_keys = [f"{proxy}/repeat{r}" for r in range(count)]
@@ -334,12 +337,16 @@ def _score_with(
         if record is not None:
             scores.append(float(record.score))  # type: ignore[arg-type]
             seconds.append(record.seconds)
+            costs.append(record.seconds)
         else:
             scores.append(-math.inf if genotype in lowest else None)
+            costs.append(None)
         found = [] if record is None else [record.scores.get(key) for key in repeat_keys]
         repeats.append([float(v) for v in found] if found and None not in found else None)
     recorded = study.results("real_lr")
-    info = {"real_lr": recorded[0]["lr"]} if 0 in recorded else {}
+    info: dict[str, Any] = {"real_lr": recorded[0]["lr"]} if 0 in recorded else {}
+    if 0 in recorded and "seconds" in recorded[0]:
+        info["real_lr_seconds"] = recorded[0]["seconds"]  # a one-off cost of a real:K search
     return ProxyScores(
         proxy=proxy,
         scores=scores,
@@ -348,6 +355,7 @@ def _score_with(
         study=name,
         info=info,
         repeats=repeats if count > 1 else None,
+        costs=costs,
     )
 
 
@@ -361,11 +369,18 @@ def combine(spec: str, parts: Sequence[ProxyScores]) -> ProxyScores:
             combined[i] = float(value)
     seconds = [p.seconds for p in parts]
     steps = [p.steps for p in parts if p.steps is not None]
+    costs = None
+    if all(p.costs is not None for p in parts):
+        costs = [
+            None if any(c is None for c in column) else float(sum(column))  # type: ignore[arg-type]
+            for column in zip(*(p.costs for p in parts), strict=True)  # type: ignore[misc]
+        ]
     return ProxyScores(
         proxy=spec,
         scores=combined,
         seconds=None if None in seconds else float(sum(seconds)),  # type: ignore[arg-type]
         steps=sum(steps) if steps else None,
+        costs=costs,
     )
 
 
@@ -494,6 +509,8 @@ def correlation_document(
         "studies": {p: s.study for p, s in scores.items() if s.study},
         "info": {p: s.info for p, s in scores.items() if s.info},
         "scores": {p: s.scores for p, s in scores.items()},
+        # seconds of each architecture's evaluation (gtnas simulate pays them)
+        "costs": {p: s.costs for p, s in scores.items() if s.costs is not None},
         # gtn:KxR: every learner's accuracy per architecture, and how well two learners agree
         "repeat_scores": {p: s.repeats for p, s in scores.items() if s.repeats is not None},
         "repeat_agreement": {

@@ -161,7 +161,10 @@ def speedup_proxies(
         raise ConfigError(f"the real:K curve needs at least two positive K, got {list(ks)}")
     if not gtn.startswith("gtn:"):
         raise ConfigError(f"the speed-up is measured for a gtn:K proxy, got {gtn!r}")
+    from gtnas.analysis.ceiling import with_floor
+
     others = list(extras) if extras is not None else ["synflow", "naswot", f"rankavg:{gtn}+synflow"]
+    others = with_floor(others)  # the free floor is always on the axes
     real = [f"real:{k}" for k in steps]
     return real, others, list(dict.fromkeys([*real, gtn, *others]))
 
@@ -179,6 +182,7 @@ class SpeedupAnalysis:
     truth_metric: str
     top_fraction: float
     speedup: Speedup
+    ceiling: Any = None  # gtnas.analysis.ceiling.NoiseCeiling, when the set has two seeds
 
     def point(self, proxy: str) -> CurvePoint:
         return curve_point(self.correlations[proxy], self.speedup.measure)
@@ -207,6 +211,7 @@ def analyse_speedup(
 ) -> SpeedupAnalysis:
     """Correlate every scored proxy with the truth and find where real:K matches ``gtn``.
     ``evaluations`` (default: the set's size) share out the teacher's ``meta_seconds``."""
+    from gtnas.analysis.ceiling import noise_ceiling
     from gtnas.analysis.rankcorr import correlate
 
     values = truth.accuracies(truth_metric)
@@ -222,15 +227,19 @@ def analyse_speedup(
         meta_seconds=meta_seconds,
         evaluations=evaluations or len(truth),
     )
+    ceiling = noise_ceiling(
+        truth, truth_metric=truth_metric, top_fraction=top_fraction, resamples=resamples, seed=seed
+    )
     return SpeedupAnalysis(
         truth, scores, correlations, list(real), gtn, list(others), truth_metric, top_fraction,
-        result,
+        result, ceiling,
     )  # fmt: skip
 
 
 def write_speedup(analysis: SpeedupAnalysis, out: Path) -> tuple[Path, Path]:
     """``OUT/speedup-<set>-<metric>.json`` (correlations, every score, the speed-up) and the
     plot of correlation against seconds and steps beside it; returns both paths."""
+    from gtnas.analysis.ceiling import yardstick_json
     from gtnas.analysis.rankcorr import correlation_document, dumps
     from gtnas.reports.rankcorr import plot_speedup
     from gtnas.runtime.files import atomic_write_text
@@ -250,6 +259,9 @@ def write_speedup(analysis: SpeedupAnalysis, out: Path) -> tuple[Path, Path]:
         others=others,
         speedup=analysis.speedup,
         measure=analysis.speedup.measure,
+        ceiling=None
+        if analysis.ceiling is None
+        else analysis.ceiling.measure(analysis.speedup.measure),
         title=f"{analysis.truth.name}: {analysis.speedup.measure} against cost",
     )
     document = correlation_document(
@@ -258,6 +270,7 @@ def write_speedup(analysis: SpeedupAnalysis, out: Path) -> tuple[Path, Path]:
         analysis.scores,
         top_fraction=analysis.top_fraction,
         speedup=analysis.speedup.to_json(),
+        **yardstick_json(analysis.correlations.values(), analysis.ceiling),
     )
     path = out / f"speedup-{stem}.json"
     atomic_write_text(path, dumps(document))

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Annotated, Any
@@ -141,15 +142,22 @@ def rank_corr(
         real_batch_size=real_batch_size,
         eval_examples=eval_examples,
     )
-    truth_set, scores = _scored(truth, list(proxy), out, options, storage, quiet)
+    from gtnas.analysis.ceiling import noise_ceiling, with_floor, yardstick_json
+
+    truth_set, scores = _scored(truth, with_floor(proxy), out, options, storage, quiet)
     values = truth_set.accuracies(truth_metric)
     correlations = [
         correlate(s, values, truth_metric=truth_metric, top_fraction=top, resamples=resamples)
         for s in scores.values()
     ]
+    ceiling = noise_ceiling(
+        truth_set, truth_metric=truth_metric, top_fraction=top, resamples=resamples
+    )
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{truth_set.name}-{truth_metric}"
-    document = correlation_document(truth_set, correlations, scores, top_fraction=top)
+    document = correlation_document(
+        truth_set, correlations, scores, top_fraction=top, **yardstick_json(correlations, ceiling)
+    )
     path = out / f"rankcorr-{stem}.json"
     atomic_write_text(path, dumps(document))
     for correlation in correlations:
@@ -165,7 +173,8 @@ def rank_corr(
             truth_label=f"{truth_metric} accuracy",
             no_signal=[v == -math.inf for v in scored],
         )
-    console.print(_table(correlations, f"{truth_set.name}: proxies vs {truth_metric} accuracy"))
+    title = f"{truth_set.name}: proxies vs {truth_metric} accuracy ({_truth_label(truth_set)})"
+    console.print(_table(correlations, title, ceiling))
     for name, repeated in scores.items():
         agreement = repeated.repeat_agreement()
         if agreement is not None:  # gtn:KxR: how noisy one of its learners is
@@ -177,22 +186,67 @@ def rank_corr(
     console.print(f"wrote {path} and the scatter plots in {out}", highlight=False)
 
 
-def _table(correlations: list[Any], title: str) -> Table:
-    table = Table(title=title)
-    for column in ("proxy", "n", "Spearman", "Kendall", "Spearman top", "Kendall top", "s/eval"):
+def _truth_label(truth: Any) -> str:
+    seeds = truth.training_seeds()
+    return "mean of seeds " + ", ".join(map(str, seeds)) if len(seeds) > 1 else f"seed {seeds[0]}"
+
+
+def _table(correlations: list[Any], title: str, ceiling: Any = None) -> Table:
+    """Every proxy with its intervals, the noise ceiling above them and each proxy's fraction
+    of it, and a mark where a proxy does not beat the free floor (params, flops)."""
+    from gtnas.analysis.ceiling import beats_floor, floor_of, fraction_of_ceiling
+
+    floor = floor_of(correlations)
+    table = Table(title=title, caption=_caption(ceiling, floor))
+    columns = ("proxy", "n", "Spearman", "Kendall", "Spearman top", "Kendall top",
+               "of ceiling (all / top)", "s/eval")  # fmt: skip
+    for column in columns:
         table.add_column(column, justify="left" if column == "proxy" else "right")
+    if ceiling is not None:
+        r = ceiling.correlation.correlation
+        table.add_row(
+            f"noise ceiling (seed {ceiling.seeds[0]} vs {ceiling.seeds[1]})",
+            f"{r.n}",
+            _with_ci(r.spearman_all, r.ci95_all),
+            _with_ci(r.kendall_all, ceiling.correlation.kendall_ci95_all),
+            _with_ci(r.spearman_top, r.ci95_top),
+            _with_ci(r.kendall_top, ceiling.correlation.kendall_ci95_top),
+            "1 / 1",
+            "",
+            style="bold",
+        )
     for c in correlations:
         r = c.correlation
+        fractions = fraction_of_ceiling(c, ceiling)
+        beats = beats_floor(c, floor) if c.proxy not in ("params", "flops") else {}
+        mark = {name: "" if beats.get(name, True) else " ≤floor" for name in fractions}
         table.add_row(
             c.proxy,
             f"{r.n}" + (f" ({c.missing} missing)" if c.missing else ""),
-            _with_ci(r.spearman_all, r.ci95_all),
-            _with_ci(r.kendall_all, c.kendall_ci95_all),
-            _with_ci(r.spearman_top, r.ci95_top),
-            _with_ci(r.kendall_top, c.kendall_ci95_top),
+            _with_ci(r.spearman_all, r.ci95_all) + mark["spearman_all"],
+            _with_ci(r.kendall_all, c.kendall_ci95_all) + mark["kendall_all"],
+            _with_ci(r.spearman_top, r.ci95_top) + mark["spearman_top"],
+            _with_ci(r.kendall_top, c.kendall_ci95_top) + mark["kendall_top"],
+            " / ".join(_fraction(fractions[k]) for k in ("spearman_all", "spearman_top")),
             "" if c.seconds is None else f"{c.seconds:.3g}",
+            style="dim" if c.proxy in ("params", "flops") else None,
         )
     return table
+
+
+def _caption(ceiling: Any, floor: dict[str, float]) -> str:
+    parts = []
+    if ceiling is None:
+        parts.append("no noise ceiling: the truth set has one training seed per architecture")
+    else:
+        parts.append(f"noise ceiling over the {ceiling.n} architectures with two seeds")
+    if floor:
+        parts.append("≤floor: no better than params or flops (free) on that measure")
+    return "; ".join(parts)
+
+
+def _fraction(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def _with_ci(value: float, interval: tuple[float, float]) -> str:
@@ -281,7 +335,11 @@ def speedup(
     )
     path, plot = write_speedup(analysis, out)
     console.print(
-        _table(list(analysis.correlations.values()), f"{truth_set.name}: proxies vs {truth_metric}")
+        _table(
+            list(analysis.correlations.values()),
+            f"{truth_set.name}: proxies vs {truth_metric} ({_truth_label(truth_set)})",
+            analysis.ceiling,
+        )
     )
     console.print(_speedup_table(analysis.speedup, gtn))
     console.print(f"wrote {path} and {plot}", highlight=False)
@@ -312,3 +370,130 @@ def _speedup_table(result: Any, gtn: str) -> Table:
     for row in rows:
         table.add_row(*row)
     return table
+
+
+def simulate(
+    truth: Truth,
+    proxy: list[str] = typer.Option(
+        ...,
+        "--proxy",
+        help="A proxy to search with (repeatable; params and flops are always added).",
+    ),
+    budget: str = typer.Option(
+        "10m,30m,100m", help="Search budgets, comma-separated: 90s, 10m, 1.5h, or seconds."
+    ),
+    teacher: Path = typer.Option(
+        None, help="Trained teacher run for gtn:K proxies (its meta-training is a set-up cost)."
+    ),
+    orders: int = typer.Option(100, help="Random search orders simulated per proxy."),
+    amortise: int = typer.Option(
+        1000,
+        help="Also show set-up costs (meta-training) spread over this many evaluations; 0: no.",
+    ),
+    truth_metric: TruthMetric = "test",
+    out: Out = Path("runs/simulate"),
+    storage: Storage = None,
+    blueprint: Blueprint = None,
+    workers: Workers = 1,
+    threads: Threads = 0,
+    device: Device = "cpu",
+    seed: Seed = 0,
+    real_lr: float = typer.Option(None, help="Fix the real:K learning rate (default: tuned)."),
+    real_batch_size: RealBatchSize = None,
+    eval_examples: EvalExamples = 2000,
+    quiet: Quiet = False,
+) -> None:
+    """Simulated search on a truth set: random search with each proxy, paying its measured
+    seconds per evaluation (and a teacher's meta-training), at each budget; the truth accuracy
+    of what it returns and its regret to the set's best, over many random orders, and a
+    regret-against-seconds plot.
+
+    Scores come from the same cached scoring studies as rank-corr (a re-run costs nothing).
+    """
+    from gtnas.analysis.ceiling import with_floor
+    from gtnas.analysis.simulate import format_duration, parse_duration, run_simulation
+    from gtnas.analysis.speedup import teacher_meta_seconds
+    from gtnas.reports.simulate import plot_regret_curves
+    from gtnas.runtime.files import atomic_write_text
+
+    _check_metric(truth_metric, 0.5)
+    budgets = [parse_duration(b) for b in budget.split(",") if b.strip()]
+    if not budgets:
+        raise ConfigError("--budget needs at least one duration, e.g. 10m,30m")
+    if orders < 1 or amortise < 0:
+        raise ConfigError("--orders must be at least 1 and --amortise at least 0")
+    options = _options(
+        blueprint=blueprint,
+        teacher=str(teacher) if teacher else None,
+        seed=seed,
+        workers=workers,
+        threads=threads,
+        device=device,
+        real_lr=real_lr,
+        real_batch_size=real_batch_size,
+        eval_examples=eval_examples,
+    )
+    truth_set, scores = _scored(truth, with_floor(proxy), out, options, storage, quiet)
+    meta = teacher_meta_seconds(teacher) if teacher else None
+    setups = {name: _setup_seconds(name, s.info, meta) for name, s in scores.items()}
+    result = run_simulation(
+        truth_set.accuracies(truth_metric),
+        {name: (s.scores, s.costs or [s.seconds] * len(s.scores)) for name, s in scores.items()},
+        budgets,
+        setups=setups,
+        amortise=amortise or None,
+        orders=orders,
+        seed=seed,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"{truth_set.name}-{truth_metric}"
+    document = {
+        "truth": truth_set.name,
+        "truth_digest": truth_set.digest(),
+        "truth_metric": truth_metric,
+        "orders": orders,
+        "seed": seed,
+        "amortise": amortise or None,
+        **result.to_json(),
+    }
+    path = out / f"simulate-{stem}.json"
+    atomic_write_text(path, json.dumps(document, indent=1, allow_nan=False) + "\n")
+    plot = plot_regret_curves(
+        out / f"simulate-{stem}.png",
+        result.curves,
+        title=f"{truth_set.name}: random search, regret by budget ({orders} orders, seed {seed})",
+        marks=budgets,
+    )
+    table = Table(title=f"{truth_set.name}: random search by proxy ({truth_metric} accuracy, "
+                  f"best {100 * result.best:.2f}%, {orders} orders)")  # fmt: skip
+    for column in ("proxy", "budget", "returned accuracy", "regret", "evaluations", "set-up"):
+        table.add_column(column, justify="left" if column == "proxy" else "right")
+    for name, outcomes in result.outcomes.items():
+        policy = result.policies[name]
+        for outcome in outcomes:
+            summary = outcome.summary()
+            accuracy, regret = summary["accuracy"], summary["regret"]
+            none = f" ({outcome.unscored} unscored)" if outcome.unscored else ""
+            table.add_row(
+                name,
+                format_duration(outcome.budget),
+                f"{100 * accuracy['mean']:.2f}% ± {100 * accuracy['std']:.2f}",
+                f"{100 * regret['mean']:.2f} ± {100 * regret['std']:.2f}",
+                f"{summary['evaluations_mean']:.1f}{none}",
+                format_duration(policy.setup_seconds) if policy.setup_seconds else "",
+            )
+    console.print(table)
+    console.print(f"wrote {path} and {plot}", highlight=False)
+
+
+def _setup_seconds(proxy: str, info: dict[str, Any], meta_seconds: float | None) -> float:
+    """What a search with ``proxy`` pays once: a teacher's meta-training for proxies that use
+    one, the real:K learning-rate tuning when it was recorded."""
+    from gtnas.analysis.rankcorr import COMBINATION
+    from gtnas.search.proxies import proxy_needs_teacher
+
+    parts = proxy[len(COMBINATION) :].split("+") if proxy.startswith(COMBINATION) else [proxy]
+    total = float(info.get("real_lr_seconds", 0.0))
+    if meta_seconds and any(proxy_needs_teacher(p) for p in parts):
+        total += meta_seconds
+    return total

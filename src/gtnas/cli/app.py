@@ -38,6 +38,7 @@ app.command("report")(search_cli.report)
 app.add_typer(truth_cli.app, name="truth")
 app.command("rank-corr")(analysis_cli.rank_corr)
 app.command("speedup")(analysis_cli.speedup)
+app.command("simulate")(analysis_cli.simulate)
 
 err_console = Console(stderr=True)
 

@@ -97,8 +97,10 @@ def plot_speedup(
     speedup: Speedup | None = None,
     measure: str = "spearman_top",
     title: str = "",
+    ceiling: float | None = None,
 ) -> Path:
-    """Correlation vs seconds per evaluation (left, log x) and vs training steps (right)."""
+    """Correlation vs seconds per evaluation (left, log x) and vs training steps (right);
+    ``ceiling``, the truth set's seed-vs-seed value of ``measure``, as a dashed line."""
     from matplotlib.figure import Figure
 
     others = others or {}
@@ -127,6 +129,9 @@ def plot_speedup(
             label=gtn_name,
         )
         axes.axhline(gtn_point.correlation, color=HIGHLIGHT, linewidth=0.8, linestyle=":")
+        if ceiling is not None:
+            axes.axhline(ceiling, color="black", linewidth=1.0, linestyle="--",
+                         label=f"noise ceiling (seed vs seed) {ceiling:.2f}")  # fmt: skip
         if speedup is not None:
             match = getattr(speedup.match, cost)
             axes.plot(

@@ -25,6 +25,10 @@ better) and its cost in seconds.
 - ``naswot`` (Mellor et al. 2021): log |det K| of the Hamming-agreement kernel of the binary
   ReLU activation codes of one real minibatch.
 - ``params``: the number of parameters of the final-training network (a trivial baseline).
+- ``flops``: FLOPs of one forward pass of that network on one image (2 per multiply-accumulate,
+  as :func:`gtnas.training.measure.count_flops` counts them): the other free floor. Both
+  cost nothing, and on NAS-Bench-201 FLOPs alone rank cells at about 0.8, so a proxy is only
+  worth its seconds where it beats them.
 - ``train:E``: E epochs of the final-training recipe on real data -> validation accuracy, with
   the test accuracy as a detail; what ground-truth sets are built with (:mod:`gtnas.search.truth`).
 
@@ -330,16 +334,31 @@ class NASWOTProxy(Proxy):
         return (float(logdet) if sign > 0 else -math.inf), {"relus": len(hooks)}
 
 
-@PROXIES.register("params", help="number of parameters of the final-training network")
+@PROXIES.register("params", help="free floor: parameters of the final-training network")
 class ParamsProxy(Proxy):
     name = "params"
 
     def _score(self, genotype: Any, context: ProxyContext, seed: int) -> tuple[float, dict]:
-        space, blueprint = context.space, context.blueprint
-        network = space.build(
-            genotype, context.image_shape, context.num_classes, norm="bn", blueprint=blueprint
-        )
+        network = _final_network(genotype, context)
         return float(sum(p.numel() for p in network.parameters())), {}
+
+
+@PROXIES.register("flops", help="free floor: FLOPs of one forward pass of that network")
+class FlopsProxy(Proxy):
+    name = "flops"
+
+    def _score(self, genotype: Any, context: ProxyContext, seed: int) -> tuple[float, dict]:
+        from gtnas.training.measure import count_flops
+
+        return float(count_flops(_final_network(genotype, context), context.image_shape)), {}
+
+
+def _final_network(genotype: Any, context: ProxyContext) -> nn.Module:
+    """The BatchNorm network at the context's blueprint, freshly built (weights unused)."""
+    space, blueprint = context.space, context.blueprint
+    return space.build(
+        genotype, context.image_shape, context.num_classes, norm="bn", blueprint=blueprint
+    )
 
 
 def _is_relu(module: nn.Module) -> bool:

@@ -1,0 +1,122 @@
+"""What a truth set lets a proxy reach, and what costs nothing: the noise ceiling and the floor.
+
+The noise ceiling is how well two trainings of the same networks agree: each architecture's
+accuracy after its first training seed, used as if it were a proxy, correlated with its
+accuracy after the second (over the architectures trained with both; the "top" measures over
+the first seed's top fraction, as for a proxy). No proxy can be expected to rank a set better
+than another full training of every network does. Against the seed mean, which is less noisy
+than one seed, a proxy may exceed it somewhat, so a fraction of the ceiling near or above 1
+means "as good as retraining", not "perfect".
+
+The floor is the best of the free proxies, ``params`` and ``flops``, which need no training
+and no data: a proxy that does not beat it on a measure is not worth its seconds there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gtnas.analysis.rankcorr import MEASURES, ProxyCorrelation, ProxyScores, correlate
+from gtnas.analysis.truthset import TruthSet
+
+FLOOR_PROXIES = ("params", "flops")  # free: no training, no data
+
+
+@dataclass(frozen=True)
+class NoiseCeiling:
+    """Seed-vs-seed agreement of a truth set (see the module docstring)."""
+
+    seeds: tuple[int, int]  # (the seed used as the "proxy", the seed it is scored against)
+    correlation: ProxyCorrelation  # its Spearman / Kendall, all and top, with intervals
+
+    @property
+    def n(self) -> int:
+        return self.correlation.correlation.n
+
+    def measure(self, name: str) -> float:
+        return self.correlation.measure(name)
+
+    def to_json(self) -> dict[str, Any]:
+        document = self.correlation.to_json()
+        document.update(
+            proxy=f"seed {self.seeds[0]} vs seed {self.seeds[1]}", seeds=list(self.seeds)
+        )
+        for key in ("seconds_per_evaluation", "steps", "missing"):
+            document.pop(key)
+        return document
+
+
+def noise_ceiling(
+    truth: TruthSet,
+    *,
+    truth_metric: str = "test",
+    top_fraction: float = 0.5,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> NoiseCeiling | None:
+    """The set's seed-vs-seed correlations; None when fewer than 3 architectures have two
+    seeds (format-1 sets have one)."""
+    indices, first, second = truth.seed_pairs(truth_metric)
+    if len(indices) < 3:
+        return None
+    seeds = truth.training_seeds()[:2]
+    scores = ProxyScores(proxy=f"seed{seeds[0]}", scores=[float(v) for v in first],
+                         seconds=None, steps=None)  # fmt: skip
+    correlation = correlate(
+        scores,
+        [float(v) for v in second],
+        truth_metric=truth_metric,
+        top_fraction=top_fraction,
+        resamples=resamples,
+        seed=seed,
+    )
+    return NoiseCeiling((seeds[0], seeds[1]), correlation)
+
+
+def fraction_of_ceiling(
+    correlation: ProxyCorrelation, ceiling: NoiseCeiling | None
+) -> dict[str, float | None]:
+    """Each measure of the proxy divided by the ceiling's (None without a ceiling, or where
+    the ceiling is not positive)."""
+    out: dict[str, float | None] = {}
+    for name in MEASURES:
+        limit = None if ceiling is None else ceiling.measure(name)
+        out[name] = None if limit is None or not limit > 0 else correlation.measure(name) / limit
+    return out
+
+
+def floor_of(correlations: Iterable[ProxyCorrelation]) -> dict[str, float]:
+    """The best free proxy's value of each measure (an empty dict when none was measured)."""
+    free = [c for c in correlations if c.proxy in FLOOR_PROXIES]
+    if not free:
+        return {}
+    return {name: max(c.measure(name) for c in free) for name in MEASURES}
+
+
+def beats_floor(correlation: ProxyCorrelation, floor: Mapping[str, float]) -> dict[str, bool]:
+    """Per measure: does the proxy rank strictly better than the best free proxy?"""
+    return {name: correlation.measure(name) > value for name, value in floor.items()}
+
+
+def with_floor(proxies: Iterable[str]) -> list[str]:
+    """``proxies`` with the free floor added where missing (a table never shows a proxy
+    without it)."""
+    asked = [p.strip() for p in proxies]
+    return asked + [p for p in FLOOR_PROXIES if p not in asked]
+
+
+def yardstick_json(
+    correlations: Iterable[ProxyCorrelation], ceiling: NoiseCeiling | None
+) -> dict[str, Any]:
+    """What a rank-correlation record carries beside its proxies: the ceiling, the floor, and
+    each proxy's fraction of the one and whether it beats the other."""
+    correlations = list(correlations)
+    floor = floor_of(correlations)
+    return {
+        "ceiling": None if ceiling is None else ceiling.to_json(),
+        "floor": floor,
+        "of_ceiling": {c.proxy: fraction_of_ceiling(c, ceiling) for c in correlations},
+        "beats_floor": {c.proxy: beats_floor(c, floor) for c in correlations},
+    }

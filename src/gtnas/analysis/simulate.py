@@ -1,0 +1,272 @@
+"""Simulated search on a truth set: what a random search with a given proxy returns within a
+budget of seconds, the way NAS benchmarks compare methods end to end.
+
+A truth set gives every architecture's accuracy after long training; a proxy's scoring of the
+set gives its score and its measured seconds for each. A random search is then a random order
+of the set's architectures: it pays a one-off set-up (a teacher's meta-training, the tuning of
+real:K's learning rate), then each evaluation's seconds, in that order, and returns the
+architecture its proxy scored highest among those it could pay for. Its *regret* is the set's
+best accuracy minus the accuracy of what it returned. Over many random orders (seeded) this
+gives the mean and spread of what a user of that proxy gets for a budget, and, over a range of
+budgets, a regret-against-seconds curve per proxy.
+
+Conventions:
+
+- evaluations are drawn without replacement, so a budget that pays for the whole set returns
+  the proxy's best of the set (the set, not the space, is searched);
+- an evaluation that produced no score (a diverged learner) is paid and never returned;
+- a search that could pay for no scored evaluation returns its first proposal unscored, as a
+  user would take some architecture (counted in ``unscored``);
+- a teacher's meta-training is shown both ways: paid up front by the one search
+  (``amortised=None``), and spread over ``amortise`` evaluations (the teacher serves many
+  searches), each then paying ``meta_seconds / amortise`` more;
+- ties in score go to the architecture evaluated first.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gtnas.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class SearchPolicy:
+    """A random search with one proxy: how it ranks and what it pays."""
+
+    name: str
+    scores: np.ndarray  # (n,) proxy score per architecture; NaN: evaluated without a score
+    costs: np.ndarray  # (n,) seconds of each architecture's evaluation
+    setup_seconds: float = 0.0  # paid once, before the first evaluation
+    amortised_over: int | None = None  # the set-up spread over this many evaluations
+
+    def __post_init__(self) -> None:
+        if self.scores.shape != self.costs.shape or self.scores.ndim != 1:
+            raise ValueError("scores and costs must be aligned 1-D arrays")
+        if not np.all(np.isfinite(self.costs)) or np.any(self.costs < 0):
+            raise ValueError(f"{self.name}: costs must be finite seconds >= 0")
+        if self.setup_seconds < 0:
+            raise ValueError(f"{self.name}: set-up seconds must be >= 0")
+
+
+@dataclass(frozen=True)
+class BudgetOutcome:
+    """What the searches of one policy returned at one budget, over all random orders."""
+
+    policy: str
+    budget: float  # seconds
+    accuracy: np.ndarray  # (orders,) truth accuracy of the returned architecture
+    regret: np.ndarray  # (orders,) set's best minus that
+    evaluations: np.ndarray  # (orders,) evaluations paid for
+    unscored: int  # orders that could pay for no scored evaluation
+
+    def summary(self) -> dict[str, Any]:
+        def spread(values: np.ndarray) -> dict[str, float]:
+            low, median, high = np.quantile(values, [0.1, 0.5, 0.9])
+            return {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if
+                    len(values) > 1 else 0.0, "p10": float(low), "median": float(median),
+                    "p90": float(high)}  # fmt: skip
+
+        return {
+            "policy": self.policy,
+            "budget_seconds": self.budget,
+            "orders": len(self.accuracy),
+            "accuracy": spread(self.accuracy),
+            "regret": spread(self.regret),
+            "evaluations_mean": float(self.evaluations.mean()),
+            "unscored": self.unscored,
+        }
+
+
+def simulate(
+    policy: SearchPolicy,
+    truth: Sequence[float],
+    budgets: Sequence[float],
+    *,
+    orders: int = 100,
+    seed: int = 0,
+) -> list[BudgetOutcome]:
+    """Run ``orders`` random searches of ``policy`` over the set; one outcome per budget."""
+    values = np.asarray(truth, dtype=np.float64)
+    n = len(values)
+    if len(policy.scores) != n:
+        raise ValueError(f"{policy.name} scores {len(policy.scores)} architectures, truth {n}")
+    if orders < 1:
+        raise ConfigError(f"orders must be at least 1, got {orders}")
+    best = float(values.max())
+    scores = np.where(np.isnan(policy.scores), -np.inf, policy.scores)
+    scored = ~np.isnan(policy.scores)
+    rng = np.random.default_rng(seed)
+    permutations = np.stack([rng.permutation(n) for _ in range(orders)])  # (orders, n)
+    # returned[o, m]: the architecture order o returns after its first m + 1 evaluations
+    returned = np.empty((orders, n), dtype=np.int64)
+    any_scored = np.empty((orders, n), dtype=bool)
+    for o, order in enumerate(permutations):
+        leader, seen = order[0], bool(scored[order[0]])
+        for m, index in enumerate(order):
+            if scored[index] and (not seen or scores[index] > scores[leader]):
+                leader, seen = index, True
+            returned[o, m], any_scored[o, m] = leader, seen
+    paid = policy.setup_seconds + np.cumsum(policy.costs[permutations], axis=1)  # (orders, n)
+    outcomes = []
+    for budget in budgets:
+        m = (paid <= budget).sum(axis=1)  # evaluations paid for in each order
+        rows = np.arange(orders)
+        chosen = np.where(m > 0, returned[rows, np.maximum(m - 1, 0)], permutations[:, 0])
+        unscored = (m == 0) | ~any_scored[rows, np.maximum(m - 1, 0)]
+        accuracy = values[chosen]
+        outcomes.append(
+            BudgetOutcome(
+                policy.name, float(budget), accuracy, best - accuracy, m, int(unscored.sum())
+            )
+        )
+    return outcomes
+
+
+def policies_for(
+    proxy: str,
+    scores: Sequence[float | None],
+    costs: Sequence[float | None],
+    *,
+    setup_seconds: float = 0.0,
+    amortise: int | None = None,
+) -> list[SearchPolicy]:
+    """The simulated searches of one scored proxy: one paying its set-up up front and, when
+    there is a set-up and ``amortise``, one spreading it over that many evaluations.
+    Architectures the proxy did not score (``None``) cost its mean seconds and return nothing;
+    a score of -inf is the lowest score."""
+    known = [c for c in costs if c is not None]
+    if not known:
+        raise ConfigError(f"{proxy} has no recorded seconds per evaluation to pay")
+    mean_cost = float(np.mean(known))
+    cost = np.array([mean_cost if c is None else float(c) for c in costs])
+    value = np.array([math.nan if s is None else float(s) for s in scores])
+    out = [SearchPolicy(proxy, value, cost, setup_seconds)]
+    if setup_seconds > 0 and amortise:
+        out.append(
+            SearchPolicy(
+                f"{proxy} (set-up / {amortise} evaluations)",
+                value,
+                cost + setup_seconds / amortise,
+                0.0,
+                amortise,
+            )
+        )
+    return out
+
+
+def regret_curve(
+    policy: SearchPolicy,
+    truth: Sequence[float],
+    *,
+    points: int = 40,
+    orders: int = 100,
+    seed: int = 0,
+    lowest: float | None = None,
+    highest: float | None = None,
+) -> list[BudgetOutcome]:
+    """Outcomes at ``points`` budgets spaced evenly in log seconds, from the cheapest single
+    evaluation (with the set-up) to the whole set's cost (or ``lowest`` .. ``highest``)."""
+    low = lowest or float(policy.setup_seconds + max(policy.costs.min(), 1e-6))
+    high = highest or float(policy.setup_seconds + policy.costs.sum())
+    budgets = np.geomspace(low, max(high, low * 1.0001), points)
+    return simulate(policy, truth, budgets, orders=orders, seed=seed)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d)?\s*$")
+_UNITS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """``"90s"``, ``"30m"``, ``"1.5h"``, ``"600"`` (seconds) -> seconds."""
+    match = _DURATION.match(str(text))
+    if match is None:
+        raise ConfigError(
+            f"cannot read the duration {text!r}: write a number with s, m, h or d, e.g. 30m"
+        )
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds <= 0:
+        raise ConfigError(f"a duration must be positive, got {text!r}")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds as the shortest of ``45s``, ``10m``, ``1.5h``."""
+    if seconds < 120:
+        return f"{seconds:.3g}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.3g}m"
+    return f"{seconds / 3600:.3g}h"
+
+
+@dataclass
+class Simulation:
+    """Every policy's outcomes at the asked budgets and along its regret curve."""
+
+    best: float  # the set's best truth accuracy
+    budgets: list[float]
+    outcomes: dict[str, list[BudgetOutcome]]  # policy -> one per asked budget
+    curves: dict[str, list[BudgetOutcome]]  # policy -> along a common range of budgets
+    policies: dict[str, SearchPolicy]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "best_accuracy": self.best,
+            "budgets_seconds": self.budgets,
+            "policies": {
+                name: {
+                    "setup_seconds": policy.setup_seconds,
+                    "amortised_over": policy.amortised_over,
+                    "seconds_per_evaluation": float(policy.costs.mean()),
+                    "at_budgets": [o.summary() for o in self.outcomes[name]],
+                    "curve": [
+                        {
+                            "budget_seconds": o.budget,
+                            "regret_mean": float(o.regret.mean()),
+                            "regret_p10": float(np.quantile(o.regret, 0.1)),
+                            "regret_p90": float(np.quantile(o.regret, 0.9)),
+                        }
+                        for o in self.curves[name]
+                    ],
+                }
+                for name, policy in self.policies.items()
+            },
+        }
+
+
+def run_simulation(
+    truth: Sequence[float],
+    scored: dict[str, tuple[Sequence[float | None], Sequence[float | None]]],
+    budgets: Sequence[float],
+    *,
+    setups: dict[str, float] | None = None,
+    amortise: int | None = 1000,
+    orders: int = 100,
+    seed: int = 0,
+    points: int = 40,
+) -> Simulation:
+    """Simulate every proxy in ``scored`` (proxy -> (scores, seconds per architecture)) at
+    ``budgets``, with its set-up seconds from ``setups``; the curves share one range of
+    budgets, from the cheapest evaluation to the dearest whole set."""
+    policies: dict[str, SearchPolicy] = {}
+    for proxy, (scores, costs) in scored.items():
+        for policy in policies_for(
+            proxy, scores, costs, setup_seconds=(setups or {}).get(proxy, 0.0), amortise=amortise
+        ):
+            policies[policy.name] = policy
+    low = min(p.setup_seconds + max(float(p.costs.min()), 1e-6) for p in policies.values())
+    high = max(p.setup_seconds + float(p.costs.sum()) for p in policies.values())
+    high = max(high, *budgets) if budgets else high
+    grid = np.geomspace(low, high, points)
+    values = np.asarray(truth, dtype=np.float64)
+    outcomes = {
+        n: simulate(p, values, budgets, orders=orders, seed=seed) for n, p in policies.items()
+    }
+    curves = {n: simulate(p, values, grid, orders=orders, seed=seed) for n, p in policies.items()}
+    return Simulation(float(values.max()), [float(b) for b in budgets], outcomes, curves, policies)

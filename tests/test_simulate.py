@@ -1,0 +1,124 @@
+"""Simulated search on a truth set against brute force and by hand."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gtnas.analysis.simulate import (
+    SearchPolicy,
+    parse_duration,
+    policies_for,
+    run_simulation,
+    simulate,
+)
+from gtnas.cli.app import main
+from gtnas.errors import ConfigError
+
+TRUTH = np.array([0.90, 0.95, 0.80, 0.97, 0.85, 0.92])
+
+
+def test_a_perfect_proxy_with_enough_budget_returns_the_best() -> None:
+    policy = SearchPolicy("oracle", TRUTH.copy(), np.full(6, 2.0), setup_seconds=5.0)
+    enough, short = simulate(policy, TRUTH, [5.0 + 12.0, 5.0 + 3.9], orders=50)
+    assert np.all(enough.regret == 0) and np.all(enough.evaluations == 6)
+    assert np.all(short.evaluations == 1) and short.unscored == 0
+    # one evaluation: each order returns its first architecture, whatever it is
+    assert len(set(short.accuracy.tolist())) > 1
+    nothing = simulate(policy, TRUTH, [4.0], orders=20)[0]  # not even the set-up is paid
+    assert nothing.unscored == 20 and np.all(nothing.evaluations == 0)
+
+
+def test_random_proxy_regret_matches_the_brute_force_average() -> None:
+    """Budget for exactly m evaluations: the search returns the proxy's best of a uniform
+    m-subset, so its expected regret is the average over all m-subsets."""
+    scores = np.array([0.3, 0.9, 0.1, 0.5, 0.7, 0.2])  # a fixed "random" proxy
+    policy = SearchPolicy("random", scores, np.ones(6))
+    m = 3
+    brute = np.mean([
+        TRUTH.max() - TRUTH[max(subset, key=lambda i: scores[i])]
+        for subset in itertools.combinations(range(6), m)
+    ])  # fmt: skip
+    outcome = simulate(policy, TRUTH, [float(m)], orders=20_000, seed=1)[0]
+    assert np.all(outcome.evaluations == m)
+    assert outcome.regret.mean() == pytest.approx(brute, abs=2e-3)
+
+
+def test_unscored_architectures_are_paid_and_never_returned() -> None:
+    scores = np.array([np.nan, 0.2, 0.1, np.nan, 0.4, 0.3])
+    policy = SearchPolicy("p", scores, np.array([1.0, 1, 1, 1, 10, 1]))
+    outcome = simulate(policy, TRUTH, [100.0], orders=10)[0]
+    assert np.all(TRUTH[0] != outcome.accuracy) and np.all(outcome.accuracy == TRUTH[4])
+    # amortised set-ups: the one-off cost becomes a per-evaluation one
+    paid, spread = policies_for("gtn:8", [1.0, None], [2.0, None], setup_seconds=100, amortise=10)
+    assert paid.setup_seconds == 100 and list(paid.costs) == [2.0, 2.0]
+    assert spread.setup_seconds == 0 and list(spread.costs) == [12.0, 12.0]
+    assert spread.amortised_over == 10 and np.isnan(spread.scores[1])
+    assert len(policies_for("params", [1.0, 2.0], [0.0, 0.0], setup_seconds=0)) == 1
+
+
+def test_run_simulation_summaries_and_durations() -> None:
+    result = run_simulation(
+        TRUTH, {"oracle": (list(TRUTH), [1.0] * 6), "params": (list(-TRUTH), [0.0] * 6)},
+        [3.0, 60.0], setups={"oracle": 2.0}, amortise=4, orders=30,
+    )  # fmt: skip
+    document = result.to_json()
+    assert set(document["policies"]) == {"oracle", "oracle (set-up / 4 evaluations)", "params"}
+    oracle = document["policies"]["oracle"]
+    assert oracle["setup_seconds"] == 2.0 and oracle["at_budgets"][1]["regret"]["mean"] == 0
+    params = document["policies"]["params"]["at_budgets"][0]  # free: it pays for the whole set
+    assert params["accuracy"]["mean"] == pytest.approx(TRUTH.min())
+    assert len(oracle["curve"]) == 40 and document["best_accuracy"] == TRUTH.max()
+    assert [parse_duration(t) for t in ("90s", "10m", "1.5h", "600")] == [90, 600, 5400, 600]
+    for bad in ("ten minutes", "-3m", "0"):
+        with pytest.raises(ConfigError):
+            parse_duration(bad)
+
+
+@pytest.mark.slow
+def test_cli_simulate_end_to_end(tmp_path: Path, mnist, capsys) -> None:
+    from gtnas.search.truth import TRUTH_FORMAT
+    from gtnas.seeding import make_generator
+    from gtnas.spaces import create_space
+
+    space, generator, genotypes = create_space("nb201"), make_generator(2), []
+    while len(genotypes) < 8:
+        text = space.format(space.sample(generator))
+        if text not in genotypes:
+            genotypes.append(text)
+    records = [{"genotype": g, "val_accuracy": 0.8 + 0.01 * i, "test_accuracy": 0.8 + 0.01 * i,
+                "seconds": 1.0, "parameters": 1}  # (params is scored, not read from here)
+               for i, g in enumerate(genotypes)]  # fmt: skip
+    path = tmp_path / "toy.json"
+    path.write_text(json.dumps({"format": TRUTH_FORMAT, "dataset": "mnist", "space": "nb201",
+                                "space_options": {}, "blueprint": "tiny", "epochs": 1,
+                                "train_subset": None, "seed": 0, "records": records}))  # fmt: skip
+    out = tmp_path / "out"
+    args = ["simulate", "--truth", str(path), "--proxy", "synflow", "--budget", "1s,1h",
+            "--orders", "25", "--blueprint", "tiny", "--threads", "1", "--out", str(out),
+            "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    document = json.loads((out / "simulate-toy-test.json").read_text())
+    assert set(document["policies"]) == {"synflow", "params", "flops"}  # the floor comes along
+    assert document["budgets_seconds"] == [1.0, 3600.0] and document["orders"] == 25
+    # the same scores, read back from the scoring studies by rank-corr
+    assert main(["rank-corr", *args[1:5], "--blueprint", "tiny", "--out", str(out), "-q"]) == 0
+    scores = json.loads((out / "rankcorr-toy-test.json").read_text())["scores"]
+    truth = np.array([r["test_accuracy"] for r in records])
+    for name, policy in document["policies"].items():
+        whole = policy["at_budgets"][1]  # an hour pays for all 8: the proxy's best of the set
+        assert whole["evaluations_mean"] == 8
+        values = np.array([-np.inf if v == "-inf" else v for v in scores[name]], dtype=float)
+        tied = truth.max() - truth[values == values.max()]  # ties go to the first evaluated
+        assert tied.min() - 1e-12 <= whole["regret"]["mean"] <= tied.max() + 1e-12
+        assert (whole["regret"]["std"] == 0) == (len(set(tied)) == 1)
+    assert "synflow" in printed and "regret" in printed
+    png = (out / "simulate-toy-test.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    assert main([*args[:-1], "--budget", "soon"]) == 2
+    assert "cannot read the duration 'soon'" in capsys.readouterr().err
