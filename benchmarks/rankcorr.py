@@ -5,22 +5,27 @@ real-data steps (and seconds) does it take to rank as well as ``gtn:K``?
 
 For each data set with a ground-truth set shipped in ``truth/`` (see truth/README.md):
 
-1. the teacher behind ``gtn:K``: meta-trained on architectures sampled from the set's space at
-   the proxy blueprint (the way ``gtnas search`` trains one), or ``--teacher RUN`` reused;
+1. the teacher behind ``gtn:K`` (presets with one): meta-trained on architectures sampled from
+   the set's space at the proxy blueprint (the way ``gtnas search`` trains one), or
+   ``--teacher RUN`` reused;
 2. every architecture of the set scored by each proxy: ``real:K`` over the preset's K (the
-   learning rate tuned once per K on the validation split), ``gtn:K``, the zero-cost proxies
-   and the rank average of ``gtn:K`` and synflow. Scores are cached in studies under
-   ``--runs``: an interrupted run resumes and a re-run scores nothing twice;
-3. Spearman and Kendall with the set's test accuracy over all architectures and over the
-   proxy's top 50% (the paper's measure), 95% bootstrap intervals, and the speed-up of
-   ``gtn:K`` over the ``real:K`` curve (:mod:`gtnas.analysis.speedup`).
+   learning rate tuned once per K on the validation split), ``gtn:K``, the zero-cost proxies,
+   the free floor (``params``, ``flops``) and the rank average of ``gtn:K`` and synflow.
+   Scores are cached in studies under ``--runs`` and shared between presets: an interrupted
+   run resumes and a re-run scores nothing twice;
+3. Spearman and Kendall with the set's test accuracy (the mean of its seeds) over all
+   architectures and over the proxy's top 50% (the paper's measure), 95% bootstrap intervals,
+   each proxy's fraction of the set's noise ceiling (seed vs seed) and whether it beats the
+   floor, and the speed-up of ``gtn:K`` over the ``real:K`` curve
+   (:mod:`gtnas.analysis.speedup`).
 
 Nothing here chooses anything by test accuracy: the truth set is the yardstick, and every
 learning rate is tuned on the validation split.
 
-Writes ``benchmarks/results/rankcorr.json`` (a list of records: one ``teacher``, one ``proxy``
-per proxy and one ``speedup`` per data set; records of other presets and data sets already in
-the file are kept), ``rankcorr.md`` (the same as tables) and the plots in ``results/rankcorr/``.
+Writes ``benchmarks/results/rankcorr.json`` (a list of records, each naming its truth set:
+one ``ceiling`` per set, one ``teacher``, one ``proxy`` per proxy and one ``speedup`` per data
+set; records of other presets and data sets already in the file are kept), ``rankcorr.md``
+(the same as tables) and the plots in ``results/rankcorr/``.
 """
 
 from __future__ import annotations
@@ -48,8 +53,17 @@ SLIM_GENERATOR = {"noise_dim": 64, "hidden": 256, "channels": 64, "mid_channels"
 # records them.
 HEAD3 = {"channels": 16, "cells_per_stage": 1, "head_pool": 3}
 
-# A preset: the truth file per data set (and how many of its architectures), the teacher's
-# TeachRunConfig fields, the proxies and how they score.
+# The long-horizon, two-seed truth sets (truth/README.md): the yardstick of the "long" presets.
+LONG_TRUTH = {
+    "fashion-mnist": "fashion-mnist-nb201-n100-e7-rank-s2.json",
+    "mnist": "mnist-nb201-n100-e7-rank-s2-first40.json",
+}
+# The real:K curve on them: from a few steps to the paper's 1,200 (the truth trains 2,730).
+LONG_KS = (16, 32, 64, 128, 256, 512, 1200)
+
+# A preset: the truth file per data set (a pattern or a {dataset: file} dict, and how many of
+# its architectures), the teacher's TeachRunConfig fields (None: no gtn:K), the proxies and
+# how they score.
 PRESETS: dict[str, dict[str, Any]] = {
     # For the test: the first 8 architectures of the shipped MNIST set, toy K, a 2-iteration
     # teacher at the tiny blueprint. Seconds, not minutes.
@@ -118,6 +132,40 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# The long-horizon yardstick without a teacher: the real:K curve, the zero-cost proxies and
+# the free floor, every proxy at the truth's own network (the rank blueprint), scored on 5,000
+# validation images (on 1,000 the binomial noise of one accuracy, about 1 point at 90%,
+# would be larger than what separates the top half). About 3 hours per data set on 2 CPU
+# cores, almost all of it real:512 and real:1200.
+PRESETS["long"] = {
+    "truth": LONG_TRUTH,
+    "architectures": None,
+    "blueprint": None,
+    "teacher": None,
+    "gtn": None,
+    "ks": LONG_KS,
+    "others": ("synflow", "naswot"),
+    "eval_examples": 5000,
+    "resamples": 1000,
+    "workers": 2,
+    "threads": 1,
+}
+
+
+# For the test: the long preset's path (no teacher, the ceiling, the floor, the real:K curve)
+# at toy size, on a two-seed set the test writes into --truth-dir.
+PRESETS["smoke-long"] = {
+    **PRESETS["long"],
+    "truth": "{dataset}-smoke-seeded.json",
+    "blueprint": "tiny",
+    "ks": (2, 4),
+    "others": ("synflow",),
+    "eval_examples": 200,
+    "resamples": 50,
+    "workers": 1,
+}
+
+
 # quick with the teacher's learners (and so gtn:K's) at the search size with a 3x3-pooled
 # classifier head instead of global average pooling, and 16 inner steps of 64: the setting that
 # unblocked meta-training on NB-201 cells in `python -m benchmarks.probes --set nb201` (20
@@ -139,13 +187,15 @@ class BenchmarkRun:
     teacher_run: str | None = None  # reuse this teacher for every data set (else trained)
 
 
-def load_preset_truth(preset: dict[str, Any], dataset: str) -> Any:
-    """The preset's truth set for ``dataset`` (its first ``architectures``), or None if the set
-    is not shipped yet."""
+def load_preset_truth(preset: dict[str, Any], dataset: str, folder: Path = TRUTH) -> Any:
+    """The preset's truth set for ``dataset`` in ``folder`` (its first ``architectures``), or
+    None if the set is not shipped yet."""
     from gtnas.analysis.truthset import load_truth
 
-    path = TRUTH / preset["truth"].format(dataset=dataset)
-    if not path.is_file():
+    name = preset["truth"]
+    name = name.get(dataset, "") if isinstance(name, dict) else name.format(dataset=dataset)
+    path = folder / name
+    if not name or not path.is_file():
         return None
     truth = load_truth(path)
     count = preset["architectures"]
@@ -165,6 +215,8 @@ def common_fields(run: BenchmarkRun, kind: str, truth: Any) -> dict[str, Any]:
         "dataset": truth.dataset,
         "space": truth.space,
         "truth": truth.name,
+        "truth_complete": truth.complete,  # False: measured on a build still under way
+        "truth_architectures": len(truth),
         "seed": run.seed,
         "machine": describe_machine(),
     }
@@ -229,13 +281,20 @@ def _shown(path: str) -> str:
 
 
 # -- stages 2 and 3: scores, correlations, speed-up -------------------------------------------
-def measure(run: BenchmarkRun, truth: Any, teacher_dir: str) -> Any:
-    """Score the set with every proxy of the preset and analyse the speed-up."""
+def measure(run: BenchmarkRun, truth: Any, teacher_dir: str | None) -> Any:
+    """Score the set with every proxy of the preset; the speed-up analysis when the preset has
+    a gtn:K (else a :class:`Correlations` of the same fields, without one)."""
+    from gtnas.analysis.ceiling import with_floor
     from gtnas.analysis.rankcorr import ScoringOptions, score_truth_set
     from gtnas.analysis.speedup import analyse_speedup, speedup_proxies, teacher_meta_seconds
 
     preset = PRESETS[run.preset]
-    real, others, asked = speedup_proxies(preset["ks"], preset["gtn"], preset["others"])
+    if preset["gtn"] is not None:
+        real, others, asked = speedup_proxies(preset["ks"], preset["gtn"], preset["others"])
+    else:
+        real = [f"real:{k}" for k in sorted(preset["ks"])]
+        others = with_floor(preset["others"])
+        asked = [*real, *others]
     options = ScoringOptions(
         blueprint=preset["blueprint"],
         teacher=teacher_dir,
@@ -260,6 +319,8 @@ def measure(run: BenchmarkRun, truth: Any, teacher_dir: str) -> Any:
 
     hooks = {"stage": on_stage, "result": on_result}
     scores = score_truth_set(truth, asked, run.work / truth.dataset, options, hooks=hooks)
+    if preset["gtn"] is None:
+        return correlations_only(truth, scores, resamples=preset["resamples"], seed=run.seed)
     return analyse_speedup(
         truth,
         scores,
@@ -272,7 +333,40 @@ def measure(run: BenchmarkRun, truth: Any, teacher_dir: str) -> Any:
     )
 
 
+@dataclasses.dataclass
+class Correlations:
+    """What :func:`gtnas.analysis.speedup.analyse_speedup` gives, for presets without gtn:K."""
+
+    truth: Any
+    scores: dict[str, Any]
+    correlations: dict[str, Any]
+    ceiling: Any
+
+
+def correlations_only(truth: Any, scores: dict[str, Any], *, resamples: int, seed: int) -> Any:
+    from gtnas.analysis.ceiling import noise_ceiling
+    from gtnas.analysis.rankcorr import correlate
+
+    values = truth.accuracies("test")
+    correlations = {
+        p: correlate(s, values, truth_metric="test", resamples=resamples, seed=seed)
+        for p, s in scores.items()
+    }
+    ceiling = noise_ceiling(truth, resamples=resamples, seed=seed)
+    return Correlations(truth, scores, correlations, ceiling)
+
+
+def ceiling_record(run: BenchmarkRun, analysis: Any) -> dict[str, Any] | None:
+    """The set's seed-vs-seed agreement (None for a one-seed set)."""
+    if analysis.ceiling is None:
+        return None
+    return {**common_fields(run, "ceiling", analysis.truth), **analysis.ceiling.to_json()}
+
+
 def proxy_records(run: BenchmarkRun, analysis: Any) -> list[dict[str, Any]]:
+    from gtnas.analysis.ceiling import beats_floor, floor_of, fraction_of_ceiling
+
+    floor = floor_of(analysis.correlations.values())
     records = []
     for proxy, c in analysis.correlations.items():
         r = c.correlation
@@ -295,6 +389,8 @@ def proxy_records(run: BenchmarkRun, analysis: Any) -> list[dict[str, Any]]:
                 "steps": c.steps,
                 "real_lr": analysis.scores[proxy].info.get("real_lr"),
                 "study": analysis.scores[proxy].study,
+                "of_ceiling": fraction_of_ceiling(c, analysis.ceiling),
+                "beats_floor": beats_floor(c, floor),
             }
         )
     return records
@@ -358,9 +454,41 @@ def write_plots(run: BenchmarkRun, analysis: Any) -> list[str]:
     return [str(p.relative_to(run.out)) for p in plots]
 
 
+def write_curve_plot(run: BenchmarkRun, analysis: Any) -> str:
+    """real:K's Spearman (all and top 50%) against K, with the set's noise ceiling and the
+    free floor as lines, into ``out/rankcorr/``; its path."""
+    from gtnas.analysis.ceiling import floor_of
+    from gtnas.reports.rankcorr import plot_correlation_curves
+
+    curves: dict[str, list[tuple[int, float]]] = {}
+    for proxy, c in analysis.correlations.items():
+        if proxy.startswith("real:") and "x" not in proxy:
+            for measure, label in (("spearman_all", "all"), ("spearman_top", "top 50%")):
+                curves.setdefault(f"real:K, {label}", []).append((c.steps, c.measure(measure)))
+    floor = floor_of(analysis.correlations.values())
+    lines = {}
+    if analysis.ceiling is not None:
+        lines["noise ceiling, all"] = analysis.ceiling.measure("spearman_all")
+        lines["noise ceiling, top 50%"] = analysis.ceiling.measure("spearman_top")
+    if floor:
+        lines["floor (params, flops), all"] = floor["spearman_all"]
+        lines["floor (params, flops), top 50%"] = floor["spearman_top"]
+    folder = run.out / "rankcorr"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{run.preset}-{analysis.truth.dataset}-real-curve.png"
+    plot_correlation_curves(
+        path, curves, lines,
+        title=f"{analysis.truth.name}: real:K against the truth (seed {run.seed})",
+    )  # fmt: skip
+    return str(path.relative_to(run.out))
+
+
 # -- results ----------------------------------------------------------------------------------
 def record_key(record: dict[str, Any]) -> tuple[Any, ...]:
-    return (record["preset"], record["kind"], record["dataset"], record.get("proxy"))
+    return (
+        record["preset"], record["kind"], record["dataset"], record.get("truth"),
+        record.get("proxy"),
+    )  # fmt: skip
 
 
 def write_results(records: list[dict[str, Any]], folder: Path) -> None:
@@ -381,8 +509,8 @@ def render_table(records: list[dict[str, Any]]) -> str:
     lines = [
         "# Rank-correlation benchmark",
         "",
-        "Proxies against the shipped truth sets (test accuracy after 3 epochs); top 50% = the",
-        "proxy's best half, the paper's measure (gtn:128 on CIFAR-10: 0.5582).",
+        "Proxies against the shipped truth sets (test accuracy: the mean of a set's seeds); top",
+        "50% = the proxy's best half, the paper's measure (gtn:128 on CIFAR-10: 0.5582).",
         "",
         "## Teachers (behind gtn:K)",
         "",
@@ -396,21 +524,53 @@ def render_table(records: list[dict[str, Any]]) -> str:
             f"{r['inner_steps']} | {r['batch_size']} | {r['meta_iterations']} | "
             f"{num(r['meta_train_seconds'], 0)} | {val} |"
         )
+    lines += ["", "## Proxies", ""]
     lines += [
-        "",
-        "## Proxies",
-        "",
-        "| preset | data set | proxy | n | Spearman top 50% [95% CI] | Spearman all [95% CI] | "
-        "Kendall all | s/eval | real lr |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "Per truth set: its noise ceiling (the first seed's accuracies ranking the second's), then",
+        "every proxy against the mean of its seeds. `≤floor`: not above the best of params and",
+        "flops (free) on that measure; `of ceiling`: the proxy's figure over the ceiling's.",
     ]
-    for r in of("proxy"):
-        lines.append(
-            f"| {r['preset']} | {r['dataset']} | {r['proxy']} | {r['n_architectures']} | "
-            f"{num(r['spearman_top50'])} {ci(r['ci95_top50'])} | "
-            f"{num(r['spearman_all'])} {ci(r['ci95_all'])} | {num(r['kendall_all'])} | "
-            f"{num(r['seconds_per_eval'], 2)} | {r['real_lr'] or '-'} |"
-        )
+    truths = list(dict.fromkeys(r.get("truth", "?") for r in of("proxy")))
+    for truth in truths:
+        rows = [r for r in of("proxy") if r.get("truth", "?") == truth]
+        ceilings = [r for r in of("ceiling") if r.get("truth") == truth]
+        first = rows[0]
+        state = "" if first.get("truth_complete", True) else ", a build under way"
+        lines += ["", f"### {truth} ({first['dataset']}, {first['n_architectures']} "
+                      f"architectures scored{state})", ""]  # fmt: skip
+        if ceilings:
+            c = ceilings[-1]
+            lines.append(
+                f"Noise ceiling (seed {c['seeds'][0]} vs seed {c['seeds'][1]}, {c['n']} "
+                f"architectures): Spearman top 50% {num(c['spearman_top'])} "
+                f"{ci(c['spearman_top_ci95'])}, all {num(c['spearman_all'])} "
+                f"{ci(c['spearman_all_ci95'])}; Kendall top 50% {num(c['kendall_top'])}, all "
+                f"{num(c['kendall_all'])}."
+            )
+        else:
+            lines.append("No noise ceiling: one training seed per architecture.")
+        lines += [
+            "",
+            "| preset | proxy | n | Spearman top 50% [95% CI] | of ceiling | "
+            "Spearman all [95% CI] | of ceiling | Kendall all | s/eval | real lr |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in rows:
+            beats = r.get("beats_floor") or {}
+            fraction = r.get("of_ceiling") or {}
+            free = r["proxy"] in ("params", "flops")
+
+            def mark(measure: str, beats: dict = beats, free: bool = free) -> str:
+                return " ≤floor" if not free and beats.get(measure) is False else ""
+
+            lines.append(
+                f"| {r['preset']} | {r['proxy']} | {r['n_architectures']} | "
+                f"{num(r['spearman_top50'])} {ci(r['ci95_top50'])}{mark('spearman_top')} | "
+                f"{num(fraction.get('spearman_top'), 2)} | "
+                f"{num(r['spearman_all'])} {ci(r['ci95_all'])}{mark('spearman_all')} | "
+                f"{num(fraction.get('spearman_all'), 2)} | {num(r['kendall_all'])} | "
+                f"{num(r['seconds_per_eval'], 2)} | {r['real_lr'] or '-'} |"
+            )
     lines += [
         "",
         "## Speed-up of gtn:K over real:K (Spearman top 50%)",
@@ -442,6 +602,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--teacher", help="reuse this finished teacher run instead of training")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of rankcorr.json/.md")
     parser.add_argument("--runs", type=Path, default=RUNS, help="work folder (studies, teacher)")
+    parser.add_argument("--truth-dir", type=Path, default=TRUTH, help="folder of the truth sets")
     args = parser.parse_args(argv)
     datasets = [d for d in args.datasets.split(",") if d]
     unknown = sorted(set(datasets) - set(DATASETS))
@@ -460,17 +621,23 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(PRESETS[args.preset]["threads"])
     records: list[dict[str, Any]] = []
     for dataset in datasets:
-        truth = load_preset_truth(PRESETS[args.preset], dataset)
+        truth = load_preset_truth(PRESETS[args.preset], dataset, args.truth_dir)
         if truth is None:
             print(f"[rankcorr bench] no shipped truth set for {dataset}; skipped", flush=True)
             continue
         start = time.time()
-        teacher_dir = run.teacher_run or train_teacher(run, truth)
-        records.append(teacher_record(run, truth, teacher_dir))
+        teacher_dir = None
+        if PRESETS[args.preset]["teacher"] is not None:
+            teacher_dir = run.teacher_run or train_teacher(run, truth)
+            records.append(teacher_record(run, truth, teacher_dir))
         analysis = measure(run, truth, teacher_dir)
-        plots = write_plots(run, analysis)
+        ceiling = ceiling_record(run, analysis)
+        records += [ceiling] if ceiling is not None else []
         records += proxy_records(run, analysis)
-        records.append({**speedup_record(run, analysis), "plots": plots})
+        curve = write_curve_plot(run, analysis)
+        if teacher_dir is not None:
+            plots = [*write_plots(run, analysis), curve]
+            records.append({**speedup_record(run, analysis), "plots": plots})
         write_results(records, args.out)  # after every data set: a long run loses nothing
         print(f"[rankcorr bench] {dataset} in {time.time() - start:.0f} s", flush=True)
     if records:

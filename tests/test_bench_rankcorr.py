@@ -15,7 +15,7 @@ import pytest
 from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[1]
-SMOKE_PROXIES = {"real:2", "real:4", "gtn:3", "synflow", "rankavg:gtn:3+synflow"}
+SMOKE_PROXIES = {"real:2", "real:4", "gtn:3", "synflow", "rankavg:gtn:3+synflow", "params", "flops"}
 PROXY_FIELDS = {"dataset", "space", "proxy", "n_architectures", "spearman_all", "spearman_top50",
                 "kendall_all", "ci95_top50", "seconds_per_eval"}  # fmt: skip
 
@@ -123,3 +123,57 @@ def test_head3_is_the_nb201_search_head3_blueprint(bench: ModuleType) -> None:
     from gtnas.spaces.nb201 import NB201Space
 
     assert config_to_dict(NB201Space.blueprints["search-head3"]) == bench.HEAD3
+
+
+@pytest.fixture(scope="module")
+def smoke_long(tmp_path_factory: pytest.TempPathFactory, run_benchmark, mnist) -> Path:
+    """The teacher-less long preset at toy size on a two-seed set written here."""
+    from gtnas.search.truth import TRUTH_FORMAT
+
+    out = tmp_path_factory.mktemp("bench-rankcorr-long")
+    shipped = json.loads((ROOT / "truth" / "mnist-nb201-n100-e3.json").read_text())
+    records = []
+    for i, record in enumerate(shipped["records"][:8]):
+        first, second = record["test_accuracy"], record["test_accuracy"] + 0.01 * (i % 3 - 1)
+        records.append({
+            "genotype": record["genotype"], "val_accuracy": (first + second) / 2,
+            "test_accuracy": (first + second) / 2, "seconds": 1.0, "parameters": 1,
+            "seeds": [{"seed": 0, "val_accuracy": first, "test_accuracy": first},
+                      {"seed": 1, "val_accuracy": second, "test_accuracy": second}],
+        })  # fmt: skip
+    document = {**{k: shipped[k] for k in ("dataset", "space", "space_options", "epochs",
+                                           "train_subset", "seed")},
+                "format": TRUTH_FORMAT, "blueprint": "tiny", "complete": False,
+                "records": records}  # fmt: skip
+    (out / "truth").mkdir()
+    (out / "truth" / "mnist-smoke-seeded.json").write_text(json.dumps(document))
+    args = ["--preset", "smoke-long", "--datasets", "mnist", "--truth-dir", str(out / "truth")]
+    args += ["--out", str(out), "--runs", str(out / "runs")]
+    run_benchmark("rankcorr", args, OMP_NUM_THREADS="1")
+    return out
+
+
+def test_long_preset_records_carry_the_ceiling_and_the_floor(smoke_long: Path) -> None:
+    truth = json.loads((smoke_long / "truth" / "mnist-smoke-seeded.json").read_text())
+    first = [r["seeds"][0]["test_accuracy"] for r in truth["records"]]
+    second = [r["seeds"][1]["test_accuracy"] for r in truth["records"]]
+    (ceiling,) = _records(smoke_long, "ceiling")
+    assert ceiling["truth"] == "mnist-smoke-seeded" and ceiling["truth_complete"] is False
+    assert ceiling["spearman_all"] == pytest.approx(stats.spearmanr(first, second).statistic)
+    proxies = {r["proxy"]: r for r in _records(smoke_long, "proxy")}
+    assert set(proxies) == {"real:2", "real:4", "synflow", "params", "flops"}
+    assert not _records(smoke_long, "teacher") and not _records(smoke_long, "speedup")
+    floor = {m: max(proxies[p][m] for p in ("params", "flops"))
+             for m in ("spearman_all", "spearman_top50")}  # fmt: skip
+    for record in proxies.values():
+        assert record["of_ceiling"]["spearman_all"] == pytest.approx(
+            record["spearman_all"] / ceiling["spearman_all"]
+        )
+        assert record["beats_floor"]["spearman_all"] == (
+            record["spearman_all"] > floor["spearman_all"]
+        )
+    table = (smoke_long / "rankcorr.md").read_text()
+    assert "### mnist-smoke-seeded" in table and "Noise ceiling (seed 0 vs seed 1" in table
+    assert "a build under way" in table
+    curve = smoke_long / "rankcorr" / "smoke-long-mnist-real-curve.png"
+    assert curve.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and curve.stat().st_size > 10_000

@@ -179,3 +179,43 @@ def plot_speedup(
     by_seconds.legend(fontsize=7)
     by_steps.legend(fontsize=7)
     return _save(figure, path)
+
+
+def plot_correlation_curves(
+    path: Path,
+    curves: Mapping[str, Sequence[tuple[int, float]]],
+    lines: Mapping[str, float],
+    *,
+    title: str = "",
+) -> Path:
+    """Spearman against training steps K (log x), one curve per label, and reference values
+    (the noise ceiling, the free floor) as horizontal lines: solid curves and dashed lines
+    share a colour per measure ("all" / "top")."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7, 4.2), layout="constrained")
+    axes = figure.add_subplot()
+    colour = {"all": "#1f77b4", "top": "#d62728"}
+
+    def of(label: str) -> str:
+        return colour["top"] if "top" in label else colour["all"]
+
+    for label, points in curves.items():
+        ordered = sorted(points)
+        axes.plot([k for k, _ in ordered], [v for _, v in ordered], "o-", color=of(label),
+                  label=label)  # fmt: skip
+    for label, value in lines.items():
+        style = "--" if "ceiling" in label else ":"
+        axes.axhline(value, color=of(label), linestyle=style, linewidth=1, label=label)
+    ks = sorted({k for points in curves.values() for k, _ in points})
+    axes.set_xscale("log")
+    if ks:
+        axes.set_xticks(ks, [str(k) for k in ks], minor=False)
+        axes.set_xticks([], minor=True)
+    axes.set_xlabel("training steps K (log)")
+    axes.set_ylabel("Spearman with the truth")
+    axes.grid(alpha=0.3, which="both")
+    axes.legend(fontsize=7)
+    if title:
+        axes.set_title(title, fontsize=10)
+    return _save(figure, path)
