@@ -365,6 +365,7 @@ def ceiling_record(run: BenchmarkRun, analysis: Any) -> dict[str, Any] | None:
 
 def proxy_records(run: BenchmarkRun, analysis: Any) -> list[dict[str, Any]]:
     from gtnas.analysis.ceiling import beats_floor, floor_of, fraction_of_ceiling
+    from gtnas.analysis.simulate import setup_seconds
 
     floor = floor_of(analysis.correlations.values())
     records = []
@@ -391,6 +392,15 @@ def proxy_records(run: BenchmarkRun, analysis: Any) -> list[dict[str, Any]]:
                 "study": analysis.scores[proxy].study,
                 "of_ceiling": fraction_of_ceiling(c, analysis.ceiling),
                 "beats_floor": beats_floor(c, floor),
+                # every architecture's score and seconds, in truth-file order: what
+                # benchmarks.simulate replays
+                "scores": ["-inf" if v == -math.inf else v for v in analysis.scores[proxy].scores],
+                "costs": analysis.scores[proxy].costs,
+                "setup_seconds": setup_seconds(
+                    proxy,
+                    {p: s.info for p, s in analysis.scores.items()},
+                    getattr(getattr(analysis, "speedup", None), "meta_seconds", None),
+                ),
             }
         )
     return records

@@ -177,3 +177,29 @@ def test_long_preset_records_carry_the_ceiling_and_the_floor(smoke_long: Path) -
     assert "a build under way" in table
     curve = smoke_long / "rankcorr" / "smoke-long-mnist-real-curve.png"
     assert curve.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and curve.stat().st_size > 10_000
+
+
+def test_simulate_benchmark_replays_the_recorded_scores(smoke_long: Path, run_benchmark) -> None:
+    """benchmarks.simulate on the smoke-long records: a budget that pays for the whole set
+    returns each proxy's best of it."""
+    args = ["--rankcorr", str(smoke_long / "rankcorr.json"), "--truth-dir",
+            str(smoke_long / "truth"), "--out", str(smoke_long), "--budgets", "1s,1d",
+            "--orders", "100"]  # fmt: skip
+    run_benchmark("simulate", args)
+    records = json.loads((smoke_long / "simulate.json").read_text())
+    proxies = {r["proxy"]: r for r in _records(smoke_long, "proxy")}
+    truth = json.loads((smoke_long / "truth" / "mnist-smoke-seeded.json").read_text())
+    accuracy = np.array([r["test_accuracy"] for r in truth["records"]])
+    assert {r["policy"] for r in records} >= set(proxies)
+    for record in records:
+        assert record["orders"] == 100 and record["truth"] == "mnist-smoke-seeded"
+        if record["budget_seconds"] != 86400 or record["policy"] not in proxies:
+            continue
+        raw = proxies[record["policy"]]["scores"]
+        scores = np.array([-np.inf if v == "-inf" else v for v in raw], dtype=float)
+        tied = accuracy.max() - accuracy[scores == scores.max()]
+        assert record["evaluations_mean"] == 8
+        assert tied.min() - 1e-12 <= record["regret"]["mean"] <= tied.max() + 1e-12
+    table = (smoke_long / "simulate.md").read_text()
+    assert "## mnist-smoke-seeded (a build under way)" in table
+    assert (smoke_long / "simulate" / "mnist-smoke-seeded.png").stat().st_size > 10_000

@@ -411,7 +411,12 @@ def simulate(
     Scores come from the same cached scoring studies as rank-corr (a re-run costs nothing).
     """
     from gtnas.analysis.ceiling import with_floor
-    from gtnas.analysis.simulate import format_duration, parse_duration, run_simulation
+    from gtnas.analysis.simulate import (
+        format_duration,
+        parse_duration,
+        run_simulation,
+        setup_seconds,
+    )
     from gtnas.analysis.speedup import teacher_meta_seconds
     from gtnas.reports.simulate import plot_regret_curves
     from gtnas.runtime.files import atomic_write_text
@@ -435,7 +440,8 @@ def simulate(
     )
     truth_set, scores = _scored(truth, with_floor(proxy), out, options, storage, quiet)
     meta = teacher_meta_seconds(teacher) if teacher else None
-    setups = {name: _setup_seconds(name, s.info, meta) for name, s in scores.items()}
+    infos = {name: s.info for name, s in scores.items()}
+    setups = {name: setup_seconds(name, infos, meta) for name in scores}
     result = run_simulation(
         truth_set.accuracies(truth_metric),
         {name: (s.scores, s.costs or [s.seconds] * len(s.scores)) for name, s in scores.items()},
@@ -484,16 +490,3 @@ def simulate(
             )
     console.print(table)
     console.print(f"wrote {path} and {plot}", highlight=False)
-
-
-def _setup_seconds(proxy: str, info: dict[str, Any], meta_seconds: float | None) -> float:
-    """What a search with ``proxy`` pays once: a teacher's meta-training for proxies that use
-    one, the real:K learning-rate tuning when it was recorded."""
-    from gtnas.analysis.rankcorr import COMBINATION
-    from gtnas.search.proxies import proxy_needs_teacher
-
-    parts = proxy[len(COMBINATION) :].split("+") if proxy.startswith(COMBINATION) else [proxy]
-    total = float(info.get("real_lr_seconds", 0.0))
-    if meta_seconds and any(proxy_needs_teacher(p) for p in parts):
-        total += meta_seconds
-    return total
