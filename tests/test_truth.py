@@ -32,6 +32,7 @@ TOY = TruthConfig(
     n=4,
     epochs=1,
     train_subset=None,
+    seeds=1,
     workers=1,
     threads=1,
     final=dataclasses.replace(default_truth_recipe(), batch_size=64),
@@ -47,7 +48,7 @@ def toy(idx_folder, data_files) -> TruthConfig:
 
 
 TOY_CLI = [
-    "--space", "nb201", "--blueprint", "tiny", "--epochs", "1", "--train-subset", "256",
+    "--space", "nb201", "--blueprint", "tiny", "--epochs", "1", "--train-subset", "256", "--seeds", "1",
     "--workers", "1", "--threads", "1", "--set", "final.val_subset=500", "--quiet",
 ]  # fmt: skip
 
@@ -140,8 +141,9 @@ def test_train_proxy_details_and_name() -> None:
     assert TruthConfig(epochs=2).proxy == "train:2"
     recipe = TruthConfig(dataset="fashion-mnist", seed=7, train_subset=None).recipe()
     assert (recipe.dataset, recipe.seed, recipe.train_subset, recipe.epochs) == (
-        "fashion-mnist", 7, None, 3,
+        "fashion-mnist", 7, None, 7,
     )  # fmt: skip
+    assert TruthConfig().training_seeds == [0, 1] and TruthConfig().blueprint == "rank"
     assert recipe.eval_every_epochs > recipe.epochs  # validated once, after the last epoch
 
 
