@@ -48,8 +48,8 @@ def toy(idx_folder, data_files) -> TruthConfig:
 
 
 TOY_CLI = [
-    "--space", "nb201", "--blueprint", "tiny", "--epochs", "1", "--train-subset", "256", "--seeds", "1",
-    "--workers", "1", "--threads", "1", "--set", "final.val_subset=500", "--quiet",
+    "--space", "nb201", "--blueprint", "tiny", "--epochs", "1", "--train-subset", "256",
+    "--seeds", "1", "--workers", "1", "--threads", "1", "--set", "final.val_subset=500", "--quiet",
 ]  # fmt: skip
 
 
