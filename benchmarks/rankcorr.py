@@ -55,8 +55,8 @@ HEAD3 = {"channels": 16, "cells_per_stage": 1, "head_pool": 3}
 
 # The long-horizon, two-seed truth sets (truth/README.md): the yardstick of the "long" presets.
 LONG_TRUTH = {
-    "fashion-mnist": "fashion-mnist-nb201-n100-e7-rank-s2.json",
-    "mnist": "mnist-nb201-n100-e7-rank-s2-first40.json",
+    "fashion-mnist": "fashion-mnist-nb201-n100-e7-search-head3-s2.json",
+    "mnist": "mnist-nb201-n100-e7-search-head3-s2-first40.json",
 }
 # The real:K curve on them: from a few steps to the paper's 1,200 (the truth trains 2,730).
 LONG_KS = (16, 32, 64, 128, 256, 512, 1200)
@@ -133,7 +133,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 # The long-horizon yardstick without a teacher: the real:K curve, the zero-cost proxies and
-# the free floor, every proxy at the truth's own network (the rank blueprint), scored on 5,000
+# the free floor, every proxy at the truth's own network (search-head3), scored on 5,000
 # validation images (on 1,000 the binomial noise of one accuracy, about 1 point at 90%,
 # would be larger than what separates the top half). About 3 hours per data set on 2 CPU
 # cores, almost all of it real:512 and real:1200.

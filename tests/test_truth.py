@@ -143,7 +143,7 @@ def test_train_proxy_details_and_name() -> None:
     assert (recipe.dataset, recipe.seed, recipe.train_subset, recipe.epochs) == (
         "fashion-mnist", 7, None, 7,
     )  # fmt: skip
-    assert TruthConfig().training_seeds == [0, 1] and TruthConfig().blueprint == "rank"
+    assert TruthConfig().training_seeds == [0, 1] and TruthConfig().blueprint == "search-head3"
     assert recipe.eval_every_epochs > recipe.epochs  # validated once, after the last epoch
 
 

@@ -5,14 +5,14 @@ truth build (:mod:`gtnas.search.truth`), shipped in the repository's ``truth/`` 
 ``gtnas rank-corr``, ``gtnas speedup`` and ``gtnas simulate``. Format 2::
 
     {"format": "gtnas-truth/2", "dataset": "fashion-mnist", "space": "nb201",
-     "space_options": {}, "blueprint": "rank", "epochs": 7, "train_subset": null, "seed": 0,
-     "seeds": [0, 1], "seeds_for": null, "steps": 2737, "planned": 100, "complete": true,
+     "space_options": {}, "blueprint": "search-head3", "epochs": 7, "train_subset": null, "seed": 0,
+     "seeds": [0, 1], "seeds_for": null, "steps": 2730, "planned": 100, "complete": true,
      "recipe": {...the FinalTrainConfig of seed 0...}, "build": {...the TruthConfig...},
      "machine": {...where it ran...}, "study": "truth-...", "n": 100, "failed": 0,
      "failures": [{"genotype": "nb201:|...|", "error": "..."}],
      "records": [{"genotype": "nb201:|...|", "val_accuracy": 0.91, "test_accuracy": 0.90,
-                  "seconds": 180.2, "train_seconds": 171.0, "parameters": 45570,
-                  "flops": 8300000, "steps": 2737,
+                  "seconds": 340.2, "train_seconds": 301.0, "parameters": 132346,
+                  "flops": 33200000, "steps": 2730,
                   "seeds": [{"seed": 0, "val_accuracy": 0.912, "test_accuracy": 0.903,
                              "seconds": 181.0, "train_seconds": 172.1}, ...]}, ...]}
 

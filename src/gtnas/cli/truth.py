@@ -31,7 +31,7 @@ def build(
     train_subset: int = typer.Option(
         None, help="Train on the first N training images; 0: all. (default: all)"
     ),
-    blueprint: str = typer.Option(None, help="Network size trained. (default: rank)"),
+    blueprint: str = typer.Option(None, help="Network size trained. (default: search-head3)"),
     seed: int = typer.Option(
         None, help="Seeds the sampling; the first training seed. (default: 0)"
     ),
@@ -69,7 +69,7 @@ def build(
     A long job run as a study: the same command (or --study NAME) again resumes it.
 
     Parallel with --workers (on a GPU: --device cuda --workers 8), or --ray. The defaults take
-    about 5.5 hours on 2 CPU cores per data set.
+    about 9.5 hours on 2 CPU cores per data set.
     """
     from gtnas.cli.search import _existing_study
     from gtnas.search.truth import TruthConfig, build_truth, default_truth_name

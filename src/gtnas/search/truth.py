@@ -252,16 +252,16 @@ class TruthConfig:
     ``seeds`` training seeds.
 
     The defaults are the shipped long-horizon sets' recipe (truth/README.md): nb201 at the
-    ``rank`` blueprint (the network proxies and GTN learners use too), 100 architectures,
-    7 epochs of the whole 50,000-image training split (2,730 SGD steps of 128, 21 times the
-    paper's 128-step proxy), two seeds each: about 190 s per training on one CPU thread, so
-    about 5.5 hours per data set with 2 workers on 2 cores.
+    ``search-head3`` blueprint (the network proxies and GTN learners use too), 100
+    architectures, 7 epochs of the whole 50,000-image training split (2,730 SGD steps of 128,
+    21 times the paper's 128-step proxy), two seeds each: about 340 s per training on one CPU
+    thread, so about 9.5 hours per data set with 2 workers on 2 cores.
     """
 
     dataset: str = "mnist"
     space: str = "nb201"
     space_options: dict[str, Any] = field(default_factory=dict)
-    blueprint: str | dict[str, Any] = "rank"  # the network trained (a preset or its fields)
+    blueprint: str | dict[str, Any] = "search-head3"  # the network trained (a preset or fields)
     n: int = 100  # architectures (distinct; failed trainings are counted but not exported)
     epochs: int = 7
     train_subset: int | None = None  # train on the first N training images (None: all)

@@ -204,12 +204,10 @@ class NB201Space(SearchSpace[NB201Genotype]):
         # safer start at this width.
         "search-fc": NB201Blueprint(channels=16, cells_per_stage=1, head_pool=7),
         # the search size with a 3x3-pooled classifier head: the blueprint to meta-train a
-        # teacher on (and so to score gtn:K at) for NB-201 cells; see search-fc above
+        # teacher on (and so to score gtn:K at) for NB-201 cells, see search-fc above; and the
+        # network the long-horizon truth sets train, so proxies, teachers and the truth score
+        # one network (why this width and not 8 channels: truth/README.md)
         "search-head3": NB201Blueprint(channels=16, cells_per_stage=1, head_pool=3),
-        # the network architectures are ranked at: the long-horizon truth sets train it, proxies
-        # score it and GTN teachers teach it (a 3x3 head, which a teacher can teach; 8 channels,
-        # half the seconds of search-head3). Why: truth/README.md
-        "rank": NB201Blueprint(channels=8, cells_per_stage=1, head_pool=3),
         "tiny": NB201Blueprint(channels=4, cells_per_stage=1),  # for tests
     }
     ops: ClassVar[tuple[str, ...]] = OPS
