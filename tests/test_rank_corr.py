@@ -391,3 +391,25 @@ def test_a_blueprint_given_as_fields_gets_its_own_score_cache(tmp_path: Path) ->
     other = scoring_study_name(truth, "synflow", {"channels": 4, "head_pool": 1}, options)
     assert "-tiny-" in preset and len({preset, fields, other}) == 3
     assert fields == scoring_study_name(truth, "synflow", {"head_pool": 7, "channels": 4}, options)
+
+
+def test_a_grown_truth_set_is_scored_only_for_what_it_gained(tmp_path: Path, mnist) -> None:
+    """A build still under way grows its file; the score caches are named by its sample, so
+    the next rank-corr scores only the added architectures."""
+    from gtnas.analysis.rankcorr import ScoringOptions, score_truth_set
+    from gtnas.analysis.truthset import load_truth
+
+    path, out = tmp_path / "growing.json", tmp_path / "out"
+    document = _write_truth(path, n=6)
+    whole = dict(document)
+    path.write_text(json.dumps({**document, "records": document["records"][:4]}))
+    options = ScoringOptions(blueprint="tiny", threads=1)
+    scored: list[str] = []
+    hooks = {"result": lambda record: scored.append(record.genotype)}
+    first = score_truth_set(load_truth(path), ["params"], out, options, hooks=hooks)["params"]
+    assert len(scored) == 4
+    path.write_text(json.dumps(whole))
+    grown = score_truth_set(load_truth(path), ["params"], out, options, hooks=hooks)["params"]
+    assert len(scored) == 6 and scored[4:] == [r["genotype"] for r in whole["records"][4:]]
+    assert grown.study == first.study and grown.scores[:4] == first.scores
+    assert grown.scores == _parameters([r["genotype"] for r in whole["records"]])

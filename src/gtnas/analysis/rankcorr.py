@@ -181,7 +181,10 @@ class ProxyScores:
 def scoring_study_name(
     truth: TruthSet, proxy: str, blueprint: str | dict[str, Any], options: ScoringOptions
 ) -> str:
-    parts = [truth.name, truth.digest()[:8], proxy, blueprint_label(blueprint), f"s{options.seed}"]
+    # named by the set's sample, not its length: a truth set still being built is re-scored
+    # only for the architectures it gained (the list strategy replays the ones scored before)
+    parts = [truth.name, truth.sample_digest()[:8], proxy, blueprint_label(blueprint),
+             f"s{options.seed}"]  # fmt: skip
     if _needs_teacher(proxy) and options.teacher:
         parts.append("t" + _teacher_digest(Path(options.teacher)))
     if proxy.startswith("real") and options.real_lr is not None:

@@ -121,6 +121,16 @@ class TruthSet:
         )
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
+    def sample_digest(self) -> str:
+        """12 hex digits identifying the set's sample, not its length: its data set, space,
+        sampling seed and first architecture. A build adds architectures in the order it
+        samples them, so a set that grew keeps this digest, and the score caches named by it
+        (:func:`gtnas.analysis.rankcorr.scoring_study_name`) score only what was added."""
+        first = self.records[0].genotype if self.records else ""
+        text = json.dumps([self.dataset, self.space, self.space_options, self.seed, first],
+                          sort_keys=True)  # fmt: skip
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
 
 def truth_document(study: Any) -> dict[str, Any]:
     """The truth-set JSON (format 2) of a truth study: its finished trainings in trial
