@@ -158,3 +158,45 @@ def test_unknown_meta_loss_weighting_is_named():
     teacher = tiny_teacher("gtn")
     with pytest.raises(ValueError, match=r"unknown meta-loss weighting 'log'.*inverse-loss"):
         meta_gradient(tiny_learner(0), teacher, real_batches(3), weighting="log")
+
+
+@pytest.mark.parametrize("mode", ["unroll", "checkpoint"])
+def test_truncation_to_all_steps_is_the_full_meta_gradient(mode):
+    teacher = tiny_teacher("gtn")
+    batches = real_batches(teacher.inner_steps)
+    full = meta_gradient(tiny_learner(0), teacher, batches, mode=mode)
+    for window in (teacher.inner_steps, teacher.inner_steps + 5):
+        cut = meta_gradient(tiny_learner(0), teacher, batches, mode=mode, truncation=window)
+        assert cut.meta_loss == full.meta_loss and cut.step_losses == full.step_losses
+        for a, b in zip(cut.grads, full.grads, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("name", ["gtn", "pixels"])
+def test_a_truncated_meta_gradient_reaches_only_the_last_steps(name):
+    """With W of T steps, the per-step meta-parameters (the learned lr and momentum of each
+    step, the pixels' batch of each step) of the first T - W steps get exactly no gradient and
+    those of the last W do; unroll and checkpoint agree; the losses read are the full run's."""
+    teacher = tiny_teacher(name, soft_labels=True)
+    steps = teacher.inner_steps
+    batches = real_batches(steps)
+    full = meta_gradient(tiny_learner(0), teacher, batches, mode="unroll")
+    names = [n for n, p in teacher.named_parameters() if p.requires_grad]
+    for window in (1, 2):
+        results = [
+            meta_gradient(tiny_learner(0), teacher, batches, mode=mode, truncation=window)
+            for mode in ("unroll", "checkpoint")
+        ]
+        for a, b in zip(results[0].grads, results[1].grads, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+        cut = results[0]
+        assert cut.step_losses == pytest.approx(full.step_losses, rel=1e-12)
+        assert cut.weights == pytest.approx(full.weights, rel=1e-12)
+        per_step = {n: g for n, g in zip(names, cut.grads, strict=True)
+                    if g.shape[:1] == (steps,)}  # fmt: skip
+        assert per_step, names
+        for grad in per_step.values():
+            assert torch.all(grad[: steps - window] == 0)
+            assert torch.any(grad[steps - window :] != 0)
+        differs = any(not torch.equal(a, b) for a, b in zip(cut.grads, full.grads, strict=True))
+        assert differs  # truncation drops the early steps' contributions

@@ -57,3 +57,16 @@ def nest(flat: dict[str, Any]) -> dict[str, Any]:
             node = node.setdefault(part, {})
         node[parts[-1]] = value
     return out
+
+
+_INVOCATION: list[str] = []  # the arguments the running CLI was given (set by gtnas.cli.app)
+
+
+def set_invocation(argv: list[str]) -> None:
+    _INVOCATION[:] = argv
+
+
+def invocation() -> list[str]:
+    """The arguments of the running ``gtnas`` command, as given (a command that relaunches
+    itself in several processes passes them on)."""
+    return list(_INVOCATION)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gtnas.cli.options import nest, parse_set, read_config_file
+from gtnas.cli.options import invocation, nest, parse_set, read_config_file
 from gtnas.config import config_from_dict, config_to_dict, merge_values
 from gtnas.errors import ConfigError
 
@@ -89,11 +90,31 @@ def train(
         help="Continue the run in --out from its last checkpoint; with --iterations, train it "
         "further (the cosine meta-lr schedule is stretched over the new total).",
     ),
+    learners_per_step: int = typer.Option(
+        None,
+        help="Learners averaged per meta-step, over all processes together. (default: 1)",
+    ),
+    nproc: int = typer.Option(
+        1,
+        "--nproc",
+        help="Data-parallel processes on this machine, each training its share of every "
+        "meta-step's learners (torchrun --nproc-per-node N -m gtnas teach train ... does the "
+        "same, on several machines too).",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Meta-train a teacher; checkpoints atomically and resumes exactly with --resume."""
     from gtnas.meta.run import TeachRunConfig, load_run_config, run_meta_training
     from gtnas.reports.teaching import draw_run_plots
+    from gtnas.runtime import distributed
+
+    if nproc < 1:
+        raise ConfigError(f"--nproc must be at least 1, got {nproc}")
+    if nproc > 1 and distributed.environment_world_size() == 1:
+        from gtnas.runtime.launch import launch
+
+        launch(_without_nproc(invocation()), nproc)
+        return
 
     explicit = nest(
         {
@@ -109,6 +130,7 @@ def train(
             "meta.iterations": iterations,
             "meta.meta_lr": meta_lr,
             "meta.gradient_checkpointing": gradient_checkpointing,
+            "meta.learners_per_step": learners_per_step,
         }
     )
     if resume:
@@ -128,11 +150,20 @@ def train(
         values = merge_values(merge_values(values, explicit), parse_set(set_))
         run_config = config_from_dict(TeachRunConfig, values)
 
-    console.print(
-        f"[bold]run[/] {out}  teacher={run_config.teacher} dataset={run_config.dataset} "
-        f"T={run_config.teacher_options.inner_steps} iterations={run_config.meta.iterations}"
-    )
-    result = run_meta_training(run_config, out, resume=resume, show_progress=not quiet)
+    main = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 alone reports
+    if main:
+        processes = distributed.environment_world_size()
+        console.print(
+            f"[bold]run[/] {out}  teacher={run_config.teacher} dataset={run_config.dataset} "
+            f"T={run_config.teacher_options.inner_steps} iterations={run_config.meta.iterations}"
+            + (f" processes={processes}" if processes > 1 else "")
+        )
+    try:
+        result = run_meta_training(run_config, out, resume=resume, show_progress=not quiet)
+    finally:
+        distributed.leave()
+    if not main:
+        return
     last_val = next(
         (h["val_acc"] for h in reversed(result.history) if h.get("val_acc") is not None), None
     )
@@ -142,6 +173,19 @@ def train(
         f"{result.skipped} non-finite steps skipped, last validation accuracy "
         f"{'n/a' if last_val is None else f'{last_val:.4f}'}; teacher and plots in {out}"
     )
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    """The command line a launched rank runs: this one without ``--nproc N``."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            out.append(arg)
+    return out
 
 
 @app.command("eval")

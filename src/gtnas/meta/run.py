@@ -8,6 +8,11 @@ Run folder layout::
     RUN/teacher.safetensors  the trained teacher ...
     RUN/teacher.json         ... and what is needed to rebuild it
     RUN/plots/               meta-training curve, curriculum grid
+
+In a run of several processes (``torchrun`` or ``gtnas teach train --nproc N``; see
+:mod:`gtnas.runtime.distributed`) every rank computes its share of each meta-step's learners
+and holds the same teacher; rank 0 alone writes the run folder, validates and shows progress,
+and every rank resumes from the same checkpoint.
 """
 
 from __future__ import annotations
@@ -35,11 +40,13 @@ from gtnas.meta.trainer import (
     CONV_DTYPES,
     MetaTrainConfig,
     NonFiniteGuard,
+    learner_streams,
     make_meta_optimizer,
     meta_train_step,
     validate_teacher,
     validation_seed,
 )
+from gtnas.runtime import distributed
 from gtnas.runtime.allocator import keep_freed_memory
 from gtnas.runtime.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from gtnas.runtime.device import resolve_device
@@ -164,10 +171,20 @@ def run_meta_training(
     total (the run can be resumed later); used by tests and by time-boxed jobs.
     """
     device = resolve_device(config.device)  # fail before touching the run folder
+    processes = distributed.environment_world_size()
+    if config.meta.learners_per_step < processes:
+        raise ConfigError(
+            f"meta.learners_per_step ({config.meta.learners_per_step}) must be at least the "
+            f"number of processes ({processes}): each process trains its share of them; "
+            f"pass --learners-per-step {processes} (or a multiple)"
+        )
+    world = distributed.join(device)
+    device = distributed.rank_device(device, world)
     with compute_dtype(conv_compute_dtype(config.meta.conv_dtype, device)):
         return _meta_train(
-            config, Path(run_dir), device, resume, show_progress, on_iteration, stop_after
-        )
+            config, Path(run_dir), device, resume, show_progress and world.main, on_iteration,
+            stop_after, world,
+        )  # fmt: skip
 
 
 def conv_compute_dtype(name: str, device: torch.device) -> torch.dtype | None:
@@ -207,6 +224,7 @@ def _meta_train(
     show_progress: bool,
     on_iteration: OnIteration | None,
     stop_after: int | None,
+    world: distributed.World,
 ) -> TeachRunResult:
     from gtnas.data import load_dataset  # imported here: data loading is the slow part
 
@@ -219,8 +237,11 @@ def _meta_train(
         )
     if resume:
         check_resumable(load_run_config(run_dir), config, run_dir, checkpoint)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_config(config, run_dir / "config.json")
+    world.barrier()  # every rank has looked at the folder before rank 0 writes into it
+    writes = world.main  # rank 0 alone writes the run folder
+    if writes:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_config(config, run_dir / "config.json")
 
     keep_freed_memory()  # a meta-gradient frees and re-allocates gigabytes (see the module)
     seed_everything(config.seed)
@@ -270,9 +291,13 @@ def _meta_train(
         guard = NonFiniteGuard(config.meta.max_nonfinite, **state["guard"])
         start_iteration, seconds_before = checkpoint.step, state["seconds"]
         peak_before = state.get("peak_memory_mb", 0.0)  # absent in checkpoints before 12-04
-        metrics.truncate_after(start_iteration)
-    elif resume:
+        if writes:
+            metrics.truncate_after(start_iteration)
+    elif resume and writes:
         metrics.truncate_after(-1)  # nothing was checkpointed: start the log over
+    # every rank starts from rank 0's teacher (they are built and restored alike; this makes
+    # sure of it)
+    world.broadcast_(list(teacher.state_dict().values()))
 
     total = config.meta.iterations
     end = total if stop_after is None else min(total, stop_after)
@@ -285,6 +310,8 @@ def _meta_train(
         return max(peak_before, peak_memory_mb())
 
     def checkpoint_now(iteration: int) -> None:
+        if not writes:
+            return
         rng_tensors, rng_json = capture_rng_state({"train": generator})
         save_checkpoint(
             run_dir,
@@ -313,14 +340,16 @@ def _meta_train(
             seed=config.seed,
             show_progress=show_progress,
         )
-        if config.meta.eval_every:
+        world.broadcast_(list(teacher.state_dict().values()))  # fits agree; make sure
+        if config.meta.eval_every and writes:
             record["val_acc"] = validate_teacher(
                 teacher, sampler, val_images, val_labels, validation_seed(config.seed, 0), device
             )
         record["elapsed"] = elapsed()
-        metrics.append(record)
+        if writes:
+            metrics.append(record)
         checkpoint_now(0)
-        if on_iteration is not None:
+        if on_iteration is not None and writes:
             on_iteration(record)
 
     with progress_bar(
@@ -337,6 +366,8 @@ def _meta_train(
                 config.meta,
                 generator,
                 device,
+                streams=learner_streams(config.meta, generator, config.seed, iteration, world),
+                world=world,
             )
             # the base meta-lr of this iteration (groups may scale it: meta.lr_scale)
             meta_lr = config.meta.meta_lr * scheduler.lr_lambdas[0](scheduler.last_epoch)
@@ -351,8 +382,10 @@ def _meta_train(
                 "meta_lr": meta_lr,
                 "seconds": step.seconds,
             }
+            if config.meta.learners_per_step > 1 or world.distributed:
+                record.update(learners=config.meta.learners_per_step, processes=world.size)
             every = config.meta.eval_every
-            if every and (iteration % every == 0 or iteration == total):
+            if writes and every and (iteration % every == 0 or iteration == total):
                 record["val_acc"] = validate_teacher(
                     teacher,
                     sampler,
@@ -362,11 +395,12 @@ def _meta_train(
                     device,
                 )
             record["elapsed"] = elapsed()
-            metrics.append(record)
+            if writes:
+                metrics.append(record)
             if iteration % config.checkpoint_every == 0 or iteration == end:
                 checkpoint_now(iteration)
             bar.advance(1, meta_loss=step.meta_loss, val_acc=record.get("val_acc"))
-            if on_iteration is not None:
+            if on_iteration is not None and writes:
                 on_iteration(record)
 
     info = TeacherInfo(
@@ -379,8 +413,9 @@ def _meta_train(
         std=dataset.std,
         class_names=tuple(dataset.class_names),
     )
-    if end == total:
+    if end == total and writes:
         save_teacher(run_dir, teacher, info)
+    world.barrier()  # the other ranks read the finished folder only after rank 0 wrote it
     return TeachRunResult(
         run_dir, end, elapsed(), guard.skipped_total, metrics.read(), peak_memory_mb=peak()
     )

@@ -7,6 +7,14 @@ teacher's meta-parameters along the meta-gradient with Adam (cosine-decayed lear
 gradient-norm clipping). Non-finite meta-losses or meta-gradients are skipped and counted; a
 run of them stops the job with a message.
 
+With ``learners_per_step`` L > 1 the meta-gradient is the mean over L such learners, each with
+its own architecture, weights, episode and real batches, computed one after another (the
+memory of one learner) and, in a run of several processes
+(:mod:`gtnas.runtime.distributed`), shared out among them and all-reduced. Learner j of
+iteration i then draws from its own stream, seeded by (seed, i, j): N processes of L/N
+learners compute what one process of L learners does, and a run resumes with another number of
+processes. A run of one learner per step keeps the single stream it always had.
+
 The validation split only feeds the progress bar and the metrics log; the test split is never
 touched here.
 """
@@ -27,6 +35,7 @@ from gtnas.meta.unroll import (
     meta_gradient,
     train_learner,
 )
+from gtnas.runtime.distributed import World
 from gtnas.runtime.nonfinite import SkipGuard
 from gtnas.seeding import derive_seed, make_generator
 from gtnas.teachers import Teacher
@@ -72,6 +81,12 @@ class MetaTrainConfig:
     conv_dtype: str = "float32"
     grad_clip: float = 10.0  # max global norm of the meta-gradient (0: no clipping)
     gradient_checkpointing: bool = False  # rebuild one inner step at a time in the backward
+    # Learners whose meta-gradients are averaged per meta-step, over all processes together
+    # (each its own architecture, weights, episode and real batches; see the module).
+    learners_per_step: int = 1
+    # Back-propagate through the last W inner steps only (0: all T; gtnas.meta.unroll): a
+    # cheaper, biased meta-gradient for long horizons.
+    truncation: int = 0
     max_nonfinite: int = 10  # consecutive non-finite meta-steps tolerated before stopping
     eval_every: int = 25  # validate a fresh learner every k iterations (0: never)
     eval_examples: int = 2000  # validation examples used for that check
@@ -87,6 +102,11 @@ class MetaTrainConfig:
             raise ValueError(f"lr_scale multipliers must be positive, got {self.lr_scale}")
         if self.meta_loss_every < 0 or self.real_batch_size < 1 or self.max_nonfinite < 1:
             raise ValueError("meta_loss_every >= 0, real_batch_size >= 1, max_nonfinite >= 1")
+        if self.learners_per_step < 1 or self.truncation < 0:
+            raise ValueError(
+                f"learners_per_step must be >= 1 and truncation >= 0 (0: all steps), got "
+                f"{self.learners_per_step} and {self.truncation}"
+            )
         if self.conv_dtype not in CONV_DTYPES:
             raise ValueError(
                 f"conv_dtype must be one of {', '.join(CONV_DTYPES)}, got {self.conv_dtype!r}"
@@ -166,6 +186,80 @@ class MetaStepResult:
     seconds: float
 
 
+def learner_streams(
+    config: MetaTrainConfig,
+    generator: torch.Generator,
+    seed: int,
+    iteration: int,
+    world: World | None = None,
+) -> list[tuple[int, torch.Generator]]:
+    """(learner index, the generator it draws from) for this process's learners of
+    ``iteration``: the run's own ``generator`` for a run of one learner per step in one
+    process (as before multi-learner steps existed), else a stream per global index."""
+    world = world or World()
+    if config.learners_per_step == 1 and not world.distributed:
+        return [(0, generator)]
+    return [
+        (j, make_generator(derive_seed(seed, "meta-step", iteration, j)))
+        for j in world.shares(config.learners_per_step)
+    ]
+
+
+@dataclass
+class MeanMetaGradient:
+    grads: list[torch.Tensor]  # the mean over all learners of every process, per meta-parameter
+    meta_loss: float  # mean over the learners
+    final_loss: float
+
+
+def mean_meta_gradient(
+    teacher: Teacher,
+    sampler: LearnerSampler,
+    train_images: torch.Tensor,
+    train_labels: torch.Tensor,
+    config: MetaTrainConfig,
+    streams: list[tuple[int, torch.Generator]],
+    device: torch.device,
+    world: World | None = None,
+) -> MeanMetaGradient:
+    """The meta-gradient averaged over ``config.learners_per_step`` learners: this process's
+    drawn from ``streams`` (a fresh architecture and weights, an episode, real batches each),
+    one after another with one learner's graph in memory at a time, then summed over the
+    processes of ``world``."""
+    mode = "checkpoint" if config.gradient_checkpointing else "unroll"
+    sums = [torch.zeros_like(p) for p in teacher.meta_parameters()]
+    losses = torch.zeros(2, dtype=torch.float64, device=device)  # meta-loss, final loss sums
+    for _, stream in streams:
+        learner = sampler.sample(stream).to(device)
+        teacher.begin_episode(stream)
+        real = sample_real_batches(
+            train_images,
+            train_labels,
+            config.scored_steps(teacher.inner_steps),
+            config.real_batch_size,
+            stream,
+            device,
+            flip=config.real_flip,
+        )
+        result = meta_gradient(
+            learner,
+            teacher,
+            real,
+            mode=mode,
+            weighting=config.meta_loss_weighting,
+            truncation=config.truncation,
+        )
+        for total, g in zip(sums, result.grads, strict=True):
+            total.add_(g)
+        losses += torch.tensor([result.meta_loss, result.final_loss], dtype=losses.dtype,
+                               device=device)  # fmt: skip
+        del result, learner  # one learner's graph at a time
+    *sums, losses = (world or World()).sum([*sums, losses])
+    count = config.learners_per_step
+    meta_loss, final_loss = (float(v) / count for v in losses.tolist())
+    return MeanMetaGradient([total / count for total in sums], meta_loss, final_loss)
+
+
 def meta_train_step(
     teacher: Teacher,
     sampler: LearnerSampler,
@@ -175,36 +269,32 @@ def meta_train_step(
     config: MetaTrainConfig,
     generator: torch.Generator,
     device: torch.device,
+    *,
+    streams: list[tuple[int, torch.Generator]] | None = None,
+    world: World | None = None,
 ) -> MetaStepResult:
-    """One outer iteration. All randomness (learner, episode, real batches) comes from
-    ``generator``, so a run resumed from a checkpoint repeats the same iterations."""
+    """One outer iteration: :func:`mean_meta_gradient` (default: one learner drawn from
+    ``generator``), then one optimiser step, the same in every process; skipped (and counted)
+    when the meta-loss or the meta-gradient is not finite. All randomness comes from the
+    streams, so a run resumed from a checkpoint repeats the same iterations."""
     start = time.perf_counter()
-    learner = sampler.sample(generator).to(device)
-    teacher.begin_episode(generator)
-    real = sample_real_batches(
-        train_images,
-        train_labels,
-        config.scored_steps(teacher.inner_steps),
-        config.real_batch_size,
-        generator,
-        device,
-        flip=config.real_flip,
+    streams = streams if streams is not None else [(0, generator)]
+    mean = mean_meta_gradient(
+        teacher, sampler, train_images, train_labels, config, streams, device, world
     )
-    mode = "checkpoint" if config.gradient_checkpointing else "unroll"
-    result = meta_gradient(learner, teacher, real, mode=mode, weighting=config.meta_loss_weighting)
     params = teacher.meta_parameters()
-    grad_norm = torch.linalg.vector_norm(torch.stack([g.norm() for g in result.grads]))
-    finite = math.isfinite(result.meta_loss) and bool(torch.isfinite(grad_norm))
+    grad_norm = torch.linalg.vector_norm(torch.stack([g.norm() for g in mean.grads]))
+    finite = math.isfinite(mean.meta_loss) and bool(torch.isfinite(grad_norm))
     if finite:
-        for p, g in zip(params, result.grads, strict=True):
+        for p, g in zip(params, mean.grads, strict=True):
             p.grad = g
         if config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
         optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return MetaStepResult(
-        result.meta_loss,
-        result.final_loss,
+        mean.meta_loss,
+        mean.final_loss,
         float(grad_norm),
         not finite,
         time.perf_counter() - start,

@@ -16,6 +16,13 @@ Two ways to compute the same meta-gradient:
   step's graph at a time and carrying the adjoints (dL/dw_t, dL/dv_t). Memory O(T * |w|)
   instead of O(T * activations), at the cost of one extra forward-backward per step; this is
   what lets 128-step unrolls fit.
+
+Either can be *truncated* to the last W steps (``truncation=W``): steps 0..T-W-1 run without a
+graph (w_{T-W} is then a constant of the meta-gradient), so only the losses after steps
+T-W+1..T reach the teacher, through at most W steps each; the weights w_k still come from all
+scored losses. W = T (or 0) is the full meta-gradient. A truncated meta-gradient is biased (it
+ignores how the early batches shape the late weights) and cheaper: the first T-W steps cost a
+plain training step each, and the unrolled graph holds W steps, not T.
 """
 
 from __future__ import annotations
@@ -201,31 +208,42 @@ def meta_gradient(
     *,
     mode: str = "unroll",
     weighting: str = "uniform",
+    truncation: int = 0,
 ) -> MetaGradient:
     """Meta-gradient of the weighted real-data loss after the steps in ``real_batches`` (keys
     in 1..T; T must be present) with respect to ``teacher.meta_parameters()``.
 
     Train a fresh learner on the teacher (``begin_episode`` already called), differentiating
-    through every inner step. ``mode`` is ``"unroll"`` or ``"checkpoint"`` (same result);
-    ``weighting`` one of ``META_LOSS_WEIGHTINGS``.
+    through every inner step, or the last ``truncation`` ones (0: all; see the module).
+    ``mode`` is ``"unroll"`` or ``"checkpoint"`` (same result); ``weighting`` one of
+    ``META_LOSS_WEIGHTINGS``.
     """
     steps = teacher.inner_steps
     if steps not in real_batches or any(not 1 <= k <= steps for k in real_batches):
         raise ValueError(f"real_batches keys must lie in 1..{steps} and include {steps}")
+    if truncation < 0:
+        raise ValueError(f"truncation must be >= 0 (0: the full meta-gradient), got {truncation}")
     _check_weighting(weighting)  # before the unroll, not after it
     meta_params = tuple(teacher.meta_parameters())
     state = LearnerState.from_module(learner)
+    first = max(0, steps - truncation) if truncation else 0  # the first step with a graph
+    if first:  # the steps before the window: plain training, their scored losses read only
+        state, early = _plain_steps(learner, teacher, state, real_batches, first)
+    else:
+        early = {}
     if mode == "unroll":
-        losses = _unrolled(learner, teacher, state, real_batches)
+        losses = _unrolled(learner, teacher, state, real_batches, start=first)
         # one read of all the scored losses, not one per step
         values = dict(zip(losses, torch.stack(list(losses.values())).tolist(), strict=True))
+        values = {**early, **values}
         weights = step_weights(values, weighting)
         objective = torch.stack([weights[k] * loss for k, loss in losses.items()]).sum()
         grads = torch.autograd.grad(objective, meta_params, allow_unused=True)
     elif mode == "checkpoint":
         values, weights, grads = _checkpointed(
-            learner, teacher, state, real_batches, meta_params, weighting
-        )
+            learner, teacher, state, real_batches, meta_params, weighting, start=first,
+            early=early,
+        )  # fmt: skip
     else:
         raise ValueError(f"unknown meta-gradient mode {mode!r}; use 'unroll' or 'checkpoint'")
     grads = tuple(
@@ -255,15 +273,44 @@ def _step_with_real_loss(
     return params, velocity, real_loss
 
 
+def _plain_steps(
+    learner: nn.Module,
+    teacher: Teacher,
+    state: LearnerState,
+    real_batches: dict[int, RealBatch],
+    steps: int,
+) -> tuple[LearnerState, dict[int, float]]:
+    """Steps 0..steps-1 without a graph (a truncated meta-gradient's prefix): the state after
+    them and the scored real losses {k: L_k} among them, as numbers."""
+    values: dict[int, float] = {}
+
+    def read(t: int, after: LearnerState, _loss: float) -> None:
+        if t in real_batches:
+            with torch.no_grad():
+                values[t] = float(
+                    learner_loss(learner, after.names, after.params, *real_batches[t])
+                )
+
+    state = train_learner(learner, teacher, steps=steps, state=state, on_step=read)
+    velocity = tuple(v.detach() for v in state.velocity)
+    return LearnerState(state.names, state.params, velocity), values
+
+
 def _unrolled(
-    learner: nn.Module, teacher: Teacher, state: LearnerState, real_batches: dict[int, RealBatch]
+    learner: nn.Module,
+    teacher: Teacher,
+    state: LearnerState,
+    real_batches: dict[int, RealBatch],
+    *,
+    start: int = 0,
 ) -> dict[int, torch.Tensor]:
-    """The scored steps' real losses {k: L_k}, each with its graph back to the teacher."""
-    params = tuple(p.requires_grad_() for p in state.params)
+    """The real losses {k: L_k} scored after steps start+1..T, each with its graph back to the
+    teacher through steps start..T-1 (``state`` holds w_start, v_start)."""
+    params = tuple(p.detach().requires_grad_() for p in state.params)
     velocity = state.velocity
     losses = {}
     with shared_weight_norm():  # w_{t+1} serves the real loss and step t+1; G's w every step
-        for t in range(teacher.inner_steps):
+        for t in range(start, teacher.inner_steps):
             params, velocity, real_loss = _step_with_real_loss(
                 learner, teacher, state, params, velocity, t, real_batches
             )
@@ -279,15 +326,19 @@ def _checkpointed(
     real_batches: dict[int, RealBatch],
     meta_params: Tensors,
     weighting: str,
+    *,
+    start: int = 0,
+    early: dict[int, float] | None = None,
 ) -> tuple[dict[int, float], dict[int, float], Tensors]:
     steps = teacher.inner_steps
-    # Forward sweep without a graph, remembering (w_t, v_t) for t = 0..T-1; the scored losses
-    # it reads fix the weights the backward sweep uses.
-    saved: list[tuple[Tensors, Tensors]] = []
+    # Forward sweep without a graph, remembering (w_t, v_t) for t = start..T-1; the scored
+    # losses it reads (with those of a truncated prefix, ``early``) fix the weights the
+    # backward sweep uses.
+    saved: dict[int, tuple[Tensors, Tensors]] = {}
     params, velocity = state.params, state.velocity
-    values: dict[int, float] = {}
-    for t in range(steps):
-        saved.append((params, velocity))
+    values: dict[int, float] = dict(early or {})
+    for t in range(start, steps):
+        saved[t] = (params, velocity)
         with torch.no_grad():
             x, targets = teacher.batch(t)
             lr, momentum = teacher.optimizer.lr(t), teacher.optimizer.momentum(t)
@@ -314,9 +365,9 @@ def _checkpointed(
     grads = [torch.zeros_like(p) for p in meta_params]
     adj_params: Tensors | None = None  # dL/dw_{t+1}
     adj_velocity: Tensors | None = None  # dL/dv_{t+1}
-    for t in reversed(range(steps)):
+    for t in reversed(range(start, steps)):
         params_t = tuple(p.detach().requires_grad_() for p in saved[t][0])
-        velocity_t = tuple(v.detach().requires_grad_(t > 0) for v in saved[t][1])
+        velocity_t = tuple(v.detach().requires_grad_(t > start) for v in saved[t][1])
         new_params, new_velocity, real_loss = _step_with_real_loss(
             learner, teacher, state, params_t, velocity_t, t, real_batches
         )
@@ -328,14 +379,14 @@ def _checkpointed(
         if real_loss is not None:
             outputs.append(real_loss)
             grad_outputs.append(torch.full_like(real_loss, weights[t + 1]))
-        inputs = params_t + (velocity_t if t > 0 else ()) + meta_params
+        inputs = params_t + (velocity_t if t > start else ()) + meta_params
         result = torch.autograd.grad(outputs, inputs, grad_outputs, allow_unused=True)
         n = len(params_t)
         adj_params = tuple(
             torch.zeros_like(p) if g is None else g
             for p, g in zip(params_t, result[:n], strict=True)
         )
-        if t > 0:
+        if t > start:
             adj_velocity = tuple(
                 torch.zeros_like(v) if g is None else g
                 for v, g in zip(velocity_t, result[n : 2 * n], strict=True)
