@@ -1,0 +1,454 @@
+"""Meta-training scaling benchmark: learners per second with several learners per meta-step
+and several processes, the cost of long horizons, and what truncating the meta-gradient costs
+in bias and buys in time.
+
+    python -m benchmarks.meta_scaling --preset cpu        # these 2 cores (about an hour)
+    python -m benchmarks.meta_scaling --preset smoke --out /tmp/b --runs /tmp/b/runs
+
+Three parts, each a list of records in ``meta_scaling.json`` (``--only`` runs one):
+
+- ``scaling``: (processes, learners per process) in (1, 1), (1, 2), (2, 1) at one torch thread
+  per process, for the paper's MNIST teacher (``configs/mnist-paper.json``, random start: the
+  warm start's fit costs minutes and changes no meta-step) and the NB-201 teacher
+  (``configs/nb201-teacher.json``): seconds per meta-iteration (the median after the first)
+  and learners per second, each a ``gtnas teach train --nproc P`` run of a few iterations;
+- ``horizon``: the NB-201 teacher's meta-iteration at T = 32, 64 and 128 inner steps (batch
+  64), fully unrolled, with gradient checkpointing, and truncated to the last 32 steps:
+  seconds and the peak resident memory of the process (a full unroll the machine's memory
+  cannot hold is not run; its record says so and gives the estimate);
+- ``truncation``: on a small problem (the test suite's tiny MNIST teacher, T = 32), the
+  cosine between truncated and full meta-gradients of the same learners for W = 4, 8, 16, 32,
+  and fresh learners' validation accuracy of a teacher meta-trained full or truncated for the
+  same wall time.
+
+Every run is seeded; a machine description goes with every record. Nothing here reads a test
+split. Other jobs on the machine distort the timings: pause them while this runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.results import argument_parser, machine_line, write_records
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).parent / "results"
+RUNS = Path(__file__).parent / "runs" / "meta_scaling"
+LAYOUTS = ((1, 1), (1, 2), (2, 1))  # (processes, learners per process)
+TINY = {
+    "dataset": "mnist",
+    "teacher": "gtn",
+    "learner": "fixed",
+    "train_subset": 5000,
+    "teacher_options": {
+        "inner_steps": 32,
+        "batch_size": 32,
+        "generator": {"noise_dim": 32, "hidden": 128, "channels": 32, "mid_channels": 16},
+    },
+    "learner_options": {"channels": [8, 16], "fc": 32},
+    "meta": {"meta_lr": 0.01, "real_batch_size": 64, "eval_examples": 500},
+}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "cpu": {
+        "teachers": {
+            "paper-mnist": ("configs/mnist-paper.json", {"teacher_options": {"init": "random"}}),
+            "nb201": ("configs/nb201-teacher.json", {}),
+        },
+        "scaling_iterations": 4,
+        "horizon_teacher": "nb201",
+        "horizons": (32, 64, 128),
+        "horizon_truncation": 32,
+        "horizon_iterations": 2,
+        "truncation_windows": (4, 8, 16, 32),
+        "truncation_learners": 5,
+        "equal_seconds": 240.0,
+        "judges": 5,
+    },
+    # For the test: everything at the tiny teacher, seconds in all.
+    "smoke": {
+        "teachers": {"tiny": (None, {"teacher_options": {"inner_steps": 4}})},
+        "scaling_iterations": 3,
+        "horizon_teacher": "tiny",
+        "horizons": (4, 8),
+        "horizon_truncation": 4,
+        "horizon_iterations": 2,
+        "truncation_windows": (2, 32),  # 32 = T: the full meta-gradient, cosine 1
+        "truncation_learners": 2,
+        "equal_seconds": 6.0,
+        "judges": 2,
+    },
+}
+
+
+def teacher_values(preset: dict[str, Any], name: str) -> dict[str, Any]:
+    """A TeachRunConfig as a dict: the named teacher's config file (or TINY) with its
+    overrides, on the CPU, without validation during the timed iterations."""
+    from gtnas.config import merge_values
+
+    path, overrides = preset["teachers"][name]
+    values = json.loads((ROOT / path).read_text()) if path else json.loads(json.dumps(TINY))
+    values = merge_values(values, overrides)
+    return merge_values(values, {"device": "cpu", "meta": {"eval_every": 0}})
+
+
+def run_teach(values: dict[str, Any], run: Path, processes: int, iterations: int) -> list[dict]:
+    """``gtnas teach train`` on ``processes`` processes (one torch thread each) for
+    ``iterations``; its metrics records."""
+    from gtnas.config import merge_values
+
+    values = merge_values(values, {"meta": {"iterations": iterations}})
+    run.mkdir(parents=True, exist_ok=True)
+    config = run / "given.json"
+    config.write_text(json.dumps(values))
+    out = run / "run"
+    if out.exists():
+        import shutil
+
+        shutil.rmtree(out)
+    command = [sys.executable, "-m", "gtnas", "teach", "train", "--config", str(config),
+               "--out", str(out), "--nproc", str(processes), "--quiet"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"[meta_scaling] {' '.join(command)} failed:\n{done.stderr[-3000:]}")
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def peak_of(run: Path) -> float | None:
+    """The peak resident memory (MiB) rank 0 recorded in the run's latest checkpoint."""
+    from gtnas.runtime.checkpoint import load_checkpoint
+
+    checkpoint = load_checkpoint(run / "run")
+    return None if checkpoint is None else checkpoint.state.get("peak_memory_mb")
+
+
+def seconds_per_iteration(history: list[dict]) -> float:
+    """Median seconds of the meta-steps after the first (the first pays the allocator's and
+    oneDNN's warm-up)."""
+    steps = [h["seconds"] for h in history if h.get("iteration", 0) >= 1]
+    return statistics.median(steps[1:] if len(steps) > 1 else steps)
+
+
+def scaling_records(preset: dict[str, Any], work: Path) -> list[dict[str, Any]]:
+    records = []
+    for name in preset["teachers"]:
+        base = None
+        for processes, per in LAYOUTS:
+            learners = processes * per
+            values = teacher_values(preset, name)
+            values["meta"]["learners_per_step"] = learners
+            folder = work / "scaling" / f"{name}-p{processes}-l{per}"
+            print(f"[meta_scaling] {name}: {processes} process(es) x {per} learner(s)",
+                  flush=True)  # fmt: skip
+            history = run_teach(values, folder, processes, preset["scaling_iterations"])
+            seconds = seconds_per_iteration(history)
+            rate = learners / seconds
+            base = base or rate
+            records.append({
+                "part": "scaling", "teacher": name, "processes": processes,
+                "learners_per_process": per, "learners_per_step": learners,
+                "inner_steps": values["teacher_options"].get("inner_steps", 32),
+                "batch_size": values["teacher_options"].get("batch_size", 128),
+                "seconds_per_iteration": seconds, "learners_per_second": rate,
+                "speedup_over_one": rate / base, "iterations": len(history),
+                "peak_memory_mb": peak_of(folder),
+            })  # fmt: skip
+    return records
+
+
+def _available_mb() -> float:
+    """Memory the machine has in all (MiB)."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
+
+
+def horizon_records(preset: dict[str, Any], work: Path) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = []
+    name, window = preset["horizon_teacher"], preset["horizon_truncation"]
+    unrolled_peak: dict[int, float] = {}
+    for steps in preset["horizons"]:
+        variants = [("unroll", {}), ("checkpoint", {"gradient_checkpointing": True})]
+        if steps > window:
+            variants.append((f"truncated to {window}", {"truncation": window}))
+        for label, meta in variants:
+            values = teacher_values(preset, name)
+            values["teacher_options"]["inner_steps"] = steps
+            values["meta"].update(meta)
+            record = {"part": "horizon", "teacher": name, "inner_steps": steps, "mode": label,
+                      "batch_size": values["teacher_options"].get("batch_size", 128)}  # fmt: skip
+            if label == "unroll" and unrolled_peak:
+                # the unrolled graph grows with T: past the memory, estimate instead of crashing
+                last_steps, last_peak = max(unrolled_peak.items())
+                estimate = last_peak * steps / last_steps
+                if estimate > 0.8 * _available_mb():
+                    records.append({**record, "run": False, "estimated_peak_memory_mb":
+                                    estimate, "note": "not run: the estimated peak exceeds "
+                                    "80% of this machine's memory"})  # fmt: skip
+                    continue
+            folder = work / "horizon" / f"{name}-t{steps}-{label.split()[0]}"
+            print(f"[meta_scaling] horizon: T={steps}, {label}", flush=True)
+            history = run_teach(values, folder, 1, preset["horizon_iterations"])
+            peak = peak_of(folder)
+            if label == "unroll" and peak is not None:
+                unrolled_peak[steps] = peak
+            records.append({**record, "run": True,
+                            "seconds_per_iteration": seconds_per_iteration(history),
+                            "peak_memory_mb": peak})  # fmt: skip
+    shortest = {r["mode"]: r for r in records if r["inner_steps"] == min(preset["horizons"])}
+    base = shortest.get("unroll", {}).get("seconds_per_iteration")
+    for r in records:
+        if base and r.get("seconds_per_iteration"):
+            r["cost_over_shortest_unroll"] = r["seconds_per_iteration"] / base
+    return records
+
+
+def truncation_records(preset: dict[str, Any], work: Path, seed: int) -> list[dict[str, Any]]:
+    """Cosines of truncated to full meta-gradients on the tiny problem, and teachers trained
+    for equal seconds."""
+    import torch
+
+    from gtnas.config import config_from_dict, merge_values
+    from gtnas.data import load_dataset
+    from gtnas.meta.run import TeachRunConfig, make_learner_sampler
+    from gtnas.meta.trainer import sample_real_batches
+    from gtnas.meta.unroll import meta_gradient
+    from gtnas.seeding import derive_seed, make_generator
+    from gtnas.teachers import create_teacher
+
+    torch.set_num_threads(1)
+    values = json.loads(json.dumps(TINY))
+    config = config_from_dict(TeachRunConfig, merge_values(values, {"device": "cpu"}))
+    dataset = load_dataset("mnist", quiet=True)
+    images, labels = dataset.train.images[:5000], dataset.train.labels[:5000]
+    teacher = create_teacher("gtn", config.teacher_options, dataset.image_shape,
+                             dataset.num_classes, generator=make_generator(seed))  # fmt: skip
+    sampler = make_learner_sampler(config, dataset.image_shape, dataset.num_classes)
+    steps = config.teacher_options.inner_steps
+    # which meta-parameters belong to which group (generator, curriculum, schedule...): the
+    # per-step ones of the first T - W steps get no gradient from a truncated meta-gradient,
+    # the shared generator does, so its cosine tells the bias on what all steps share
+    ids = {id(p): i for i, p in enumerate(teacher.meta_parameters())}
+    groups = {name: [ids[id(p)] for p in params]
+              for name, params in teacher.meta_parameter_groups().items()}  # fmt: skip
+    by_group: dict[int, dict[str, list[float]]] = {
+        w: {g: [] for g in groups} for w in preset["truncation_windows"]
+    }
+    cosines: dict[int, list[float]] = {w: [] for w in preset["truncation_windows"]}
+    times: dict[int, list[float]] = {0: [], **{w: [] for w in preset["truncation_windows"]}}
+    for index in range(preset["truncation_learners"]):
+
+        def gradient(window: int, index: int = index) -> tuple[list[torch.Tensor], float]:
+            stream = make_generator(derive_seed(seed, "truncation", index))
+            learner = sampler.sample(stream)
+            teacher.begin_episode(stream)
+            scored = config.meta.scored_steps(steps)
+            real = sample_real_batches(images, labels, scored, 64, stream, torch.device("cpu"))
+            start = time.perf_counter()
+            result = meta_gradient(learner, teacher, real, truncation=window)
+            return [g.reshape(-1) for g in result.grads], time.perf_counter() - start
+
+        full, seconds = gradient(0)
+        times[0].append(seconds)
+        flat_full = torch.cat(full)
+        for window in preset["truncation_windows"]:
+            cut, seconds = gradient(window)
+            times[window].append(seconds)
+            flat = torch.cat(cut)
+            cosine = torch.nn.functional.cosine_similarity(flat, flat_full, dim=0)
+            cosines[window].append(float(cosine))
+            for group, members in groups.items():
+                a = torch.cat([cut[i] for i in members])
+                b = torch.cat([full[i] for i in members])
+                value = torch.nn.functional.cosine_similarity(a, b, dim=0)
+                by_group[window][group].append(float(value))
+    records = [
+        {"part": "truncation", "measure": "cosine", "inner_steps": steps, "window": window,
+         "learners": len(cosines[window]), "cosine_mean": statistics.mean(cosines[window]),
+         "cosine_min": min(cosines[window]),
+         "cosine_by_group": {g: statistics.mean(v) for g, v in by_group[window].items()},
+         "seconds_per_meta_gradient": statistics.mean(times[window]),
+         "seconds_full": statistics.mean(times[0])}
+        for window in preset["truncation_windows"]
+    ]  # fmt: skip
+    records += equal_seconds_records(preset, work, seed)
+    return records
+
+
+def equal_seconds_records(preset: dict[str, Any], work: Path, seed: int) -> list[dict[str, Any]]:
+    """The tiny teacher meta-trained full and truncated to a quarter of its steps for the same
+    wall time; fresh learners' validation accuracy of each."""
+    from gtnas.config import config_from_dict, merge_values
+    from gtnas.data import load_dataset
+    from gtnas.meta.evaluation import evaluate_teacher
+    from gtnas.meta.run import (
+        TeachRunConfig,
+        make_learner_sampler,
+        run_meta_training,
+        teacher_from_run,
+    )
+
+    dataset = load_dataset("mnist", quiet=True)
+    budget = preset["equal_seconds"]
+    out = []
+    window = max(1, TINY["teacher_options"]["inner_steps"] // 4)
+    for label, truncation in (("full", 0), (f"truncated to {window}", window)):
+        values = merge_values(json.loads(json.dumps(TINY)), {
+            "device": "cpu", "seed": seed, "checkpoint_every": 10_000,
+            "meta": {"iterations": 100_000, "eval_every": 0, "truncation": truncation},
+        })  # fmt: skip
+        config = config_from_dict(TeachRunConfig, values)
+        run = work / "equal-seconds" / label.split()[0]
+        if run.exists():
+            import shutil
+
+            shutil.rmtree(run)
+        start = time.perf_counter()
+        iterations = 0
+
+        def stop_when_spent(record: dict[str, Any]) -> None:
+            nonlocal iterations
+            iterations = record["iteration"]
+
+        # meta-train in chunks of 5 iterations until the budget is spent (each chunk resumes)
+        chunk = 0
+        while time.perf_counter() - start < budget:
+            chunk += 5
+            run_meta_training(config, run, resume=chunk > 5, show_progress=False,
+                              on_iteration=stop_when_spent, stop_after=chunk)  # fmt: skip
+        seconds = time.perf_counter() - start
+        finished = _finish_at(config, run, iterations)
+        teacher, _ = teacher_from_run(finished)
+        sampler = make_learner_sampler(config, dataset.image_shape, dataset.num_classes)
+        results = evaluate_teacher(teacher, sampler, dataset.val.images[:2000],
+                                   dataset.val.labels[:2000], learners=preset["judges"],
+                                   seed=1000, sampled=False)  # fmt: skip
+        accuracies = [r.accuracy for r in results]
+        out.append({
+            "part": "truncation", "measure": "equal seconds", "mode": label,
+            "inner_steps": TINY["teacher_options"]["inner_steps"], "window": truncation or None,
+            "seconds": seconds, "iterations": iterations,
+            "val_accuracy_mean": statistics.mean(accuracies),
+            "val_accuracy_std": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
+            "judges": len(accuracies),
+        })  # fmt: skip
+    return out
+
+
+def _finish_at(config: Any, run: Path, iterations: int) -> Path:
+    """The run as a finished teacher of ``iterations`` iterations: resumed with that total
+    (no further step), which writes teacher.safetensors."""
+    from dataclasses import replace
+
+    from gtnas.meta.run import run_meta_training
+
+    shortened = replace(config, meta=replace(config.meta, iterations=iterations))
+    run_meta_training(shortened, run, resume=True, show_progress=False)
+    return run
+
+
+def record_key(record: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        record["preset"], record["part"], record.get("teacher"), record.get("processes"),
+        record.get("learners_per_process"), record.get("inner_steps"), record.get("mode"),
+        record.get("measure"), record.get("window"),
+    )  # fmt: skip
+
+
+def render_table(records: list[dict[str, Any]]) -> str:
+    def num(value: Any, digits: int = 2) -> str:
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    lines = ["# Meta-training scaling benchmark", "",
+             "`python -m benchmarks.meta_scaling --preset PRESET` (one torch thread per "
+             "process; other jobs paused).", "",
+             "## Learners per second", "",
+             "| preset | teacher | processes | learners / process | T | B | s / meta-iteration "
+             "| learners / s | vs (1, 1) | peak MiB (rank 0) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in (r for r in records if r["part"] == "scaling"):
+        lines.append(
+            f"| {r['preset']} | {r['teacher']} | {r['processes']} | "
+            f"{r['learners_per_process']} | {r['inner_steps']} | {r['batch_size']} | "
+            f"{num(r['seconds_per_iteration'])} | {num(r['learners_per_second'], 3)} | "
+            f"{num(r['speedup_over_one'])}x | {num(r['peak_memory_mb'], 0)} |"
+        )
+    lines += ["", "## Long horizons (one process)", "",
+              "| preset | teacher | T | mode | s / meta-iteration | vs the shortest unroll | "
+              "peak MiB |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in (r for r in records if r["part"] == "horizon"):
+        if not r.get("run", True):
+            lines.append(
+                f"| {r['preset']} | {r['teacher']} | {r['inner_steps']} | {r['mode']} | "
+                f"not run | - | about {num(r['estimated_peak_memory_mb'], 0)} (estimated) |"
+            )
+            continue
+        lines.append(
+            f"| {r['preset']} | {r['teacher']} | {r['inner_steps']} | {r['mode']} | "
+            f"{num(r['seconds_per_iteration'])} | {num(r.get('cost_over_shortest_unroll'))}x | "
+            f"{num(r['peak_memory_mb'], 0)} |"
+        )
+    lines += ["", "## Truncated meta-gradients (tiny MNIST teacher)", "",
+              "| preset | T | window W | learners | cosine to full, all (mean / min) | "
+              "by group (mean) | s per meta-gradient (full) |",
+              "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in (r for r in records if r.get("measure") == "cosine"):
+        groups = ", ".join(f"{g} {v:.3f}" for g, v in r.get("cosine_by_group", {}).items())
+        lines.append(
+            f"| {r['preset']} | {r['inner_steps']} | {r['window']} | {r['learners']} | "
+            f"{num(r['cosine_mean'], 3)} / {num(r['cosine_min'], 3)} | {groups} | "
+            f"{num(r['seconds_per_meta_gradient'], 3)} ({num(r['seconds_full'], 3)}) |"
+        )
+    lines += ["", "| preset | teacher at equal seconds | seconds | meta-iterations | "
+              "validation accuracy % (judges) |", "|---|---|---|---|---|"]  # fmt: skip
+    for r in (r for r in records if r.get("measure") == "equal seconds"):
+        lines.append(
+            f"| {r['preset']} | {r['mode']} | {num(r['seconds'], 0)} | {r['iterations']} | "
+            f"{100 * r['val_accuracy_mean']:.2f} ± {100 * r['val_accuracy_std']:.2f} "
+            f"({r['judges']}) |"
+        )
+    lines += ["", machine_line(records), ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from benchmarks.machine import describe_machine
+
+    parser = argument_parser(__doc__)
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
+    parser.add_argument("--only", choices=("scaling", "horizon", "truncation"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--runs", type=Path, default=RUNS)
+    args = parser.parse_args(argv)
+    preset = PRESETS[args.preset]
+    work = args.runs / args.preset
+    parts = {
+        "scaling": lambda: scaling_records(preset, work),
+        "horizon": lambda: horizon_records(preset, work),
+        "truncation": lambda: truncation_records(preset, work, args.seed),
+    }
+    machine = describe_machine()
+    records: list[dict[str, Any]] = []
+    for name, part in parts.items():
+        if args.only not in (None, name):
+            continue
+        start = time.time()
+        new = part()
+        for record in new:
+            record.update(preset=args.preset, seed=args.seed, machine=machine)
+        records += new
+        write_records(args.out, "meta_scaling", records, record_key, render_table)
+        print(f"[meta_scaling] {name} in {time.time() - start:.0f} s", flush=True)
+    print(render_table(records))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""The meta-scaling benchmark's smoke preset end to end (`python -m benchmarks.meta_scaling`):
+every part writes its records, and a window of all T steps is the full meta-gradient."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.slow
+def test_smoke_preset_writes_every_part(tmp_path: Path, run_benchmark, mnist) -> None:
+    run_benchmark("meta_scaling", ["--preset", "smoke", "--out", str(tmp_path),
+                                   "--runs", str(tmp_path / "runs")])  # fmt: skip
+    records = json.loads((tmp_path / "meta_scaling.json").read_text())
+    scaling = [r for r in records if r["part"] == "scaling"]
+    assert [(r["processes"], r["learners_per_process"]) for r in scaling] == [(1, 1), (1, 2),
+                                                                              (2, 1)]  # fmt: skip
+    for r in scaling:
+        assert r["learners_per_second"] == pytest.approx(
+            r["learners_per_step"] / r["seconds_per_iteration"]
+        )
+        assert r["peak_memory_mb"] > 100
+    horizon = {(r["inner_steps"], r["mode"]) for r in records if r["part"] == "horizon"}
+    assert horizon == {(4, "unroll"), (4, "checkpoint"), (8, "unroll"), (8, "checkpoint"),
+                       (8, "truncated to 4")}  # fmt: skip
+    cosines = {r["window"]: r for r in records if r.get("measure") == "cosine"}
+    assert cosines[32]["cosine_mean"] == pytest.approx(1.0, abs=1e-5)  # W = T: the full one
+    assert cosines[2]["cosine_mean"] < 0.999
+    assert set(cosines[2]["cosine_by_group"]) >= {"generator", "curriculum"}
+    equal = [r for r in records if r.get("measure") == "equal seconds"]
+    assert [r["mode"] for r in equal] == ["full", "truncated to 8"]
+    assert all(r["iterations"] >= 5 and 0 <= r["val_accuracy_mean"] <= 1 for r in equal)
+    table = (tmp_path / "meta_scaling.md").read_text()
+    assert "## Learners per second" in table and "## Long horizons" in table
