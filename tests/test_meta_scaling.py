@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -175,3 +176,21 @@ def test_more_processes_than_learners_is_refused(tmp_path: Path, monkeypatch) ->
     with pytest.raises(ConfigError, match="at least the number of processes"):
         run_meta_training(tiny_config(1), tmp_path / "run", show_progress=False)
     monkeypatch.delenv("WORLD_SIZE")
+
+
+def test_the_deterministic_option_changes_no_cpu_number_and_restores_the_flags(tmp_path) -> None:
+    from gtnas.runtime.device import deterministic
+
+    seen = []
+    before = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    config = replace(tiny_config(3), deterministic=True)
+    run = run_meta_training(config, tmp_path / "on", show_progress=False,
+                            on_iteration=lambda _: seen.append(
+                                torch.are_deterministic_algorithms_enabled()))  # fmt: skip
+    plain = run_meta_training(tiny_config(3), tmp_path / "off", show_progress=False)
+    assert seen == [True, True, True] and not torch.are_deterministic_algorithms_enabled()
+    assert [h["meta_loss"] for h in run.history] == [h["meta_loss"] for h in plain.history]
+    assert os.environ.get("CUBLAS_WORKSPACE_CONFIG") == before
+    with deterministic(True):
+        assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+    assert not torch.backends.cudnn.deterministic

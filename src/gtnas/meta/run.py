@@ -49,7 +49,7 @@ from gtnas.meta.trainer import (
 from gtnas.runtime import distributed
 from gtnas.runtime.allocator import keep_freed_memory
 from gtnas.runtime.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from gtnas.runtime.device import resolve_device
+from gtnas.runtime.device import deterministic, resolve_device
 from gtnas.runtime.memory import peak_memory_mb
 from gtnas.runtime.metrics import MetricsLog
 from gtnas.runtime.progress import progress_bar
@@ -72,6 +72,9 @@ class TeachRunConfig:
     space_options: dict[str, Any] = field(default_factory=dict)  # the space's own options
     seed: int = 0
     device: str = "auto"
+    # Same-seed runs identical on the GPU too (cuDNN's and torch's deterministic algorithms;
+    # gtnas.runtime.device.deterministic), at some cost in speed; CPU runs are without it.
+    deterministic: bool = False
     checkpoint_every: int = 25  # outer iterations between checkpoints
     train_subset: int = 0  # meta-train on the first N training examples only (0: all)
     teacher_options: TeacherConfig = field(default_factory=TeacherConfig)
@@ -180,7 +183,10 @@ def run_meta_training(
         )
     world = distributed.join(device)
     device = distributed.rank_device(device, world)
-    with compute_dtype(conv_compute_dtype(config.meta.conv_dtype, device)):
+    with (
+        compute_dtype(conv_compute_dtype(config.meta.conv_dtype, device)),
+        deterministic(config.deterministic),
+    ):
         return _meta_train(
             config, Path(run_dir), device, resume, show_progress and world.main, on_iteration,
             stop_after, world,
