@@ -137,15 +137,11 @@ def compute_speedup(
 
 
 def teacher_meta_seconds(run_dir: Path) -> float | None:
-    """Wall time of a teacher's meta-training (all sessions): the last ``elapsed`` in its
-    metrics log; None when the run has no log."""
-    from gtnas.runtime.metrics import MetricsLog
+    """Wall time of a teacher's meta-training (all sessions); None when the run has no log
+    (:func:`gtnas.meta.run.meta_training_seconds`)."""
+    from gtnas.meta.run import meta_training_seconds
 
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
-        return None
-    elapsed = [r["elapsed"] for r in MetricsLog(path).read() if "elapsed" in r]
-    return float(elapsed[-1]) if elapsed else None
+    return meta_training_seconds(Path(run_dir))
 
 
 # --- a whole speed-up measurement (gtnas speedup, benchmarks/rankcorr.py) ---------------------

@@ -34,7 +34,25 @@ def search(
     extra_proxy: list[str] = typer.Option(
         None, "--extra-proxy", help="Also record this proxy per architecture (repeatable)."
     ),
-    budget: int = typer.Option(None, help="Architectures to evaluate. (default: 200)"),
+    budget: int = typer.Option(
+        None, help="Architectures to evaluate (on a ladder: to draw). (default: 200)"
+    ),
+    scheduler: str = typer.Option(
+        None,
+        help="Multi-fidelity: sh (successive halving), asha or hyperband climb --ladder from "
+        "--proxy, keeping the best 1/eta of each rung; none scores each with --proxy. "
+        "(default: none)",
+    ),
+    ladder: str = typer.Option(
+        None, help="The rungs above --proxy, cheapest first: e.g. gtn:32,real:256,real:1200."
+    ),
+    eta: int = typer.Option(None, help="The ladder's reduction factor. (default: 3)"),
+    time_budget: str = typer.Option(
+        None,
+        "--time-budget",
+        help="Stop evaluating after this long (90s, 30m, 2h), the teacher's meta-training "
+        "included, final training not. (default: no limit)",
+    ),
     top_k: int = typer.Option(None, "--top-k", help="Final-train the top K. (default: 5)"),
     epochs: int = typer.Option(None, help="Final-training epochs. (default: 10)"),
     blueprint: str = typer.Option(None, help="Network size while searching. (default: search)"),
@@ -66,8 +84,10 @@ def search(
 
     An existing --study resumes where it stopped.
     """
+    from gtnas.analysis.simulate import parse_duration
     from gtnas.search.pipeline import SearchConfig, SearchPipeline, default_study_name
 
+    rungs = None if ladder is None else [r.strip() for r in ladder.split(",") if r.strip()]
     explicit = nest(
         {
             "dataset": dataset,
@@ -76,6 +96,10 @@ def search(
             "proxy": proxy,
             "extra_proxies": list(extra_proxy) if extra_proxy else None,
             "budget": budget,
+            "scheduler": scheduler,
+            "ladder": rungs,
+            "eta": eta,
+            "time_budget": None if time_budget is None else parse_duration(time_budget),
             "top_k": top_k,
             "final.epochs": epochs,
             "blueprint": blueprint,
@@ -106,15 +130,25 @@ def search(
         TextColumn("{task.fields[info]}"),
         console=console,
     )
-    task = progress.add_task("search", total=search_config.budget, info="")
+    total = search_config.budget
+    if search_config.scheduler != "none":
+        from gtnas.search.ladder import create_scheduler
+
+        planned = create_scheduler(
+            search_config.scheduler, len(search_config.rungs), search_config.eta,
+            search_config.budget,
+        )  # fmt: skip
+        total = planned.expected_evaluations()
+    task = progress.add_task("search", total=total, info="")
 
     def table() -> Table:
-        view = Table(title=f"top {len(top_rows)} by {search_config.proxy}")
-        for column in ("trial", "score", "seconds", "genotype"):
+        view = Table(title=f"top {len(top_rows)} by {' < '.join(search_config.rungs)}")
+        for column in ("trial", "rung", "score", "seconds", "genotype"):
             view.add_column(column, overflow="fold")
         for record in top_rows:
             view.add_row(
                 str(record.number),
+                record.proxy or search_config.proxy,
                 f"{record.score:.4f}",
                 f"{record.seconds:.1f}",
                 record.genotype[:90],
@@ -124,10 +158,13 @@ def search(
     live = Live(Group(progress, table()), console=console, refresh_per_second=4, transient=False)
     interactive = console.is_terminal and not quiet
 
+    def rank(record: Any) -> tuple[int, float]:
+        return (-(record.rung or 0), -(record.score or 0.0))  # a ladder's highest rung first
+
     def on_result(record: Any) -> None:
         if record.state == "COMPLETE":
-            top_rows.append(record)
-            top_rows.sort(key=lambda r: -(r.score or 0.0))
+            top_rows[:] = [r for r in top_rows if r.genotype != record.genotype] + [record]
+            top_rows.sort(key=rank)
             del top_rows[5:]
         best = f"best {top_rows[0].score:.4f}" if top_rows else ""
         progress.update(task, completed=pipeline.study_progress(), info=best)
@@ -135,8 +172,9 @@ def search(
             live.update(Group(progress, table()))
         elif not quiet:
             score = f"{record.score:.4f}" if record.score is not None else record.error
+            rung = "" if record.rung is None else f" rung {record.rung} ({record.proxy})"
             console.print(
-                f"[{pipeline.study_progress()}/{search_config.budget}] trial {record.number} "
+                f"[{pipeline.study_progress()}/{total}] trial {record.number}{rung} "
                 f"{score}  {best}",
                 highlight=False,
             )
@@ -155,13 +193,21 @@ def search(
         show_progress=not quiet,
         hooks={"result": on_result, "stage": on_stage},
     )
+    ladder_text = (
+        f" scheduler={search_config.scheduler} ladder={','.join(search_config.rungs)} "
+        f"eta={search_config.eta}"
+        if search_config.scheduler != "none"
+        else ""
+    )
+    limit = search_config.time_budget
     console.print(
         f"[bold]study[/] {name}  ({pipeline.storage})  space={search_config.space} "
         f"strategy={search_config.strategy} proxy={search_config.proxy} "
-        f"budget={search_config.budget}"
+        f"budget={search_config.budget}{ladder_text}"
+        + ("" if limit is None else f" time budget={limit:.0f}s")
     )
     teacher_dir = pipeline.teacher_dir()
-    top_rows.extend(sorted(pipeline.study.completed(), key=lambda r: -(r.score or 0.0))[:5])
+    top_rows.extend(pipeline.top()[:5] if search_config.top_k else [])
     progress.update(task, completed=pipeline.study_progress())
     if interactive:
         with live:
@@ -199,13 +245,13 @@ def _existing_study(name: str | None, out: Path, storage: str | None) -> dict[st
 
 def _print_summary(pipeline: Any, finals: dict, best: int | None, export_dir: Path | None) -> None:
     table = Table(title=f"study {pipeline.study.name}: top architectures")
-    for column in ("trial", pipeline.config.proxy, "val acc", "test acc", "params", "genotype"):
+    for column in ("trial", "score", "val acc", "test acc", "params", "genotype"):
         table.add_column(column, overflow="fold")
     for record in pipeline.top():
         final = finals.get(record.number, {})
         table.add_row(
             str(record.number) + (" *" if record.number == best else ""),
-            f"{record.score:.4f}",
+            f"{record.score:.4f} ({record.proxy or pipeline.config.proxy})",
             _pct(final.get("val_accuracy")),
             _pct(final.get("test_accuracy")),
             str(final.get("parameters", "")),

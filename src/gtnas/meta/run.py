@@ -427,6 +427,16 @@ def _meta_train(
     )
 
 
+def meta_training_seconds(run_dir: Path) -> float | None:
+    """Wall time of a teacher's meta-training over all its sessions (the last ``elapsed`` in
+    its metrics log, the warm start included); None when the run has no log."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return None
+    elapsed = [r["elapsed"] for r in MetricsLog(path).read() if "elapsed" in r]
+    return float(elapsed[-1]) if elapsed else None
+
+
 def warm_start_teacher(
     teacher: Teacher,
     images: torch.Tensor,

@@ -2,6 +2,9 @@
 
 1. a teacher meta-trained with learners sampled from the search space (or a given one);
 2. the search: a strategy proposes, a proxy scores, the study records;
+   - or, with a ``scheduler`` (``sh``, ``asha``, ``hyperband``), a ladder of proxies from
+     ``proxy`` up through ``ladder``, climbed by the best 1/eta of each rung
+     (:mod:`gtnas.search.ladder`);
 3. optionally, the top fraction re-scored with a more expensive proxy (multi-fidelity);
 4. the top-k (by the last proxy that scored them) trained on real data with the final recipe;
 5. the best by VALIDATION accuracy exported (test accuracy is reported, never used to choose).
@@ -68,6 +71,17 @@ class SearchConfig:
     rescore_fraction: float = 0.0  # re-score this top fraction with `rescore_proxy`
     rescore_proxy: str = "real:1200"
     top_k: int = 5  # architectures final-trained on real data
+    # Multi-fidelity search (gtnas.search.ladder): "none" scores every architecture with
+    # `proxy`; "sh", "asha" or "hyperband" climb the ladder (proxy, *ladder), keeping the best
+    # 1/eta of each rung; `budget` is then the architectures drawn (Hyperband: in its most
+    # exploratory bracket).
+    scheduler: str = "none"
+    ladder: tuple[str, ...] = ()
+    eta: int = 3
+    # Stop proposing evaluations once this many seconds are spent (the teacher's
+    # meta-training and real:K's learning-rate tuning included; the final training not);
+    # None: no limit. The evaluation under way when it runs out is finished.
+    time_budget: float | None = None
     teacher: SearchTeacherConfig = field(default_factory=SearchTeacherConfig)
     final: FinalTrainConfig = field(default_factory=FinalTrainConfig)
 
@@ -90,13 +104,39 @@ class SearchConfig:
             raise ValueError("budget and workers must be >= 1 and top_k >= 0")
         if not 0.0 <= self.rescore_fraction <= 1.0:
             raise ValueError("rescore_fraction must be in [0, 1]")
+        from gtnas.search.ladder import SCHEDULERS
+
+        if self.scheduler != "none":
+            if self.scheduler not in SCHEDULERS:
+                raise ValueError(
+                    f"unknown scheduler {self.scheduler!r}; choose none or one of: "
+                    f"{', '.join(SCHEDULERS.names())}"
+                )
+            if not self.ladder:
+                raise ValueError(
+                    f"scheduler {self.scheduler!r} needs a ladder: the proxies above "
+                    f'{self.proxy!r}, e.g. ladder=["real:128", "real:512"]'
+                )
+            for name in self.ladder:
+                create_proxy(name)
+            if self.eta < 2:
+                raise ValueError(f"eta must be at least 2, got {self.eta}")
+        if self.time_budget is not None and not self.time_budget > 0:
+            raise ValueError(f"time_budget must be positive seconds, got {self.time_budget}")
 
     @property
     def proxies(self) -> tuple[str, ...]:
         return (self.proxy, *(p for p in self.extra_proxies if p != self.proxy))
 
+    @property
+    def rungs(self) -> tuple[str, ...]:
+        """The ladder's proxies, cheapest first (just ``proxy`` without a scheduler)."""
+        return (self.proxy, *self.ladder) if self.scheduler != "none" else (self.proxy,)
+
     def all_proxies(self) -> tuple[str, ...]:
         """Every proxy this search runs (the re-scoring one only when re-scoring is on)."""
+        if self.scheduler != "none":
+            return tuple(dict.fromkeys((*self.rungs, *self.extra_proxies)))
         rescore = (self.rescore_proxy,) if self.rescore_fraction > 0 else ()
         return (*self.proxies, *rescore)
 
@@ -263,6 +303,10 @@ class SearchPipeline:
         return tuned.lr
 
     def search(self, teacher_dir: str | None, *, stop_after: int | None = None) -> SearchProgress:
+        """Evaluate architectures: one proxy for each (``scheduler`` none), or up the ladder;
+        until the budget, the scheduler, or the time budget says stop."""
+        from gtnas.search.ladder import create_scheduler, run_ladder
+
         spec = self.context_spec(teacher_dir)
         strategy = create_strategy(
             self.config.strategy, self.space, self.config.seed, self.config.strategy_options
@@ -270,18 +314,76 @@ class SearchPipeline:
         executor = create_executor(
             spec, workers=self.config.workers, ray=self.ray, ray_address=self.ray_address
         )
+        session = len(self.study.results("clock"))
+        self._session_start = time.time()
+        hook = self.hooks.get("result")
+
+        def on_result(record: TrialRecord) -> None:
+            self.study.set_result(
+                "clock", session,
+                {"start": self._session_start, "seconds": time.time() - self._session_start},
+            )  # fmt: skip
+            if hook is not None:
+                hook(record)
+
+        budget = self.config.time_budget
+        out_of_time = None if budget is None else (lambda: self.elapsed() >= budget)
         with executor:
-            return run_search(
+            if self.config.scheduler == "none":
+                return run_search(
+                    self.study,
+                    self.space,
+                    strategy,
+                    executor,
+                    budget=self.config.budget,
+                    proxies=self.config.proxies,
+                    seed=self.config.seed,
+                    on_result=on_result,
+                    stop_after=stop_after,
+                    out_of_time=out_of_time,
+                )
+            scheduler = create_scheduler(
+                self.config.scheduler, len(self.config.rungs), self.config.eta, self.config.budget
+            )
+            return run_ladder(
                 self.study,
                 self.space,
                 strategy,
                 executor,
-                budget=self.config.budget,
-                proxies=self.config.proxies,
+                scheduler,
+                self.config.rungs,
+                extra_proxies=self.config.extra_proxies,
                 seed=self.config.seed,
-                on_result=self.hooks.get("result"),
+                on_result=on_result,
                 stop_after=stop_after,
+                out_of_time=out_of_time,
             )
+
+    def setup_seconds(self) -> float:
+        """What this search paid before its first evaluation: the meta-training of a teacher
+        it trained itself (a given one was paid for elsewhere) and the tuning of real:K's
+        learning rate."""
+        from gtnas.meta.run import meta_training_seconds
+
+        total = 0.0
+        if self.config.needs_teacher() and not self.config.teacher.run:
+            total += meta_training_seconds(self.folder / "teacher") or 0.0
+        tuned = self.study.results("real_lr")
+        if 0 in tuned:
+            total += float(tuned[0].get("seconds", 0.0))
+        return total
+
+    def elapsed(self) -> float:
+        """Seconds this search has spent: :meth:`setup_seconds` and the wall time of its
+        sessions of evaluations (this one up to now)."""
+        clock = self.study.results("clock")
+        start = getattr(self, "_session_start", None)
+        total = self.setup_seconds()
+        for record in clock.values():
+            if start is not None and record.get("start") == start:
+                continue  # this session: counted live below
+            total += float(record.get("seconds", 0.0))
+        return total + (time.time() - start if start is not None else 0.0)
 
     # -- stage 3: multi-fidelity re-scoring --------------------------------------------------
     def rescore(self, teacher_dir: str | None) -> None:
@@ -314,7 +416,19 @@ class SearchPipeline:
             self._hook("rescored", record, result)
 
     def top(self) -> list[TrialRecord]:
-        """The top-k by the most expensive score on record (re-score, else the proxy)."""
+        """The top-k by the most expensive score on record: on a ladder, each architecture's
+        highest rung first, then its score there; else the re-score, then the proxy."""
+        if self.config.scheduler != "none":
+            best: dict[str, TrialRecord] = {}
+            for record in self.study.completed():
+                if record.rung is None:
+                    continue
+                held = best.get(record.genotype)
+                if held is None or (record.rung, record.number) > (held.rung, held.number):
+                    best[record.genotype] = record
+            ranked = sorted(best.values(), key=lambda r: (-(r.rung or 0), -(r.score or 0.0),
+                                                          r.number))  # fmt: skip
+            return ranked[: self.config.top_k]
         rescored = self.study.results("rescore")
         proxy = self.config.rescore_proxy
 

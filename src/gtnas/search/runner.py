@@ -31,6 +31,7 @@ class SearchProgress:
     evaluated: int  # finished evaluations (complete or failed) in the study
     proposals: int
     replay_mismatches: int  # replayed asks that differed from the record (should be 0)
+    stopped_by_time: bool = False  # the search's time budget ran out
 
 
 def run_search(
@@ -44,10 +45,12 @@ def run_search(
     seed: int,
     on_result: OnResult | None = None,
     stop_after: int | None = None,
+    out_of_time: Callable[[], bool] | None = None,
 ) -> SearchProgress:
     """Evaluate until the study holds ``budget`` finished evaluations. ``proxies[0]`` is the
     score the strategy optimises; the others are recorded alongside. ``stop_after`` stops after
-    that many new results (tests of interrupted runs)."""
+    that many new results (tests of interrupted runs); ``out_of_time()``, asked before each new
+    evaluation, stops proposing when it says so (the evaluations under way finish)."""
     keys = record_keys(space)
     cut = study.interrupt_running()
     seq, mismatches = _replay(study, space, strategy)
@@ -76,8 +79,12 @@ def run_search(
         r.state in ("COMPLETE", "FAIL") and r.error != "interrupted" for r in study.records()
     )
     proposals, idle_proposals, new_results, failures_in_a_row = 0, 0, 0, 0
+    stopped = False
     while True:
         while evaluated + executor.pending() < budget and executor.pending() < executor.workers:
+            if out_of_time is not None and out_of_time():
+                stopped = True
+                break
             genotype = strategy.ask()
             seq += 1
             proposals += 1
@@ -128,7 +135,7 @@ def run_search(
                 on_result(record)
         if stop_after is not None and new_results >= stop_after:
             break
-    return SearchProgress(evaluated, proposals, mismatches)
+    return SearchProgress(evaluated, proposals, mismatches, stopped)
 
 
 def record_keys(space: SearchSpace) -> list[str]:

@@ -47,6 +47,13 @@ class TrialRecord:
     started: float | None = None  # wall-clock times (epoch seconds), when known
     finished: float | None = None
     told: float | None = None  # for duplicates: the score the strategy was told
+    # multi-fidelity (gtnas.search.ladder): the rung, its proxy, the Hyperband bracket, the
+    # position of the scheduler's decision, and whether the strategy drew it (not a promotion)
+    rung: int | None = None
+    proxy: str | None = None
+    bracket: int | None = None
+    order: int | None = None
+    sampled: bool = False
 
 
 def _optuna() -> Any:
@@ -121,10 +128,13 @@ class Study:
         ask_seq: int | None,
         retry_of: int | None = None,
         started: float | None = None,
+        attrs: dict[str, Any] | None = None,
     ) -> int:
         self._study.enqueue_trial(dict(zip(keys, decisions, strict=True)))
         trial = self._study.ask(self._distributions)
         trial.set_user_attr("genotype", genotype)
+        for key, value in (attrs or {}).items():
+            trial.set_user_attr(key, value)
         if ask_seq is not None:
             trial.set_user_attr("ask_seq", ask_seq)
         if retry_of is not None:
@@ -141,13 +151,14 @@ class Study:
         *,
         scores: dict[str, float],
         seconds: float,
-        tell_seq: int,
+        tell_seq: int | None,
         finished: float | None = None,
     ) -> None:
         trial = self._trial(number)
         trial.set_user_attr("scores", scores)
         trial.set_user_attr("seconds", seconds)
-        trial.set_user_attr("tell_seq", tell_seq)
+        if tell_seq is not None:  # None: a result the strategy is not told (a promotion)
+            trial.set_user_attr("tell_seq", tell_seq)
         if finished is not None:
             trial.set_user_attr("finished", finished)
         self._study.tell(trial, score)
@@ -229,6 +240,11 @@ class Study:
                     started=attrs.get("started"),
                     finished=attrs.get("finished"),
                     told=attrs.get("told"),
+                    rung=attrs.get("rung"),
+                    proxy=attrs.get("proxy"),
+                    bracket=attrs.get("bracket"),
+                    order=attrs.get("order"),
+                    sampled=bool(attrs.get("sampled", False)),
                 )
             )
         return out
@@ -267,14 +283,23 @@ class Study:
 # another size, measures something else).
 _FIXED_KEYS = (
     "dataset", "space", "space_options", "blueprint", "strategy", "proxy", "seed",
-    "eval_examples", "real_batch_size",
+    "eval_examples", "real_batch_size", "scheduler", "ladder", "eta",
 )  # fmt: skip
+# What a study made before a key existed holds: its value then.
+_KEY_DEFAULTS: dict[str, Any] = {"scheduler": "none", "ladder": [], "eta": 3}
 
 
 def _check_compatible(name: str, stored: dict[str, Any], given: dict[str, Any]) -> None:
     for key in _FIXED_KEYS:
-        if key in given and stored.get(key) != given[key]:
+        was = stored.get(key, _KEY_DEFAULTS.get(key))
+        now = given.get(key)
+        if key in given and _plain(was) != _plain(now):
             raise ConfigError(
-                f"study {name!r} was started with {key}={stored.get(key)!r}, not {given[key]!r}; "
+                f"study {name!r} was started with {key}={was!r}, not {now!r}; "
                 "resume it without that option or start a new --study"
             )
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists, as JSON keeps them."""
+    return list(value) if isinstance(value, tuple) else value
