@@ -58,11 +58,19 @@ TINY = {
 
 PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {
+        # With gradient checkpointing: a fully unrolled paper-size MNIST meta-gradient peaks
+        # at 13 GB, so two processes of it do not fit in 24 GB (the first attempt's second
+        # rank was killed by the kernel's OOM killer); checkpointed, every layout fits.
         "teachers": {
-            "paper-mnist": ("configs/mnist-paper.json", {"teacher_options": {"init": "random"}}),
-            "nb201": ("configs/nb201-teacher.json", {}),
+            "paper-mnist": (
+                "configs/mnist-paper.json",
+                {"teacher_options": {"init": "random"}, "meta": {"gradient_checkpointing": True}},
+            ),
+            "nb201": ("configs/nb201-teacher.json", {"meta": {"gradient_checkpointing": True}}),
         },
-        "scaling_iterations": 4,
+        # per teacher; nb201's learners are sampled architectures, a different pair each
+        # step, so more steps are averaged
+        "scaling_iterations": {"paper-mnist": 4, "nb201": 9},
         "horizon_teacher": "nb201",
         "horizons": (32, 64, 128),
         "horizon_truncation": 32,
@@ -132,15 +140,20 @@ def peak_of(run: Path) -> float | None:
 
 
 def seconds_per_iteration(history: list[dict]) -> float:
-    """Median seconds of the meta-steps after the first (the first pays the allocator's and
-    oneDNN's warm-up)."""
+    """Mean seconds of the meta-steps after the first (the first pays the allocator's and
+    oneDNN's warm-up). The mean, not the median: on a search space each step's learners are
+    other architectures, whose costs differ several-fold."""
     steps = [h["seconds"] for h in history if h.get("iteration", 0) >= 1]
-    return statistics.median(steps[1:] if len(steps) > 1 else steps)
+    return statistics.fmean(steps[1:] if len(steps) > 1 else steps)
 
 
-def scaling_records(preset: dict[str, Any], work: Path) -> list[dict[str, Any]]:
+def scaling_records(
+    preset: dict[str, Any], work: Path, teachers: list[str] | None = None
+) -> list[dict[str, Any]]:
     records = []
     for name in preset["teachers"]:
+        if teachers and name not in teachers:
+            continue
         base = None
         for processes, per in LAYOUTS:
             learners = processes * per
@@ -149,7 +162,10 @@ def scaling_records(preset: dict[str, Any], work: Path) -> list[dict[str, Any]]:
             folder = work / "scaling" / f"{name}-p{processes}-l{per}"
             print(f"[meta_scaling] {name}: {processes} process(es) x {per} learner(s)",
                   flush=True)  # fmt: skip
-            history = run_teach(values, folder, processes, preset["scaling_iterations"])
+            iterations = preset["scaling_iterations"]
+            if isinstance(iterations, dict):
+                iterations = iterations[name]
+            history = run_teach(values, folder, processes, iterations)
             seconds = seconds_per_iteration(history)
             rate = learners / seconds
             base = base or rate
@@ -424,6 +440,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argument_parser(__doc__)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     parser.add_argument("--only", choices=("scaling", "horizon", "truncation"))
+    parser.add_argument("--teachers", help="scaling: only these teachers (comma-separated)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--runs", type=Path, default=RUNS)
@@ -431,7 +448,9 @@ def main(argv: list[str] | None = None) -> None:
     preset = PRESETS[args.preset]
     work = args.runs / args.preset
     parts = {
-        "scaling": lambda: scaling_records(preset, work),
+        "scaling": lambda: scaling_records(
+            preset, work, args.teachers.split(",") if args.teachers else None
+        ),
         "horizon": lambda: horizon_records(preset, work),
         "truncation": lambda: truncation_records(preset, work, args.seed),
     }

@@ -40,7 +40,28 @@ def test_search_end_to_end_then_resume_with_a_larger_budget(tmp_path: Path, mnis
     assert len(records) == 6 and first <= {r.genotype for r in records}
     assert main(["report", "toy", "--out", str(out)]) == 0
     page = (folder / "report.html").read_text()
-    assert "Search curve" in page and "nb201:|" in page
+    assert "Search curves" in page and "nb201:|" in page
+    # the teacher: assessed against real data at its steps, its plots embedded
+    assert "The teacher" in page and "real data (lr" in page and "meta-training" in page
+    assert (folder / "teacher" / "eval.json").is_file()
+
+
+def test_a_ladder_search_and_its_report(tmp_path: Path, mnist) -> None:
+    """sh on a two-rung ladder at toy size: the rungs' trials, the final training of the
+    survivors, and a report with every section a ladder search has."""
+    out = tmp_path / "runs"
+    args = ["search", *TOY, "--proxy", "synflow", "--scheduler", "sh", "--ladder", "real:4",
+            "--eta", "2", "--budget", "6", "--top-k", "3", "--extra-proxy", "params",
+            "--out", str(out), "--study", "ladder"]  # fmt: skip
+    assert main(args) == 0
+    study = Study.open("ladder", default_storage(out), config=None, decision_sizes={})
+    rungs = [r.rung for r in study.records() if r.rung is not None]
+    assert rungs.count(0) == 6 and rungs.count(1) == 3
+    assert len(study.results("final")) == 3  # the three that climbed
+    page = (out / "ladder" / "report.html").read_text()
+    for section in ("ladder", "curves", "proxies", "top", "config"):
+        assert f"<h2 id='{section}'>" in page, section
+    assert "params (final network) (free floor)" in page and "}}" not in page
 
 
 def test_resume_refuses_a_changed_space(tmp_path: Path, mnist, capsys) -> None:
@@ -55,7 +76,7 @@ def test_resume_refuses_a_changed_space(tmp_path: Path, mnist, capsys) -> None:
 
 def test_bad_search_options_are_one_line_errors(tmp_path: Path, capsys) -> None:
     for bad, expected in (
-        (["--proxy", "flops"], "unknown proxy 'flops'"),
+        (["--proxy", "flopz"], "unknown proxy 'flopz'"),
         (["--strategy", "annealing"], "unknown strategy 'annealing'"),
         (["--set", "budgett=3"], "budgett"),
         (["--space", "darts"], "unknown search space 'darts'"),

@@ -207,6 +207,9 @@ def search(
         + ("" if limit is None else f" time budget={limit:.0f}s")
     )
     teacher_dir = pipeline.teacher_dir()
+    assessment = pipeline.assess_teacher(teacher_dir)
+    if assessment is not None:
+        _print_teacher(assessment, teacher_dir)
     top_rows.extend(pipeline.top()[:5] if search_config.top_k else [])
     progress.update(task, completed=pipeline.study_progress())
     if interactive:
@@ -220,7 +223,7 @@ def search(
     _print_summary(pipeline, finals, best, export_dir)
     from gtnas.reports.search_report import write_report
 
-    report = write_report(pipeline.study, pipeline.folder)
+    report = write_report(pipeline.study, pipeline.folder, setup_seconds=pipeline.setup_seconds())
     console.print(f"report: {report}")
 
 
@@ -262,6 +265,20 @@ def _print_summary(pipeline: Any, finals: dict, best: int | None, export_dir: Pa
         console.print(f"best (by validation accuracy, *) exported to {export_dir}")
 
 
+def _print_teacher(assessment: dict[str, Any], teacher_dir: str | None) -> None:
+    """The teacher's learners against real data at the same steps, in one line."""
+    steps = assessment["inner_steps"]
+    parts = [f"[bold]teacher[/] {teacher_dir}: after {steps} steps, fresh learners reach"]
+    for kind, label in (("default", "its reference architecture"), ("sampled", "sampled ones")):
+        if kind in assessment:
+            summary = assessment[kind]
+            parts.append(f"{100 * summary['mean']:.1f}% ± {100 * summary['std']:.1f} ({label})")
+    real = assessment.get("real")
+    if real:
+        parts.append(f"against {100 * real['mean']:.1f}% for real data at lr {real['lr']:g}")
+    console.print(" ".join(parts) + " (test split)", highlight=False)
+
+
 def _pct(value: float | None) -> str:
     return "" if value is None else f"{100 * value:.2f}%"
 
@@ -276,11 +293,12 @@ def report(
     """Write a study's HTML report: search curve, proxy-vs-final scatter, top architectures."""
     from gtnas.errors import GtnasError
     from gtnas.reports.search_report import write_report
-    from gtnas.search.study import Study, default_storage
+    from gtnas.search.pipeline import SearchPipeline
+    from gtnas.search.study import default_storage
 
     url = storage or default_storage(out)
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         raise GtnasError(f"no study storage at {url}; pass --out or --storage of the search")
-    handle = Study.open(study, url, config=None, decision_sizes={})
-    path = write_report(handle, Path(out) / study)
+    pipeline = SearchPipeline(study, out, config=None, storage=url, show_progress=False)
+    path = write_report(pipeline.study, pipeline.folder, setup_seconds=pipeline.setup_seconds())
     console.print(f"report: {path}")

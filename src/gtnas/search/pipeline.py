@@ -47,6 +47,9 @@ class SearchTeacherConfig:
     gradient_checkpointing: bool = False
     eval_every: int = 25
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    # fresh learners (of the reference architecture and as many sampled ones) that assess
+    # the teacher against real data at the same steps for the report (0: no assessment)
+    assess_learners: int = 3
 
 
 @dataclass(frozen=True)
@@ -385,6 +388,26 @@ class SearchPipeline:
             total += float(record.get("seconds", 0.0))
         return total + (time.time() - start if start is not None else 0.0)
 
+    def assess_teacher(self, teacher_dir: str | None) -> dict[str, Any] | None:
+        """The teacher's fresh learners against real data at its T steps, on the test split
+        (a report, never a choice): its run's ``eval.json``, written once
+        (:func:`gtnas.meta.assessment.assess_run`); None without a teacher."""
+        import json
+
+        learners = self.config.teacher.assess_learners
+        if teacher_dir is None or learners < 1:
+            return None
+        path = Path(teacher_dir) / "eval.json"
+        if path.is_file():
+            return json.loads(path.read_text())
+        from gtnas.meta.assessment import assess_run
+
+        self._hook("stage", f"assessing the teacher: {learners} fresh learners against real data")
+        return assess_run(
+            Path(teacher_dir), learners=learners, sampled=True, baseline=True, match=False,
+            device=self.config.device,
+        )  # fmt: skip
+
     # -- stage 3: multi-fidelity re-scoring --------------------------------------------------
     def rescore(self, teacher_dir: str | None) -> None:
         fraction = self.config.rescore_fraction
@@ -500,6 +523,7 @@ class SearchPipeline:
 
     def run(self, *, final: bool = True) -> SearchOutcome:
         teacher_dir = self.teacher_dir()
+        self.assess_teacher(teacher_dir)
         progress = self.search(teacher_dir)
         self.rescore(teacher_dir)
         finals = self.final_train() if final and self.config.top_k else {}
