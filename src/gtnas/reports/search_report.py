@@ -38,7 +38,7 @@ STYLE = (
     "h1{font-size:24px}h2{font-size:19px;margin-top:28px;border-bottom:1px solid #ccc}"
     "td,th{padding:2px 8px;text-align:left;font-size:13px}"
     "table{border-collapse:collapse}tr:nth-child(even){background:#f4f4f4}"
-    "img{max-width:100%}.caption{font-size:12px;color:#555}"
+    "img{max-width:min(100%,820px)}.caption{font-size:12px;color:#555}"
     "pre{background:#f6f6f6;padding:8px;font-size:12px;overflow-x:auto}"
 )
 SECTIONS = ("summary", "teacher", "ladder", "curves", "proxies", "top", "config")
@@ -179,16 +179,18 @@ def ladder_section(config: dict[str, Any], records: list[TrialRecord]) -> str:
 def search_curve(
     records: list[TrialRecord], config: dict[str, Any], clock: dict, setup: float
 ) -> str | None:
-    """Best score so far (per rung on a ladder) against evaluations and against seconds."""
+    """Best score so far against evaluations (left) and against seconds (right); on a ladder
+    one row per rung, since the rungs' proxies score on their own scales."""
     done = sorted((r for r in records if r.state == "COMPLETE" and r.score is not None),
                   key=lambda r: r.number)  # fmt: skip
     if not done:
         return None
-    figure = _figure(9.5, 3.6)
-    left, right = figure.subplots(1, 2)
     rungs = sorted({r.rung for r in done}, key=lambda r: -1 if r is None else r)
     labels = [config.get("proxy", "score"), *config.get("ladder", [])]
-    for rung in rungs:
+    figure = _figure(9.5, 2.8 * len(rungs) + 0.4)
+    grid = figure.subplots(len(rungs), 2, squeeze=False)
+    for row, rung in enumerate(rungs):
+        left, right = grid[row]
         series = [(i, r) for i, r in enumerate(done, 1) if r.rung == rung]
         best, running, timed = [], -math.inf, []
         for _, record in series:
@@ -198,17 +200,19 @@ def search_curve(
             if moment is not None:
                 timed.append((moment, running))
         label = labels[rung] if rung is not None and rung < len(labels) else labels[0]
-        left.plot([i for i, _ in series], best, drawstyle="steps-post", label=label)
+        left.plot([i for i, _ in series], best, drawstyle="steps-post")
+        left.scatter([i for i, _ in series], [r.score for _, r in series], s=8, alpha=0.4)
+        left.set(ylabel=f"{label}: best so far")
         if timed:
-            right.plot(*zip(*timed, strict=True), drawstyle="steps-post", label=label)
-    left.set(xlabel="evaluations", ylabel="best score so far", title="against evaluations")
-    right.set(xlabel="seconds since the search began (set-up included)",
-              title="against wall-clock time")  # fmt: skip
-    if setup:
-        right.axvline(setup, color="#7f7f7f", linestyle=":", linewidth=1)
-    for axes in (left, right):
-        axes.grid(alpha=0.3)
-        axes.legend(fontsize=8)
+            right.plot(*zip(*timed, strict=True), drawstyle="steps-post")
+        if setup:
+            right.axvline(setup, color="#7f7f7f", linestyle=":", linewidth=1)
+        for axes in (left, right):
+            axes.grid(alpha=0.3)
+    grid[0][0].set_title("against evaluations (all rungs counted)")
+    grid[0][1].set_title("against wall-clock time")
+    grid[-1][0].set_xlabel("evaluations")
+    grid[-1][1].set_xlabel("seconds since the search began (set-up included)")
     return _png(figure)
 
 
