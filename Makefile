@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 # Where the demo writes its run; the data cache is $GTNAS_DATA (default: the user cache dir).
 DEMO_OUT ?= runs/demo
 
-.PHONY: help venv data data-fashion demo demo-teach test lint bench clean
+.PHONY: help venv data data-fashion browser demo demo-teach test lint bench clean
 
 help:
 	@echo "make demo   - set up, fetch data, run the main job (GTN-NAS search) end to end"
@@ -42,6 +42,14 @@ data-fashion: venv
 	  $(BIN)/gtnas data fetch fashion-mnist; \
 	fi
 
+# Headless Chromium (Debian's chromium) for the test that renders the search report in a real
+# browser; installed when we are root and have apt, else that test is skipped.
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	   (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1)); } || \
+	  echo "chromium not installed: the browser test of the report will be skipped"
+
 # The main job end to end at demo size (about 10 minutes on 2 CPU cores): GTN-NAS on MNIST -
 # meta-train a small GTN on architectures from the NAS-Bench-201 space, score 30 random
 # architectures with 32 steps on its data, final-train the top 2 on real data, export the best,
@@ -56,7 +64,7 @@ demo-teach: data
 	$(BIN)/gtnas teach train --config configs/mnist-demo.json --out $(DEMO_OUT)/gtn
 	$(BIN)/gtnas teach eval $(DEMO_OUT)/gtn --learners 5
 
-test: data data-fashion
+test: data data-fashion browser
 	$(BIN)/python -m pytest -q
 
 lint: venv
