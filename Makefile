@@ -9,11 +9,12 @@ STAMP  := $(VENV)/.installed
 # Where the demo writes its run; the data cache is $GTNAS_DATA (default: the user cache dir).
 DEMO_OUT ?= runs/demo
 
-.PHONY: help venv data data-fashion browser demo demo-teach test lint bench clean
+.PHONY: help venv data data-fashion browser demo demo-teach test test-fast lint bench clean
 
 help:
 	@echo "make demo   - set up, fetch data, run the main job (GTN-NAS search) end to end"
 	@echo "make test   - set up, fetch data, run the test suite"
+	@echo "make test-fast - the tests not marked slow (a quick check while working)"
 	@echo "make lint   - ruff"
 	@echo "make bench  - run the benchmarks (long; never in CI)"
 
@@ -66,6 +67,9 @@ demo-teach: data
 
 test: data data-fashion browser
 	$(BIN)/python -m pytest -q
+
+test-fast: data data-fashion
+	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: venv
 	$(BIN)/ruff check src tests benchmarks

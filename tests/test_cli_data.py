@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gtnas.cli.app import main
+from pictures import assert_picture
 
 
 @pytest.fixture(autouse=True)
@@ -60,7 +61,7 @@ def test_show_mnist(capsys, mnist, shared_data_root, monkeypatch, tmp_path):
     out_path = tmp_path / "grid.png"
     code, out, _ = run(capsys, "show", "mnist", "--out", str(out_path), "--per-class", "4")
     assert code == 0 and "10 classes x 4 images" in out
-    assert out_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert_picture(out_path)
 
 
 def test_show_and_info_on_own_folders(capsys, idx_folder, cifar_folder, tmp_path):

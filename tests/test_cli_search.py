@@ -25,6 +25,9 @@ def test_search_end_to_end_then_resume_with_a_larger_budget(tmp_path: Path, mnis
     folder = out / "toy"
     assert (folder / "teacher" / "teacher.json").is_file()  # meta-trained on the space
     assert (folder / "best" / "model.safetensors").is_file()  # the best, exported
+    onnx = json.loads((folder / "best" / "export.json").read_text())  # with ONNX, verified
+    assert onnx["onnx"] == "model.onnx" and onnx["max_abs_difference_vs_pytorch"] < 1e-3
+    assert (folder / "best" / "model.onnx").is_file()
     assert (folder / "report.html").is_file()
     study = Study.open("toy", default_storage(out), config=None, decision_sizes={})
     first = {r.genotype for r in study.completed()}

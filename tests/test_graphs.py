@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from gtnas.reports.graphs import DagDrawing, draw_dags, node_depths
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+from pictures import assert_picture
 
 # A NAS-Bench-201-like cell: 4 nodes, every edge i -> j for i < j, one 'none' edge dashed.
 CELL = DagDrawing(
@@ -43,12 +42,7 @@ def _random_dag(nodes: int, edges: int, seed: int) -> DagDrawing:
 
 
 def _assert_png(path: Path, min_pixels: int = 200) -> None:
-    import matplotlib.image
-
-    assert path.read_bytes().startswith(PNG_SIGNATURE)
-    pixels = matplotlib.image.imread(path)  # (H, W, 4) floats in [0, 1]
-    assert pixels.shape[0] >= min_pixels and pixels.shape[1] >= min_pixels
-    assert pixels[..., :3].std() > 0.01  # something was drawn, not a blank page
+    assert_picture(path, min_width=min_pixels, min_height=min_pixels)
 
 
 def test_small_dag_png(tmp_path: Path) -> None:

@@ -54,18 +54,43 @@ GENOTYPES = [
 ]
 
 
-@pytest.mark.parametrize(
-    "name", ["gtn:6", "real:6", "gtn-schedule:6", "synflow", "naswot", "params"]
-)
+# Every registered proxy, with a small K for those that train (train:E trains for real: one
+# epoch of 256 images, see _context_for).
+SMOKE_ARGUMENTS = {"gtn": "6", "real": "6", "gtn-schedule": "6", "train": "1"}
+EVERY_PROXY = [
+    f"{kind}:{SMOKE_ARGUMENTS[kind]}" if kind in SMOKE_ARGUMENTS else kind
+    for kind in PROXIES.names()
+]
+
+
+def _context_for(context, name: str):
+    """train:E trains on the context's data set with its recipe: a small one for the test."""
+    if not name.startswith("train:"):
+        return context
+    from gtnas.config import config_to_dict
+    from gtnas.search.truth import RECIPE_KEY, default_truth_recipe
+
+    recipe = replace(default_truth_recipe(), train_subset=256, val_subset=200, batch_size=64)
+    return replace(context, extra={RECIPE_KEY: config_to_dict(recipe)})
+
+
+def test_the_smoke_list_is_the_whole_registry() -> None:
+    kinds = {name.partition(":")[0] for name in EVERY_PROXY}
+    assert kinds == set(PROXIES.names()) and {"flops", "params", "train"} <= kinds
+
+
+@pytest.mark.parametrize("name", EVERY_PROXY)
 def test_proxies_are_deterministic_finite_and_timed(context, name: str) -> None:
+    context = _context_for(context, name)
     space = context.space
     proxy = create_proxy(name)
     genotype = space.parse(GENOTYPES[0])
     first, again = proxy.score(genotype, context, 0), proxy.score(genotype, context, 0)
     assert first.score == again.score and math.isfinite(first.score)
     assert first.seconds >= 0
-    if name.startswith(("gtn", "real")):
+    if name.startswith(("gtn", "real", "train")):
         assert 0.0 <= first.score <= 1.0
+    if name.startswith(("gtn", "real")):
         # another seed trains another learner on other data: a different accuracy
         assert proxy.score(genotype, context, 1).score != first.score
 
@@ -211,5 +236,16 @@ def test_an_evaluation_error_is_reported_not_raised(mnist) -> None:
     assert result.error is not None and "bogus" in result.error
 
 
-def test_torch_threads_are_left_alone_by_scoring() -> None:
-    assert torch.get_num_threads() >= 1
+def test_torch_threads_are_left_alone_by_scoring(context) -> None:
+    """Scoring in the driver (the inline executor) must not change the process's threads:
+    the workers set their own, once, when they build their context."""
+    before = torch.get_num_threads()
+    other = 1 if before != 1 else 2
+    torch.set_num_threads(other)
+    try:
+        genotype = context.space.parse(GENOTYPES[0])
+        for name in ("gtn:3", "real:3", "synflow", "naswot", "params", "flops"):
+            create_proxy(name).score(genotype, context, 0)
+            assert torch.get_num_threads() == other, name
+    finally:
+        torch.set_num_threads(before)

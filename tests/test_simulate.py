@@ -18,6 +18,7 @@ from gtnas.analysis.simulate import (
 )
 from gtnas.cli.app import main
 from gtnas.errors import ConfigError
+from pictures import assert_picture
 
 TRUTH = np.array([0.90, 0.95, 0.80, 0.97, 0.85, 0.92])
 
@@ -118,7 +119,6 @@ def test_cli_simulate_end_to_end(tmp_path: Path, mnist, capsys) -> None:
         assert tied.min() - 1e-12 <= whole["regret"]["mean"] <= tied.max() + 1e-12
         assert (whole["regret"]["std"] == 0) == (len(set(tied)) == 1)
     assert "synflow" in printed and "regret" in printed
-    png = (out / "simulate-toy-test.png").read_bytes()
-    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    assert_picture(out / "simulate-toy-test.png", min_width=400)
     assert main([*args[:-1], "--budget", "soon"]) == 2
     assert "cannot read the duration 'soon'" in capsys.readouterr().err

@@ -14,6 +14,7 @@ from gtnas.learners.layers import init_learner
 from gtnas.spaces import create_space, genotype_from_json, parse_genotype
 from gtnas.spaces.gtn_cell import GtnCellConfig, GtnCellGenotype, GtnCellSpace, NodeSpec
 from gtnas.spaces.gtn_cell_net import OPS, GtnCellBlueprint
+from pictures import assert_picture
 
 # A fixed genotype used throughout; its normal cell leaves nodes 5 and 6 unused (two output
 # nodes), its reduction cell only node 6.
@@ -340,7 +341,7 @@ def test_draw_writes_a_png_of_both_cells(space, fixed, tmp_path, monkeypatch) ->
 
     monkeypatch.setattr(graphs, "draw_dags", spy)
     path = space.draw(fixed, tmp_path / "cells.png")
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert_picture(path)
     normal, reduce = drawn["drawings"]
     assert normal.nodes == ("in 0", "in 1", "2", "3", "4", "5", "6", "out")
     assert (0, 2, "conv_3x3") in normal.edges and (4, 6, "conv_1x7_7x1") in normal.edges

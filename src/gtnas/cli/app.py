@@ -1,8 +1,8 @@
 """Entry point of the ``gtnas`` command.
 
 Every user-facing error (:class:`gtnas.errors.GtnasError`) becomes one readable line on stderr
-and exit status 2; an interrupted command exits 130. Tracebacks are only shown for genuine bugs,
-or for any error when ``GTNAS_DEBUG=1``.
+and exit status 2; any other exception one line too, naming its type, with exit status 1; an
+interrupted command exits 130. ``GTNAS_DEBUG=1`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from gtnas import __version__
 from gtnas.cli import analysis as analysis_cli
@@ -23,6 +24,7 @@ from gtnas.cli import truth as truth_cli
 from gtnas.cli.options import set_invocation
 from gtnas.errors import GtnasError
 from gtnas.runtime.allocator import keep_freed_memory
+from gtnas.runtime.launch import LAUNCHED
 
 app = typer.Typer(
     name="gtnas",
@@ -68,7 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     except GtnasError as exc:
         if os.environ.get("GTNAS_DEBUG"):
             raise
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        if getattr(exc, "launcher_reports", False) and os.environ.get(LAUNCHED):
+            return 2  # a rank of `--nproc N`: the launcher says which rank stopped, once
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
+                          soft_wrap=True)  # fmt: skip
         return 2
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")
@@ -84,6 +89,22 @@ def main(argv: list[str] | None = None) -> int:
             raise
         show()
         return int(getattr(exc, "exit_code", 2))
+    except Exception as exc:  # anything else: still one line, the traceback on request
+        if os.environ.get("GTNAS_DEBUG"):
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        hint = (
+            "check the path, the disk and its permissions"
+            if isinstance(exc, OSError)
+            else "a bug, or something changed under a running command (a file or a database)"
+        )
+        err_console.print(
+            f"[bold red]error:[/] unexpected {type(exc).__name__}: {escape(first)} ({hint}; run "
+            "again with GTNAS_DEBUG=1 for the traceback)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return 1
     return 0
 
 

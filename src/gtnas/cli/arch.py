@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from rich.table import Table
 
 from gtnas.cli import arch_train
 from gtnas.cli.options import parse_set
-from gtnas.errors import ConfigError, GtnasError
+from gtnas.errors import ConfigError
 
 app = typer.Typer(
     help="Search spaces and architectures: list, sample, draw, train, export.",
@@ -35,8 +34,6 @@ GENOTYPE_HELP = "'<space>:<genotype string>' (see `gtnas arch sample`) or a geno
 SET_HELP = "A space option: --set nodes=5 (repeatable; see `gtnas arch spaces --json`)."
 # Batch sizes the exported ONNX model is checked at: 1 and an odd size > 1, so that a batch
 # axis frozen at the export's example size (2) would show up as an error.
-VERIFY_BATCHES = (1, 5)
-VERIFY_SEED = 0
 
 
 @app.command("spaces")
@@ -176,21 +173,11 @@ def export(
     save_loaded(out, loaded, extra={"source": str(run_dir), **_result_summary(run_dir)})
     written = [GENOTYPE_FILE, NETWORK_FILE, WEIGHTS_FILE]
     if onnx:
-        import torch
+        from gtnas.export.onnx import VERIFY_BATCHES, export_verified
 
-        from gtnas.export.onnx import export_onnx, verify_onnx
-        from gtnas.seeding import make_generator
-
-        start = time.perf_counter()
-        export_onnx(loaded.module, onnx_path, image_shape=loaded.image_shape, opset=opset)
-        seconds = time.perf_counter() - start
-        generator = make_generator(VERIFY_SEED)
-        batches = [torch.randn(b, *loaded.image_shape, generator=generator) for b in VERIFY_BATCHES]
-        try:
-            difference = verify_onnx(loaded.module, onnx_path, batches)
-        except GtnasError:
-            onnx_path.unlink(missing_ok=True)  # a model that disagrees must not be used
-            raise
+        difference, seconds = export_verified(
+            loaded.module, onnx_path, image_shape=loaded.image_shape, opset=opset
+        )
         written.append(onnx_path.name)
         console.print(
             f"ONNX: exported in {seconds:.1f} s by {_exporter(onnx_path)}; "

@@ -262,7 +262,16 @@ def _print_summary(pipeline: Any, finals: dict, best: int | None, export_dir: Pa
         )
     console.print(table)
     if export_dir is not None:
-        console.print(f"best (by validation accuracy, *) exported to {export_dir}")
+        import json
+
+        onnx = json.loads((export_dir / "export.json").read_text())
+        check = (
+            f"model.onnx matches PyTorch under onnxruntime to "
+            f"{onnx['max_abs_difference_vs_pytorch']:.1e}"
+            if onnx.get("onnx")
+            else f"no ONNX file ({onnx.get('why')})"
+        )
+        console.print(f"best (by validation accuracy, *) exported to {export_dir}; {check}")
 
 
 def _print_teacher(assessment: dict[str, Any], teacher_dir: str | None) -> None:

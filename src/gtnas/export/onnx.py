@@ -22,6 +22,7 @@ import contextlib
 import io
 import logging
 import math
+import time
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -159,6 +160,36 @@ def verify_onnx(
             f"{atol:g} + {rtol:g} x |output|); do not use it"
         )
     return worst
+
+
+VERIFY_BATCHES = (1, 5)  # batch sizes of the random inputs an exported model is checked on
+VERIFY_SEED = 0
+
+
+def export_verified(
+    module: nn.Module,
+    path: str | Path,
+    *,
+    image_shape: tuple[int, int, int],
+    opset: int | None = None,
+) -> tuple[float, float]:
+    """:func:`export_onnx`, then :func:`verify_onnx` on seeded random batches of 1 and 5
+    images; returns (the largest difference, the export's seconds). A model that disagrees is
+    deleted before the error is raised: it must not be used."""
+    from gtnas.seeding import make_generator
+
+    path = Path(path)
+    start = time.perf_counter()
+    export_onnx(module, path, image_shape=image_shape, opset=opset)
+    seconds = time.perf_counter() - start
+    generator = make_generator(VERIFY_SEED)
+    batches = [torch.randn(b, *image_shape, generator=generator) for b in VERIFY_BATCHES]
+    try:
+        difference = verify_onnx(module, path, batches)
+    except GtnasError:
+        path.unlink(missing_ok=True)
+        raise
+    return difference, seconds
 
 
 def _torchscript_export(

@@ -31,6 +31,8 @@ TIMEOUT = datetime.timedelta(minutes=30)
 class PeerLost(GtnasError):
     """Another process of a distributed run stopped (killed, out of memory, an error)."""
 
+    launcher_reports = True  # under `--nproc N` the launcher names the rank that stopped
+
 
 @dataclass(frozen=True)
 class World:

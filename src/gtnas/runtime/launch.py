@@ -22,6 +22,9 @@ from collections.abc import Sequence
 from gtnas.errors import GtnasError
 
 GRACE_SECONDS = 10.0  # after SIGTERM, before SIGKILL
+# Set in the ranks' environment: a rank that loses its peers exits without a line of its own,
+# since the launcher reports which rank stopped (gtnas.cli.app reads it).
+LAUNCHED = "GTNAS_LAUNCHED"
 
 
 def free_port() -> int:
@@ -50,6 +53,7 @@ def launch(argv: Sequence[str], nproc: int, *, poll: float = 0.2) -> None:
             "LOCAL_WORLD_SIZE": str(nproc),
             "MASTER_ADDR": "127.0.0.1",
             "MASTER_PORT": str(port),
+            LAUNCHED: "1",
         }
         processes.append(subprocess.Popen([sys.executable, "-m", "gtnas", *argv], env=env))
     try:

@@ -503,22 +503,42 @@ class SearchPipeline:
 
     # -- stage 5: export ---------------------------------------------------------------------
     def export_best(self, finals: dict[int, dict[str, Any]]) -> tuple[int | None, Path | None]:
+        """The best final-trained architecture by VALIDATION accuracy to ``best/``: genotype,
+        network description and weights, and ``model.onnx`` checked against PyTorch with
+        onnxruntime (left out, with a line in ``export.json``, where the export extras are
+        not installed)."""
         if not finals:
             return None, None
         best = max(finals, key=lambda n: finals[n]["val_accuracy"] or 0.0)
+        from gtnas.errors import GtnasError
         from gtnas.export.bundle import read_network, save_loaded
 
         export_dir = self.folder / "best"
-        save_loaded(
-            export_dir,
-            read_network(finals[best]["run_dir"]),
-            extra={
-                "study": self.study.name,
-                "trial": best,
-                "val_accuracy": finals[best]["val_accuracy"],
-                "test_accuracy": finals[best]["test_accuracy"],
-            },
-        )
+        onnx_path = export_dir / "model.onnx"
+        onnx_path.unlink(missing_ok=True)  # never a stale model beside new weights
+        loaded = read_network(finals[best]["run_dir"])
+        extra: dict[str, Any] = {
+            "study": self.study.name,
+            "trial": best,
+            "val_accuracy": finals[best]["val_accuracy"],
+            "test_accuracy": finals[best]["test_accuracy"],
+        }
+        save_loaded(export_dir, loaded, extra=extra)
+        try:
+            from gtnas.export.onnx import export_verified
+
+            difference, _ = export_verified(
+                loaded.module, onnx_path, image_shape=loaded.image_shape
+            )
+            report = {"onnx": onnx_path.name, "max_abs_difference_vs_pytorch": difference}
+        except GtnasError as exc:  # the export extras missing, or a model that disagrees
+            report = {"onnx": None, "why": str(exc)}
+        import json
+
+        from gtnas.runtime.files import atomic_write_text
+
+        atomic_write_text(export_dir / "export.json", json.dumps(report, indent=2) + "\n")
+        self._hook("exported", export_dir, report)
         return best, export_dir
 
     def run(self, *, final: bool = True) -> SearchOutcome:

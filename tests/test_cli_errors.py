@@ -1,0 +1,52 @@
+"""Every error that reaches the CLI is one line; GTNAS_DEBUG=1 shows the traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gtnas.cli.app import main
+
+
+def _break_study_storage(monkeypatch, exc: Exception) -> None:
+    """The study storage fails under a running command (its SQLite file replaced, say)."""
+    import gtnas.search.study as study
+
+    def broken(*args, **kwargs):
+        raise exc
+
+    monkeypatch.setattr(study.Study, "open", classmethod(lambda cls, *a, **k: broken()))
+
+
+@pytest.mark.parametrize(
+    "exc,status,words",
+    [
+        (RuntimeError("(sqlite3.DatabaseError) file is not a database\n[SQL: SELECT ...]"), 1,
+         "unexpected RuntimeError: (sqlite3.DatabaseError) file is not a database"),
+        (PermissionError(13, "Permission denied"), 1, "check the path, the disk"),
+    ],
+)  # fmt: skip
+def test_an_unexpected_error_is_one_line_with_a_hint(
+    tmp_path: Path, monkeypatch, capsys, exc: Exception, status: int, words: str
+) -> None:
+    _break_study_storage(monkeypatch, exc)
+    (tmp_path / "studies.db").write_bytes(b"")
+    assert main(["report", "s", "--out", str(tmp_path)]) == status
+    err = capsys.readouterr().err
+    assert words in err and "GTNAS_DEBUG=1" in err
+    assert len(err.strip().splitlines()) == 1, err
+    monkeypatch.setenv("GTNAS_DEBUG", "1")
+    with pytest.raises(type(exc)):
+        main(["report", "s", "--out", str(tmp_path)])
+
+
+def test_an_error_message_with_brackets_is_printed_as_it_is(tmp_path, monkeypatch, capsys) -> None:
+    """Messages from libraries (gloo's '[/path/pair.cc:553]') are text, not console markup."""
+    from gtnas.errors import GtnasError
+
+    message = "lost its peers ([/__w/pytorch/gloo/transport/tcp/pair.cc:553] Connection closed)"
+    _break_study_storage(monkeypatch, GtnasError(message))
+    (tmp_path / "studies.db").write_bytes(b"")
+    assert main(["report", "s", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {message}"
