@@ -45,7 +45,12 @@ def assess_run(
     say: Say = lambda message: None,
     show_progress: bool = False,
     baseline_cache: Path | None = None,
+    examples: int | None = None,
+    curve_points: int = 16,
 ) -> dict[str, Any]:
+    """Assess the teacher of ``run_dir`` (see the module). ``examples`` limits the test images
+    the learners are scored on and the validation images the real-data lr is tuned on (None:
+    all); ``curve_points`` the inner steps the accuracy curve is read at."""
     from gtnas.data import load_dataset
     from gtnas.reports.curves import plot_accuracy_vs_steps
 
@@ -57,10 +62,10 @@ def assess_run(
     sampler = make_learner_sampler(config, info.image_shape, info.num_classes)
     steps = teacher.inner_steps
     batch = teacher.config.batch_size
-    test = (dataset.test.images, dataset.test.labels)
+    test = (dataset.test.images[:examples], dataset.test.labels[:examples])
     train = (dataset.train.images, dataset.train.labels)
-    val = (dataset.val.images, dataset.val.labels)
-    curve_steps = curve_steps_for(steps)
+    val = (dataset.val.images[:examples], dataset.val.labels[:examples])
+    curve_steps = curve_steps_for(steps, curve_points)
 
     def learners_on(teacher_: Any, label: str, with_sampled: bool) -> list[LearnerResult]:
         total = learners * (2 if with_sampled else 1)
@@ -86,6 +91,7 @@ def assess_run(
         "inner_steps": steps,
         "batch_size": batch,
         "split": "test",
+        "test_examples": int(test[1].numel()),
         "learners": [asdict(r) for r in results],
     }
     for kind in ("default", "sampled"):
@@ -97,6 +103,7 @@ def assess_run(
 
     cache_key = {
         "dataset": info.dataset,
+        "examples": examples,
         "inner_steps": steps,
         "batch_size": batch,
         "learners": learners,

@@ -136,9 +136,12 @@ def teacher_section(config: dict[str, Any], folder: Path) -> str:
         if "real" in report:
             r = report["real"]
             rows.append([f"real data (lr {r['lr']:g})", _pct(r["mean"]), _pct(r["std"]), r["n"]])
+        images = report.get("test_examples")
         parts.append(
             f"<p>Fresh learners after {report['inner_steps']} inner steps of "
-            f"{report['batch_size']}, test split:</p>"
+            f"{report['batch_size']}, test split"
+            + (f" (its first {images:,} images)" if images else "")
+            + ":</p>"
             + _table(["learners", "accuracy", "std", "n"], rows)
         )
     captions = {

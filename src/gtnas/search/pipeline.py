@@ -403,9 +403,10 @@ class SearchPipeline:
         from gtnas.meta.assessment import assess_run
 
         self._hook("stage", f"assessing the teacher: {learners} fresh learners against real data")
+        # on as many images as a proxy learner is scored on: a report, at a proxy's cost
         return assess_run(
             Path(teacher_dir), learners=learners, sampled=True, baseline=True, match=False,
-            device=self.config.device,
+            device=self.config.device, examples=self.config.eval_examples, curve_points=8,
         )  # fmt: skip
 
     # -- stage 3: multi-fidelity re-scoring --------------------------------------------------
