@@ -46,14 +46,19 @@ Threads = Annotated[int, typer.Option(help="Torch threads per worker; 0: cores /
 Device = Annotated[str, typer.Option(help="cpu, cuda, cuda:N.")]
 Seed = Annotated[int, typer.Option(help="Seed of the proxies' learners and data.")]
 RealBatchSize = Annotated[int, typer.Option(help=REAL_BATCH_HELP)]
+RealLr = Annotated[float, typer.Option(help="Fix the real:K learning rate (default: tuned).")]
 EvalExamples = Annotated[int, typer.Option(help=EVAL_EXAMPLES_HELP)]
 Resamples = Annotated[int, typer.Option(help="Bootstrap resamples for the 95% intervals.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")]
 
 
 def _options(**values: Any) -> Any:
+    """The ScoringOptions the three analysis commands share (a teacher run as a string; the
+    options left unset take ScoringOptions' defaults)."""
     from gtnas.analysis.rankcorr import ScoringOptions
 
+    if values.get("teacher") is not None:
+        values["teacher"] = str(values["teacher"])
     return ScoringOptions(**{k: v for k, v in values.items() if v is not None})
 
 
@@ -114,7 +119,7 @@ def rank_corr(
     threads: Threads = 0,
     device: Device = "cpu",
     seed: Seed = 0,
-    real_lr: float = typer.Option(None, help="Fix the real:K learning rate (default: tuned)."),
+    real_lr: RealLr = None,
     real_batch_size: RealBatchSize = None,
     eval_examples: EvalExamples = 2000,
     resamples: Resamples = 1000,
@@ -132,16 +137,10 @@ def rank_corr(
 
     _check_metric(truth_metric, top)
     options = _options(
-        blueprint=blueprint,
-        teacher=str(teacher) if teacher else None,
-        seed=seed,
-        workers=workers,
-        threads=threads,
-        device=device,
-        real_lr=real_lr,
-        real_batch_size=real_batch_size,
+        blueprint=blueprint, teacher=teacher, seed=seed, workers=workers, threads=threads,
+        device=device, real_lr=real_lr, real_batch_size=real_batch_size,
         eval_examples=eval_examples,
-    )
+    )  # fmt: skip
     from gtnas.analysis.ceiling import noise_ceiling, with_floor, yardstick_json
 
     truth_set, scores = _scored(truth, with_floor(proxy), out, options, storage, quiet)
@@ -309,16 +308,10 @@ def speedup(
     real, others, asked = speedup_proxies(steps, gtn, list(proxy) if proxy else None)
     parse_proxies(asked)  # bad names fail before anything runs
     options = _options(
-        blueprint=blueprint,
-        teacher=str(teacher),
-        seed=seed,
-        workers=workers,
-        threads=threads,
-        device=device,
-        real_lr=real_lr,
-        real_batch_size=real_batch_size,
+        blueprint=blueprint, teacher=teacher, seed=seed, workers=workers, threads=threads,
+        device=device, real_lr=real_lr, real_batch_size=real_batch_size,
         eval_examples=eval_examples,
-    )
+    )  # fmt: skip
     truth_set, scores = _scored(truth, asked, out, options, storage, quiet)
     analysis = analyse_speedup(
         truth_set,
@@ -398,7 +391,7 @@ def simulate(
     threads: Threads = 0,
     device: Device = "cpu",
     seed: Seed = 0,
-    real_lr: float = typer.Option(None, help="Fix the real:K learning rate (default: tuned)."),
+    real_lr: RealLr = None,
     real_batch_size: RealBatchSize = None,
     eval_examples: EvalExamples = 2000,
     quiet: Quiet = False,
@@ -428,16 +421,10 @@ def simulate(
     if orders < 1 or amortise < 0:
         raise ConfigError("--orders must be at least 1 and --amortise at least 0")
     options = _options(
-        blueprint=blueprint,
-        teacher=str(teacher) if teacher else None,
-        seed=seed,
-        workers=workers,
-        threads=threads,
-        device=device,
-        real_lr=real_lr,
-        real_batch_size=real_batch_size,
+        blueprint=blueprint, teacher=teacher, seed=seed, workers=workers, threads=threads,
+        device=device, real_lr=real_lr, real_batch_size=real_batch_size,
         eval_examples=eval_examples,
-    )
+    )  # fmt: skip
     truth_set, scores = _scored(truth, with_floor(proxy), out, options, storage, quiet)
     meta = teacher_meta_seconds(teacher) if teacher else None
     infos = {name: s.info for name, s in scores.items()}

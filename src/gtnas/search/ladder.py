@@ -38,12 +38,18 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from gtnas.errors import ConfigError, GtnasError
 from gtnas.registry import Registry
 from gtnas.search.executor import EvaluationTask, Executor
-from gtnas.search.runner import MAX_FAILURES_IN_A_ROW, OnResult, SearchProgress, record_keys
+from gtnas.search.runner import (
+    MAX_FAILURES_IN_A_ROW,
+    OnResult,
+    SearchProgress,
+    parse_recorded,
+    record_keys,
+)
 from gtnas.search.strategies import Strategy
 from gtnas.search.study import Study, TrialRecord
 from gtnas.spaces.base import SearchSpace
@@ -236,7 +242,7 @@ def run_ladder(
     queued: dict[int, Entry] = {}  # trial -> entry, submitted to the executor
 
     def start(entry: Entry, ask_seq: int | None, retry_of: int | None) -> None:
-        genotype = _parse(space, entry.genotype)
+        genotype = parse_recorded(space, entry.genotype)
         entry.number = study.start_trial(
             entry.genotype, space.to_decisions(genotype), keys, ask_seq=ask_seq,
             retry_of=retry_of, started=time.time(),
@@ -310,7 +316,7 @@ def run_ladder(
                                      seconds, scores=dict(result.scores), rung=entry.rung,
                                      proxy=proxy)  # fmt: skip
             if tells:
-                strategy.tell(_parse(space, entry.genotype), entry.score)
+                strategy.tell(parse_recorded(space, entry.genotype), entry.score)
             new_results += 1
             if on_result is not None:
                 on_result(record)
@@ -370,12 +376,5 @@ def _restore(
             strategy.ask()
         else:
             told = record.told if record.state == "PRUNED" else record.score
-            strategy.tell(_parse(space, record.genotype), told)
+            strategy.tell(parse_recorded(space, record.genotype), told)
     return state, seq
-
-
-def _parse(space: SearchSpace, text: str) -> Any:
-    name, _, rest = text.partition(":")
-    if name != space.name:
-        raise ValueError(f"study records a {name} genotype, the search space is {space.name}")
-    return space.parse(rest)

@@ -64,7 +64,7 @@ def run_search(
         executor.submit(EvaluationTask(number, text, proxies, seed))
 
     for record in cut:  # re-run what a crash cut off (the strategy already asked for these)
-        genotype = _parse(space, record.genotype)
+        genotype = parse_recorded(space, record.genotype)
         number = study.start_trial(
             record.genotype,
             space.to_decisions(genotype),
@@ -171,7 +171,7 @@ def _replay(study: Study, space: SearchSpace, strategy: Strategy) -> tuple[int, 
     seq, mismatches = 0, 0
     for event_seq, kind, record in study.events():
         seq = event_seq
-        genotype = _parse(space, record.genotype)
+        genotype = parse_recorded(space, record.genotype)
         if kind == "ask":
             proposed = strategy.ask()
             if space.format(proposed) != record.genotype:
@@ -187,7 +187,7 @@ def _replay(study: Study, space: SearchSpace, strategy: Strategy) -> tuple[int, 
     return seq, mismatches
 
 
-def _parse(space: SearchSpace, text: str) -> Any:
+def parse_recorded(space: SearchSpace, text: str) -> Any:
     """A recorded "<space>:<string>" back to a genotype of ``space``."""
     name, _, rest = text.partition(":")
     if name != space.name:
