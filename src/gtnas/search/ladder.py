@@ -83,9 +83,10 @@ class LadderState:
         return [e for e in self.entries if e.rung == rung and e.bracket == bracket]
 
     def finished(self, rung: int, bracket: int = 0) -> list[Entry]:
-        """Finished evaluations of a rung with a score, best first (ties: the earlier)."""
+        """Finished evaluations of a rung with a score, best first (ties: the one decided
+        first, by its order, which a re-run after a crash keeps)."""
         done = [e for e in self.on(rung, bracket) if e.done and e.score is not None]
-        return sorted(done, key=lambda e: (-e.score, e.number))  # type: ignore[operator]
+        return sorted(done, key=lambda e: (-e.score, e.order))  # type: ignore[operator]
 
     def reached(self, genotype: str, rung: int, bracket: int = 0) -> bool:
         return any(e.genotype == genotype for e in self.on(rung, bracket))
