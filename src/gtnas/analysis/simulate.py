@@ -161,6 +161,22 @@ def policies_for(
     return out
 
 
+def setup_seconds(
+    proxy: str, infos: dict[str, dict[str, Any]], meta_seconds: float | None
+) -> float:
+    """What one search with ``proxy`` pays once: the real:K learning-rate tuning where its
+    seconds were recorded (``infos[p]["real_lr_seconds"]``) and, for a proxy that scores with
+    a teacher, its meta-training; a rank average pays its components'."""
+    from gtnas.analysis.rankcorr import COMBINATION
+    from gtnas.search.proxies import proxy_needs_teacher
+
+    parts = proxy[len(COMBINATION) :].split("+") if proxy.startswith(COMBINATION) else [proxy]
+    total = sum(float(infos.get(p, {}).get("real_lr_seconds", 0.0)) for p in parts)
+    if meta_seconds and any(proxy_needs_teacher(p) for p in parts):
+        total += meta_seconds
+    return total
+
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d)?\s*$")
 _UNITS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400}
 
