@@ -242,8 +242,8 @@ def truncation_records(preset: dict[str, Any], work: Path, seed: int) -> list[di
 
     from gtnas.config import config_from_dict, merge_values
     from gtnas.data import load_dataset
+    from gtnas.meta.meta_step import sample_real_batches
     from gtnas.meta.run import TeachRunConfig, make_learner_sampler
-    from gtnas.meta.trainer import sample_real_batches
     from gtnas.meta.unroll import meta_gradient
     from gtnas.seeding import derive_seed, make_generator
     from gtnas.teachers import create_teacher
@@ -312,7 +312,7 @@ def equal_seconds_records(preset: dict[str, Any], work: Path, seed: int) -> list
     wall time; fresh learners' validation accuracy of each."""
     from gtnas.config import config_from_dict, merge_values
     from gtnas.data import load_dataset
-    from gtnas.meta.evaluation import evaluate_teacher
+    from gtnas.meta.fresh_learners import evaluate_teacher
     from gtnas.meta.run import (
         TeachRunConfig,
         make_learner_sampler,

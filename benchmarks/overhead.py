@@ -43,8 +43,8 @@ def time_teacher(preset: str, teacher_name: str, repeats: int, seed: int) -> dic
 
     from benchmarks.machine import describe_machine
     from gtnas.data import load_dataset
+    from gtnas.meta.meta_step import sample_real_batches
     from gtnas.meta.run import make_learner_sampler
-    from gtnas.meta.trainer import sample_real_batches
     from gtnas.meta.unroll import meta_gradient, train_learner
     from gtnas.runtime.allocator import keep_freed_memory
     from gtnas.seeding import make_generator

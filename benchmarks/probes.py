@@ -384,8 +384,8 @@ def validate_finished(run_dir: Path, learners: int) -> dict[str, Any]:
     the "probe" stream) trained on the run's teacher, on the whole validation split. The test
     split stays untouched: these numbers choose settings."""
     from gtnas.data import load_dataset
+    from gtnas.meta.meta_step import validate_teacher
     from gtnas.meta.run import load_run_config, make_learner_sampler, teacher_from_run
-    from gtnas.meta.trainer import validate_teacher
     from gtnas.runtime.device import resolve_device
     from gtnas.seeding import derive_seed
 

@@ -439,8 +439,7 @@ def _at_least(value: float, bound: float, strict: bool = False) -> bool:
 def write_plots(run: BenchmarkRun, analysis: Any) -> list[str]:
     """The speed-up plot and the gtn scatter into ``out/rankcorr/``; their paths."""
     from gtnas.analysis.rankcorr import paired, safe_name
-    from gtnas.analysis.speedup import write_speedup
-    from gtnas.reports.rankcorr import plot_rank_scatter
+    from gtnas.reports.proxy_plots import plot_rank_scatter, write_speedup
 
     folder = run.out / "rankcorr"
     _, speedup_plot = write_speedup(analysis, run.work / analysis.truth.dataset / run.preset)
@@ -468,7 +467,7 @@ def write_curve_plot(run: BenchmarkRun, analysis: Any) -> str:
     """real:K's Spearman (all and top 50%) against K, with the set's noise ceiling and the
     free floor as lines, into ``out/rankcorr/``; its path."""
     from gtnas.analysis.ceiling import floor_of
-    from gtnas.reports.rankcorr import plot_correlation_curves
+    from gtnas.reports.proxy_plots import plot_correlation_curves
 
     curves: dict[str, list[tuple[int, float]]] = {}
     for proxy, c in analysis.correlations.items():

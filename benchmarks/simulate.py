@@ -54,7 +54,7 @@ def simulate_set(
     """One record per policy and budget for one truth set, and its plot."""
     from gtnas.analysis.simulate import run_simulation
     from gtnas.analysis.truthset import load_truth
-    from gtnas.reports.simulate import plot_regret_curves
+    from gtnas.reports.proxy_plots import plot_regret_curves
 
     truth = load_truth(truth_dir / f"{truth_name}.json")
     scored = {

@@ -151,8 +151,9 @@ def benchmark_one(
 
     from benchmarks.machine import describe_machine
     from gtnas.config import config_to_dict
-    from gtnas.meta.assessment import assess_run
     from gtnas.meta.run import run_meta_training
+    from gtnas.meta.run_assessment import assess_run
+    from gtnas.reports.teaching import draw_assessment
     from gtnas.runtime.memory import peak_memory_mb
 
     config = preset_config(preset, dataset, teacher, seed, overrides, variant)
@@ -173,7 +174,7 @@ def benchmark_one(
     # The accuracy-by-inner-step picture (teacher vs real data) goes next to the results.
     picture = RESULTS / "teach" / f"{run_dir.parent.name}-{run_dir.name}-accuracy.png"
     picture.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(run_dir / "plots" / "accuracy_vs_steps.png", picture)
+    shutil.copyfile(draw_assessment(run_dir), picture)
     # Iteration 0 is the warm start from real data (teacher_options.init=real), if any: its
     # time counts in meta_train_seconds, not in the per-iteration figures.
     warm = [h for h in result.history if h["iteration"] == 0]

@@ -130,7 +130,7 @@ def test_head3_is_the_nb201_search_head3_blueprint(bench: ModuleType) -> None:
 @pytest.fixture(scope="module")
 def smoke_long(tmp_path_factory: pytest.TempPathFactory, run_benchmark, mnist) -> Path:
     """The teacher-less long preset at toy size on a two-seed set written here."""
-    from gtnas.search.truth import TRUTH_FORMAT
+    from gtnas.search.truth_build import TRUTH_FORMAT
 
     out = tmp_path_factory.mktemp("bench-rankcorr-long")
     shipped = json.loads((ROOT / "truth" / "mnist-nb201-n100-e3.json").read_text())

@@ -19,8 +19,8 @@ import pytest
 
 from gtnas.data import cifar, idx
 from gtnas.data.catalog import DIGITS, DatasetSpec, resolve
+from gtnas.data.download_progress import Reporter
 from gtnas.data.fetch import fetch
-from gtnas.data.reporting import Reporter
 from gtnas.data.sources import HttpFiles, HttpTarball, LocalFolder, NpmPackage, extract
 from gtnas.errors import DataError
 

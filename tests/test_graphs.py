@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from gtnas.reports.graphs import DagDrawing, draw_dags, node_depths
+from gtnas.reports.graphs import draw_dags, node_depths
+from gtnas.spaces.base import DagDrawing
 from pictures import assert_picture
 
 # A NAS-Bench-201-like cell: 4 nodes, every edge i -> j for i < j, one 'none' edge dashed.

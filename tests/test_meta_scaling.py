@@ -19,13 +19,13 @@ from safetensors.torch import load_file
 from gtnas.config import write_config
 from gtnas.errors import ConfigError
 from gtnas.learners import create_learner_sampler
-from gtnas.meta.run import run_meta_training
-from gtnas.meta.trainer import (
+from gtnas.meta.meta_step import (
     MetaTrainConfig,
     learner_streams,
     mean_meta_gradient,
     sample_real_batches,
 )
+from gtnas.meta.run import run_meta_training
 from gtnas.meta.unroll import meta_gradient
 from gtnas.runtime.distributed import World
 from gtnas.seeding import make_generator

@@ -11,9 +11,9 @@ import torch
 
 from gtnas.errors import GtnasError, NonFiniteError
 from gtnas.learners import create_learner_sampler
-from gtnas.meta.evaluation import evaluate_teacher
+from gtnas.meta.fresh_learners import evaluate_teacher
+from gtnas.meta.meta_step import NonFiniteGuard, sample_real_batches
 from gtnas.meta.run import run_meta_training, teacher_from_run
-from gtnas.meta.trainer import NonFiniteGuard, sample_real_batches
 from gtnas.teachers import create_teacher
 from tiny_runs import TINY_LEARNER, tiny_config
 
@@ -139,7 +139,7 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
 
 
 def test_non_finite_meta_gradient_is_skipped_not_applied(tmp_path, monkeypatch):
-    import gtnas.meta.trainer as trainer
+    import gtnas.meta.meta_step as trainer
 
     real_meta_gradient = trainer.meta_gradient
     calls = {"n": 0}

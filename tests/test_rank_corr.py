@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gtnas.analysis.rank import kendall_tau, rank_correlations, spearman
-from gtnas.analysis.rankcorr import ProxyScores, combine, correlate, parse_proxies, rank_average
+from gtnas.analysis.rankcorr import ProxyScores, combine, correlate, parse_proxies
 from gtnas.analysis.speedup import (
     AT_LEAST,
     AT_MOST,
@@ -24,6 +24,7 @@ from gtnas.analysis.speedup import (
 from gtnas.analysis.truthset import TRUTH_FORMAT
 from gtnas.cli.app import main
 from gtnas.errors import ConfigError
+from gtnas.ranks import rank_average
 from gtnas.search.study import Study, default_storage
 from gtnas.seeding import make_generator
 from gtnas.spaces import create_space
@@ -177,12 +178,12 @@ def test_real_batch_size_is_used_and_gets_its_own_score_cache(tmp_path: Path, mn
 def test_rank_average_by_hand() -> None:
     # ranks (1 = lowest): a = [1.5, 1.5, 3] (a tie), b = [2, 3, 1]; the mean of the two
     assert list(rank_average([[1.0, 1.0, 5.0], [0.2, 0.3, 0.1]])) == [1.75, 2.25, 2.0]
-    a = ProxyScores("a", [3.0, 1.0, None, 2.0], seconds=0.5, steps=None)
-    b = ProxyScores("b", [10.0, 30.0, 7.0, 20.0], seconds=2.0, steps=128)
-    both = combine("rankavg:a+b", [a, b])
-    # over the three both scored: a ranks [3, 1, 2], b ranks [1, 3, 2]
+    a = ProxyScores("params", [3.0, 1.0, None, 2.0], seconds=0.5, steps=None)
+    b = ProxyScores("synflow", [10.0, 30.0, 7.0, 20.0], seconds=2.0, steps=128)
+    both = combine("rankavg:params+synflow", [a, b])
+    # over the three both scored: params ranks [3, 1, 2], synflow ranks [1, 3, 2]
     assert both.scores == [2.0, 2.0, None, 2.0]
-    assert (both.seconds, both.steps, both.proxy) == (2.5, 128, "rankavg:a+b")
+    assert (both.seconds, both.steps, both.proxy) == (2.5, 128, "rankavg:params+synflow")
     plain, combinations = parse_proxies(["gtn:128", "rankavg:gtn:128+synflow", "synflow"])
     assert plain == ["gtn:128", "synflow"]
     assert combinations == {"rankavg:gtn:128+synflow": ["gtn:128", "synflow"]}
@@ -274,7 +275,7 @@ def _assert_png(path: Path) -> None:
 
 
 def test_plots_are_valid_pngs(tmp_path: Path) -> None:
-    from gtnas.reports.rankcorr import plot_rank_scatter, plot_speedup
+    from gtnas.reports.proxy_plots import plot_rank_scatter, plot_speedup
 
     scores = ProxyScores("gtn:128", [float(i % 7) for i in range(30)], seconds=1.0, steps=128)
     truth = [0.9 + 0.003 * ((5 * i) % 30) for i in range(30)]

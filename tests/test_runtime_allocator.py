@@ -20,7 +20,7 @@ SCRIPT = """
 import resource
 import torch
 from gtnas.learners.family import FixedLearnerSampler
-from gtnas.meta.trainer import sample_real_batches
+from gtnas.meta.meta_step import sample_real_batches
 from gtnas.meta.unroll import meta_gradient
 from gtnas.runtime.allocator import keep_freed_memory
 from gtnas.seeding import make_generator

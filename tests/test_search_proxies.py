@@ -17,7 +17,7 @@ from gtnas.search.executor import (
     ProcessExecutor,
     build_context,
 )
-from gtnas.search.proxies import PROXIES, GTNProxy, create_proxy, proxy_needs_teacher
+from gtnas.search.proxies import PROXIES, GTNProxy, SetProxy, create_proxy, proxy_needs_teacher
 from gtnas.seeding import make_generator
 from gtnas.spaces import create_space
 from gtnas.teachers import TeacherConfig, create_teacher
@@ -56,7 +56,13 @@ GENOTYPES = [
 
 # Every registered proxy, with a small K for those that train (train:E trains for real: one
 # epoch of 256 images, see _context_for).
-SMOKE_ARGUMENTS = {"gtn": "6", "real": "6", "gtn-schedule": "6", "train": "1"}
+SMOKE_ARGUMENTS = {
+    "gtn": "6",
+    "real": "6",
+    "gtn-schedule": "6",
+    "train": "1",
+    "rankavg": "params+synflow",
+}
 EVERY_PROXY = [
     f"{kind}:{SMOKE_ARGUMENTS[kind]}" if kind in SMOKE_ARGUMENTS else kind
     for kind in PROXIES.names()
@@ -68,7 +74,7 @@ def _context_for(context, name: str):
     if not name.startswith("train:"):
         return context
     from gtnas.config import config_to_dict
-    from gtnas.search.truth import RECIPE_KEY, default_truth_recipe
+    from gtnas.search.proxies.final_training import RECIPE_KEY, default_truth_recipe
 
     recipe = replace(default_truth_recipe(), train_subset=256, val_subset=200, batch_size=64)
     return replace(context, extra={RECIPE_KEY: config_to_dict(recipe)})
@@ -85,6 +91,17 @@ def test_proxies_are_deterministic_finite_and_timed(context, name: str) -> None:
     space = context.space
     proxy = create_proxy(name)
     genotype = space.parse(GENOTYPES[0])
+    if isinstance(proxy, SetProxy):  # scores a set from its components' columns
+        genotypes = [space.parse(text) for text in GENOTYPES]
+        columns = [
+            [create_proxy(c).score(g, context, 0).score for g in genotypes]
+            for c in proxy.components
+        ]
+        combined = proxy.combine(columns)
+        assert combined == proxy.combine(columns) and all(map(math.isfinite, combined))
+        with pytest.raises(ConfigError, match="scores a set"):
+            proxy.score(genotype, context, 0)
+        return
     first, again = proxy.score(genotype, context, 0), proxy.score(genotype, context, 0)
     assert first.score == again.score and math.isfinite(first.score)
     assert first.seconds >= 0
@@ -249,3 +266,16 @@ def test_torch_threads_are_left_alone_by_scoring(context) -> None:
             assert torch.get_num_threads() == other, name
     finally:
         torch.set_num_threads(before)
+
+
+def test_rank_average_is_a_registered_set_proxy_with_its_components() -> None:
+    proxy = create_proxy("rankavg:gtn:128+synflow")
+    assert isinstance(proxy, SetProxy) and proxy.components == ("gtn:128", "synflow")
+    assert proxy.name == "rankavg:gtn:128+synflow"
+    assert proxy_needs_teacher("rankavg:gtn:128+synflow")
+    assert not proxy_needs_teacher("rankavg:params+synflow")
+    # higher score, higher rank; ties share their mean rank
+    assert proxy.combine([[1.0, 1.0, 5.0], [0.2, 0.3, 0.1]]) == [1.75, 2.25, 2.0]
+    for bad in ("rankavg:synflow", "rankavg:synflow+", "rankavg:synflow+nope", "rankavg:a+rankavg"):
+        with pytest.raises(ConfigError):
+            create_proxy(bad)

@@ -82,7 +82,7 @@ def test_run_simulation_summaries_and_durations() -> None:
 
 @pytest.mark.slow
 def test_cli_simulate_end_to_end(tmp_path: Path, mnist, capsys) -> None:
-    from gtnas.search.truth import TRUTH_FORMAT
+    from gtnas.search.truth_build import TRUTH_FORMAT
     from gtnas.seeding import make_generator
     from gtnas.spaces import create_space
 

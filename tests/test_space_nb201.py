@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from gtnas.errors import ConfigError, GenotypeError
 from gtnas.learners.layers import init_learner
+from gtnas.reports.graphs import draw_genotype
 from gtnas.spaces import SEARCH_SPACES, create_space, genotype_from_json, parse_genotype
 from gtnas.spaces.nb201 import OPS, NB201Blueprint, NB201Genotype, NB201Space
 from pictures import assert_picture
@@ -314,5 +315,5 @@ def test_search_head3_pools_the_last_map_to_3x3_before_its_linear_layer(space: N
 
 
 def test_draw_writes_a_png(space: NB201Space, tmp_path: Path) -> None:
-    path = space.draw(space.parse(PUBLISHED[1]), tmp_path / "cells" / "resnet.png")
+    path = draw_genotype(space, space.parse(PUBLISHED[1]), tmp_path / "cells" / "resnet.png")
     assert_picture(path)

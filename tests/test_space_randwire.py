@@ -15,6 +15,7 @@ from torch.func import functional_call
 
 from gtnas.errors import ConfigError, GenotypeError
 from gtnas.learners.layers import init_learner
+from gtnas.reports.graphs import draw_genotype
 from gtnas.seeding import derive_seed
 from gtnas.spaces import SEARCH_SPACES, create_space, genotype_from_json, parse_genotype
 from gtnas.spaces.randwire import (
@@ -395,5 +396,5 @@ def test_functional_call_with_a_parameter_dict(space: RandWireSpace) -> None:
 
 
 def test_draw_writes_a_png(small: RandWireSpace, tmp_path: Path) -> None:
-    path = small.draw(small.parse(SMALL), tmp_path / "wiring.png")
+    path = draw_genotype(small, small.parse(SMALL), tmp_path / "wiring.png")
     assert_picture(path)

@@ -13,15 +13,13 @@ from gtnas.cli.app import main
 from gtnas.config import config_to_dict
 from gtnas.search.executor import ContextSpec, build_context
 from gtnas.search.proxies import create_proxy
-from gtnas.search.truth import (
+from gtnas.search.proxies.final_training import (
     RECIPE_KEY,
     RUNS_KEY,
-    TruthConfig,
-    build_truth,
     default_truth_recipe,
     run_folder_name,
-    sample,
 )
+from gtnas.search.truth_build import TruthConfig, build_truth, sample
 from gtnas.seeding import make_generator
 from gtnas.spaces import create_space
 from gtnas.training.trainer import RESULT_FILE, train_network
@@ -179,7 +177,7 @@ def test_cli_build_export_schema_and_resume(tmp_path: Path, mnist, capsys) -> No
     assert "[" not in capsys.readouterr().out  # no architecture was trained
     args = ["truth", "build", "--study", name, "--n", "3", "--out", str(runs)]
     assert main(args) == 0
-    from gtnas.search.truth import open_truth_study
+    from gtnas.search.truth_build import open_truth_study
 
     study, config = open_truth_study(name, f"sqlite:///{runs / 'studies.db'}")
     assert config.blueprint == "tiny" and config.epochs == 1

@@ -8,14 +8,14 @@ import torch.nn.functional as F
 
 from gtnas.errors import ConfigError
 from gtnas.learners import ConvLearnerConfig, create_learner_sampler
-from gtnas.meta.evaluation import evaluate_teacher
-from gtnas.meta.run import TeachRunConfig, run_meta_training, teacher_from_run
-from gtnas.meta.trainer import (
+from gtnas.meta.fresh_learners import evaluate_teacher
+from gtnas.meta.meta_step import (
     MetaTrainConfig,
     make_meta_optimizer,
     validate_teacher,
     validation_seed,
 )
+from gtnas.meta.run import TeachRunConfig, run_meta_training, teacher_from_run
 from gtnas.runtime.checkpoint import load_checkpoint
 from gtnas.teachers import GeneratorConfig, TeacherConfig, create_teacher
 from gtnas.teachers.warm_start import real_targets

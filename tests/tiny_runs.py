@@ -2,8 +2,8 @@
 tests that need a real run folder."""
 
 from gtnas.learners import ConvLearnerConfig
+from gtnas.meta.meta_step import MetaTrainConfig
 from gtnas.meta.run import TeachRunConfig
-from gtnas.meta.trainer import MetaTrainConfig
 from gtnas.teachers import GeneratorConfig, TeacherConfig
 
 TINY_LEARNER = ConvLearnerConfig(channels=(8, 16), fc=32)

@@ -14,20 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
-def _ranks(values: np.ndarray) -> np.ndarray:
-    """Average ranks (1-based); tied values share the mean of their positions."""
-    order = np.argsort(values, kind="mergesort")
-    ranks = np.empty(len(values), dtype=np.float64)
-    sorted_values = values[order]
-    i = 0
-    while i < len(values):
-        j = i
-        while j + 1 < len(values) and sorted_values[j + 1] == sorted_values[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    return ranks
+from gtnas.ranks import average_ranks as _ranks
 
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float:

@@ -8,9 +8,8 @@ resumable, and cached: one study per (set, proxy, blueprint, seed, teacher) in
 ``OUT/studies.db``, and a second run reads the scores back without evaluating anything.
 ``real:K`` learning rates are tuned once per study by the pipeline, as in a search.
 
-Combinations are computed here from their components' scores, not by the executor:
-``rankavg:A+B`` ranks the architectures by each component (higher score, higher rank; ties
-share their mean rank) and scores each by the mean of its ranks (e.g. ``rankavg:gtn:128+synflow``).
+Set proxies (``rankavg:A+B``, :mod:`gtnas.search.proxies.rank_average`) are computed here from
+their components' scores, not by the executor.
 An architecture a component failed to score (a diverged learner, a non-finite zero-cost score)
 has no score and is left out of that proxy's correlations; the count is reported.
 """
@@ -30,7 +29,6 @@ import numpy as np
 
 from gtnas.analysis.rank import (
     RankCorrelation,
-    _ranks,
     bootstrap_ci,
     kendall_tau,
     rank_correlations,
@@ -39,7 +37,6 @@ from gtnas.analysis.rank import (
 from gtnas.analysis.truthset import TruthSet
 from gtnas.errors import ConfigError, GtnasError
 
-COMBINATION = "rankavg:"
 MEASURES = ("spearman_top", "spearman_all", "kendall_top", "kendall_all")
 
 
@@ -47,29 +44,23 @@ MEASURES = ("spearman_top", "spearman_all", "kendall_top", "kendall_all")
 
 
 def parse_proxies(specs: Sequence[str]) -> tuple[list[str], dict[str, list[str]]]:
-    """(plain proxies to score, in order and once each; combination -> its components).
+    """(plain proxies to score, in order and once each; set proxy -> its components).
 
     ``["gtn:128", "rankavg:gtn:128+synflow"]`` -> ``(["gtn:128", "synflow"],
     {"rankavg:gtn:128+synflow": ["gtn:128", "synflow"]})``. Unknown proxies raise ConfigError.
     """
-    from gtnas.search.proxies import create_proxy
+    from gtnas.search.proxies import SetProxy, create_proxy
 
     plain: list[str] = []
     combinations: dict[str, list[str]] = {}
     for spec in specs:
         spec = spec.strip()
-        if spec.startswith(COMBINATION):
-            parts = [p.strip() for p in spec[len(COMBINATION) :].split("+")]
-            if len(parts) < 2 or not all(parts):
-                raise ConfigError(
-                    f"proxy {spec!r}: a combination needs two or more proxies joined by +, "
-                    "e.g. rankavg:gtn:128+synflow"
-                )
-            combinations[spec] = parts
+        proxy = create_proxy(spec)  # names a bad proxy
+        if isinstance(proxy, SetProxy):
+            combinations[spec] = parts = list(proxy.components)
         else:
             parts = [spec]
         for part in parts:
-            create_proxy(part)  # names a bad proxy
             if part not in plain:
                 plain.append(part)
     return plain, combinations
@@ -81,14 +72,6 @@ def proxy_steps(spec: str) -> int | None:
     from gtnas.search.proxies import create_proxy
 
     return getattr(create_proxy(spec), "total_steps", None)
-
-
-def rank_average(columns: Sequence[Sequence[float]]) -> np.ndarray:
-    """Mean over columns of each item's average rank (1 = lowest score) in that column."""
-    ranks = [_ranks(np.asarray(column, dtype=np.float64)) for column in columns]
-    if not ranks or len({len(r) for r in ranks}) != 1:
-        raise ValueError("rank_average needs one or more columns of equal length")
-    return np.mean(ranks, axis=0)
 
 
 # --- scoring ----------------------------------------------------------------------------------
@@ -363,12 +346,15 @@ def _score_with(
 
 
 def combine(spec: str, parts: Sequence[ProxyScores]) -> ProxyScores:
-    """The rank average of ``parts`` over the architectures every part scored."""
+    """The set proxy ``spec`` (``rankavg:A+B``) over the architectures every part scored."""
+    from gtnas.search.proxies import create_proxy
+
     scored = [i for i in range(len(parts[0].scores)) if all(p.scores[i] is not None for p in parts)]
     combined: list[float | None] = [None] * len(parts[0].scores)
     if scored:
         columns = [[p.scores[i] for i in scored] for p in parts]
-        for i, value in zip(scored, rank_average(columns), strict=True):  # type: ignore[arg-type]
+        combined_scores = create_proxy(spec).combine(columns)  # type: ignore[attr-defined]
+        for i, value in zip(scored, combined_scores, strict=True):
             combined[i] = float(value)
     seconds = [p.seconds for p in parts]
     steps = [p.steps for p in parts if p.steps is not None]

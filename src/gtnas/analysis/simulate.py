@@ -167,10 +167,10 @@ def setup_seconds(
     """What one search with ``proxy`` pays once: the real:K learning-rate tuning where its
     seconds were recorded (``infos[p]["real_lr_seconds"]``) and, for a proxy that scores with
     a teacher, its meta-training; a rank average pays its components'."""
-    from gtnas.analysis.rankcorr import COMBINATION
-    from gtnas.search.proxies import proxy_needs_teacher
+    from gtnas.search.proxies import SetProxy, create_proxy, proxy_needs_teacher
 
-    parts = proxy[len(COMBINATION) :].split("+") if proxy.startswith(COMBINATION) else [proxy]
+    made = create_proxy(proxy)
+    parts = list(made.components) if isinstance(made, SetProxy) else [proxy]
     total = sum(float(infos.get(p, {}).get("real_lr_seconds", 0.0)) for p in parts)
     if meta_seconds and any(proxy_needs_teacher(p) for p in parts):
         total += meta_seconds

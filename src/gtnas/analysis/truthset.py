@@ -1,8 +1,8 @@
 """The truth-set file: architectures with their accuracy after real training, as small JSON.
 
 Written by ``gtnas truth export`` (and, as it goes, by ``gtnas truth build --export``) from a
-truth build (:mod:`gtnas.search.truth`), shipped in the repository's ``truth/`` folder, read by
-``gtnas rank-corr``, ``gtnas speedup`` and ``gtnas simulate``. Format 2::
+truth build (:mod:`gtnas.search.truth_build`), shipped in the repository's ``truth/`` folder,
+read by ``gtnas rank-corr``, ``gtnas speedup`` and ``gtnas simulate``. Format 2::
 
     {"format": "gtnas-truth/2", "dataset": "fashion-mnist", "space": "nb201",
      "space_options": {}, "blueprint": "search-head3", "epochs": 7, "train_subset": null, "seed": 0,
@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from gtnas.errors import GtnasError
-from gtnas.search.truth import TRUTH_FORMAT, record_of
+from gtnas.search.truth_build import TRUTH_FORMAT, record_of
 
 FORMATS = ("gtnas-truth/1", TRUTH_FORMAT)
 METRICS = {"val": "val_accuracy", "test": "test_accuracy"}
@@ -137,7 +137,7 @@ def truth_document(study: Any) -> dict[str, Any]:
     order, and the failed ones."""
     from gtnas import __version__
     from gtnas.config import config_to_dict
-    from gtnas.search.truth import truth_config_of
+    from gtnas.search.truth_build import truth_config_of
 
     config = truth_config_of(study.config, study=study.name)
     proxy = config.proxy

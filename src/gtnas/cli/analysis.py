@@ -132,7 +132,7 @@ def rank_corr(
     Scores are cached in a study per proxy: a re-run costs nothing.
     """
     from gtnas.analysis.rankcorr import correlate, correlation_document, dumps, paired, safe_name
-    from gtnas.reports.rankcorr import plot_rank_scatter
+    from gtnas.reports.proxy_plots import plot_rank_scatter
     from gtnas.runtime.files import atomic_write_text
 
     _check_metric(truth_metric, top)
@@ -295,7 +295,6 @@ def speedup(
         analyse_speedup,
         speedup_proxies,
         teacher_meta_seconds,
-        write_speedup,
     )
 
     _check_metric(truth_metric, top)
@@ -326,6 +325,8 @@ def speedup(
         meta_seconds=teacher_meta_seconds(teacher),
         evaluations=evaluations,
     )
+    from gtnas.reports.proxy_plots import write_speedup
+
     path, plot = write_speedup(analysis, out)
     console.print(
         _table(
@@ -411,7 +412,7 @@ def simulate(
         setup_seconds,
     )
     from gtnas.analysis.speedup import teacher_meta_seconds
-    from gtnas.reports.simulate import plot_regret_curves
+    from gtnas.reports.proxy_plots import plot_regret_curves
     from gtnas.runtime.files import atomic_write_text
 
     _check_metric(truth_metric, 0.5)

@@ -111,6 +111,7 @@ def show(
     set_: list[str] = typer.Option([], "--set", help=SET_HELP),
 ) -> None:
     """Print a genotype, the size of its BatchNorm network, and draw it as a PNG."""
+    from gtnas.reports.graphs import draw_genotype
     from gtnas.spaces import parse_genotype
     from gtnas.training.measure import count_flops, count_parameters
 
@@ -133,7 +134,7 @@ def show(
         out if out is not None else Path(f"{space.name}-{_short_hash(space.format(genotype))}.png")
     )
     try:
-        written = space.draw(genotype, path)
+        written = draw_genotype(space, genotype, path)
     except NotImplementedError as exc:
         err_console.print(f"[yellow]no drawing:[/] {escape(str(exc))}")
         return
@@ -269,7 +270,9 @@ def _short_hash(text: str) -> str:
 
 def _result_summary(run_dir: Path) -> dict[str, Any]:
     """Accuracies a training run recorded (result.json), to travel with the exported network."""
-    path = run_dir / "result.json"
+    from gtnas.training.trainer import RESULT_FILE
+
+    path = run_dir / RESULT_FILE
     try:
         result = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):

@@ -207,7 +207,8 @@ def evaluate(
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
 ) -> None:
     """Train fresh learners on the teacher and report TEST accuracy against real data."""
-    from gtnas.meta.assessment import assess_run
+    from gtnas.meta.run_assessment import assess_run
+    from gtnas.reports.teaching import draw_assessment
 
     report = assess_run(
         run,
@@ -245,7 +246,7 @@ def evaluate(
                 else "more steps than tried to match"
             )
         )
-    console.print(f"wrote {run / 'eval.json'} and {run / 'plots' / 'accuracy_vs_steps.png'}")
+    console.print(f"wrote {run / 'eval.json'} and {draw_assessment(run)}")
 
 
 @app.command("show")

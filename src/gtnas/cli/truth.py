@@ -72,7 +72,7 @@ def build(
     about 9.5 hours on 2 CPU cores per data set.
     """
     from gtnas.cli.search import _existing_study
-    from gtnas.search.truth import TruthConfig, build_truth, default_truth_name
+    from gtnas.search.truth_build import TruthConfig, build_truth, default_truth_name
 
     explicit = nest(
         {
@@ -95,7 +95,7 @@ def build(
     overrides = merge_values(overrides, parse_set(set_ or []))
     existing = _existing_study(study, out, storage)
     if existing is not None:
-        from gtnas.search.truth import truth_config_of
+        from gtnas.search.truth_build import truth_config_of
 
         stored = config_to_dict(truth_config_of(existing, study=study or ""))
         values = merge_values(stored, overrides)
@@ -186,7 +186,7 @@ def export_truth(
 ) -> None:
     """Write a truth build's finished trainings as a small truth-set JSON file."""
     from gtnas.search.study import default_storage
-    from gtnas.search.truth import open_truth_study
+    from gtnas.search.truth_build import open_truth_study
 
     handle, _ = open_truth_study(study, storage or default_storage(runs))
     _export(handle, out or Path("truth") / f"{study.removeprefix('truth-')}.json")

@@ -20,8 +20,8 @@ from pathlib import Path
 import platformdirs
 
 from gtnas.data.catalog import DatasetSpec
+from gtnas.data.download_progress import Reporter
 from gtnas.data.formats import Arrays, md5_hex, read_file
-from gtnas.data.reporting import Reporter
 from gtnas.errors import DataError
 from gtnas.runtime.files import atomic_write
 

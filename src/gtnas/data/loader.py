@@ -7,8 +7,8 @@ from pathlib import Path
 
 from gtnas.data.catalog import DatasetSpec, resolve
 from gtnas.data.dataset import Dataset, make_split, pixel_stats
+from gtnas.data.download_progress import Reporter
 from gtnas.data.fetch import Fetched, fetch
-from gtnas.data.reporting import Reporter
 from gtnas.data.splits import default_val_size, split_indices
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from gtnas.data.reporting import Reporter
+from gtnas.data.download_progress import Reporter
 from gtnas.errors import DataError
 
 # Short, so that a machine without the internet falls through to the offline sources fast; a

@@ -34,13 +34,14 @@ from torch import nn
 from gtnas.config import config_to_dict
 from gtnas.errors import GtnasError
 from gtnas.runtime.files import atomic_write_bytes, atomic_write_text
+from gtnas.runtime.run_folder import CONFIG_FILE
 from gtnas.spaces.base import NORMS, SearchSpace, genotype_from_json
 
 FORMAT_VERSION = 1
 GENOTYPE_FILE = "genotype.json"
 NETWORK_FILE = "network.json"
 WEIGHTS_FILE = "model.safetensors"
-RUN_CONFIG_FILE = "config.json"  # present in a `gtnas arch train` run folder instead of network
+RUN_CONFIG_FILE = CONFIG_FILE  # present in a `gtnas arch train` run folder instead of network
 # Keys save_network writes itself; ``extra`` may not override them.
 _RESERVED = frozenset(
     {"format", "image_shape", "num_classes", "blueprint", "norm", "gtnas_version", "parameters"}

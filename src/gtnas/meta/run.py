@@ -36,7 +36,7 @@ from gtnas.learners import (
     create_learner_sampler,
 )
 from gtnas.learners.conv_grad import compute_dtype
-from gtnas.meta.trainer import (
+from gtnas.meta.meta_step import (
     CONV_DTYPES,
     MetaTrainConfig,
     NonFiniteGuard,
@@ -48,12 +48,12 @@ from gtnas.meta.trainer import (
 )
 from gtnas.runtime import distributed
 from gtnas.runtime.allocator import keep_freed_memory
-from gtnas.runtime.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from gtnas.runtime.checkpoint import Checkpoint
 from gtnas.runtime.device import deterministic, resolve_device
 from gtnas.runtime.memory import peak_memory_mb
 from gtnas.runtime.metrics import MetricsLog
 from gtnas.runtime.progress import progress_bar
-from gtnas.runtime.rng import capture_rng_state, restore_rng_state
+from gtnas.runtime.run_folder import CONFIG_FILE, METRICS_FILE, RunFolder
 from gtnas.seeding import derive_seed, make_generator, seed_everything
 from gtnas.teachers import TEACHERS, Teacher, TeacherConfig, create_teacher
 from gtnas.teachers.store import TeacherInfo, save_teacher
@@ -122,7 +122,7 @@ OnIteration = Callable[[dict[str, Any]], None]
 
 
 def load_run_config(run_dir: Path) -> TeachRunConfig:
-    path = Path(run_dir) / "config.json"
+    path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise GtnasError(f"{run_dir} is not a gtnas teach run (no config.json)")
     try:
@@ -234,20 +234,15 @@ def _meta_train(
 ) -> TeachRunResult:
     from gtnas.data import load_dataset  # imported here: data loading is the slow part
 
-    checkpoint = load_checkpoint(run_dir) if resume else None
-    if resume and not (run_dir / "config.json").is_file():
-        raise GtnasError(f"nothing to resume in {run_dir}; start a run with `gtnas teach train`")
-    if not resume and (run_dir / "checkpoints").exists():
-        raise GtnasError(
-            f"{run_dir} already holds a run; pass --resume to continue it or choose another --out"
-        )
+    folder = RunFolder(run_dir, command="gtnas teach train", writes=world.main)
+    checkpoint = folder.open(resume)
     if resume:
         check_resumable(load_run_config(run_dir), config, run_dir, checkpoint)
     world.barrier()  # every rank has looked at the folder before rank 0 writes into it
     writes = world.main  # rank 0 alone writes the run folder
+    folder.create()
     if writes:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_config(config, run_dir / "config.json")
+        write_config(config, run_dir / CONFIG_FILE)
 
     keep_freed_memory()  # a meta-gradient frees and re-allocates gigabytes (see the module)
     seed_everything(config.seed)
@@ -279,11 +274,12 @@ def _meta_train(
     sampler = make_learner_sampler(config, dataset.image_shape, dataset.num_classes)
     optimizer, scheduler = make_meta_optimizer(teacher, config.meta)
     guard = NonFiniteGuard(config.meta.max_nonfinite)
-    metrics = MetricsLog(run_dir / "metrics.jsonl")
-    start_iteration, seconds_before, peak_before = 0, 0.0, 0.0
+    metrics = folder.metrics
+    generators = {"train": generator}
+    start_iteration, peak_before = 0, 0.0
 
     if checkpoint is not None:
-        state = checkpoint.state
+        state = folder.restore(checkpoint, generators)
         teacher.load_state_dict(state["teacher"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -293,46 +289,35 @@ def _meta_train(
             optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True
         ):
             group["lr"] = base_lr * lr_lambda(scheduler.last_epoch)
-        restore_rng_state(checkpoint.tensors, state["rng"], {"train": generator})
         guard = NonFiniteGuard(config.meta.max_nonfinite, **state["guard"])
-        start_iteration, seconds_before = checkpoint.step, state["seconds"]
+        start_iteration = checkpoint.step
         peak_before = state.get("peak_memory_mb", 0.0)  # absent in checkpoints before 12-04
-        if writes:
-            metrics.truncate_after(start_iteration)
-    elif resume and writes:
-        metrics.truncate_after(-1)  # nothing was checkpointed: start the log over
+    if resume:
+        folder.keep_log_until(checkpoint, key="iteration", start=-1)
     # every rank starts from rank 0's teacher (they are built and restored alike; this makes
     # sure of it)
     world.broadcast_(list(teacher.state_dict().values()))
 
     total = config.meta.iterations
     end = total if stop_after is None else min(total, stop_after)
-    session_start = time.perf_counter()
-
-    def elapsed() -> float:
-        return seconds_before + time.perf_counter() - session_start
+    elapsed = folder.elapsed
 
     def peak() -> float:
         return max(peak_before, peak_memory_mb())
 
     def checkpoint_now(iteration: int) -> None:
-        if not writes:
-            return
-        rng_tensors, rng_json = capture_rng_state({"train": generator})
-        save_checkpoint(
-            run_dir,
+        folder.save(
             iteration,
-            tensors=rng_tensors,
+            tensors={},
             state={
                 "iteration": iteration,
                 "teacher": teacher.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
-                "rng": rng_json,
                 "guard": {"skipped_total": guard.skipped_total, "consecutive": guard.consecutive},
-                "seconds": elapsed(),
                 "peak_memory_mb": peak(),
             },
+            generators=generators,
         )
 
     if checkpoint is None and config.teacher_options.init == "real":
@@ -430,7 +415,7 @@ def _meta_train(
 def meta_training_seconds(run_dir: Path) -> float | None:
     """Wall time of a teacher's meta-training over all its sessions (the last ``elapsed`` in
     its metrics log, the warm start included); None when the run has no log."""
-    path = Path(run_dir) / "metrics.jsonl"
+    path = Path(run_dir) / METRICS_FILE
     if not path.is_file():
         return None
     elapsed = [r["elapsed"] for r in MetricsLog(path).read() if "elapsed" in r]

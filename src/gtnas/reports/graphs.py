@@ -1,7 +1,8 @@
 """Directed acyclic graphs as PNGs: cells and wirings of the search spaces, side by side.
 
-A :class:`DagDrawing` is a plain description (node labels, labelled edges, which edges to dash)
-that each search space builds from its genotype; :func:`draw_dags` lays every drawing out in
+A :class:`~gtnas.spaces.base.DagDrawing` is a plain description (node labels, labelled edges,
+which edges to dash) that each search space builds from its genotype
+(:meth:`~gtnas.spaces.base.SearchSpace.picture`); :func:`draw_dags` lays every drawing out in
 layers from left to right - a node's column is its longest-path depth from the sources, so every
 edge points rightwards - and draws them in one figure. Within a column the nodes are ordered by
 the mean height of their predecessors (one barycentre sweep), which removes most crossings in
@@ -16,10 +17,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from gtnas.runtime.files import atomic_write
+from gtnas.spaces.base import DagDrawing, SearchSpace
 
 # Layout in data units; one data unit is drawn about one inch wide, so fonts and nodes keep their
 # size whatever the graph.
@@ -29,18 +30,6 @@ NODE_RADIUS = 0.24
 MARGIN = 0.55
 INCHES_PER_UNIT = 1.0
 MAX_FIGURE_INCHES = 40.0  # larger figures are scaled down as a whole
-
-
-@dataclass(frozen=True)
-class DagDrawing:
-    """One graph to draw: node ``i`` is labelled ``nodes[i]``; an edge is (source, target,
-    label), with label "" for none; edges listed in ``dashed`` are drawn dashed and grey (e.g.
-    NAS-Bench-201's 'none' operation)."""
-
-    title: str
-    nodes: tuple[str, ...]
-    edges: tuple[tuple[int, int, str], ...]
-    dashed: frozenset[tuple[int, int]] = frozenset()
 
 
 def node_depths(drawing: DagDrawing) -> list[int]:
@@ -248,3 +237,10 @@ def draw_dags(path: str | Path, drawings: Sequence[DagDrawing], *, title: str = 
     path = Path(path)
     atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=120))
     return path
+
+
+def draw_genotype(space: SearchSpace, genotype: object, path: str | Path) -> Path:
+    """Draw ``genotype``'s cells or wiring (what ``space.picture`` describes) as one PNG.
+    Raises NotImplementedError for a space that cannot describe its genotypes."""
+    picture = space.picture(genotype)
+    return draw_dags(path, picture.graphs, title=picture.title)

@@ -30,8 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from gtnas.analysis.rank import kendall_tau, spearman
+from gtnas.meta.run_assessment import EVAL_FILE
+from gtnas.reports.graphs import draw_genotype
 from gtnas.runtime.files import atomic_write_text
+from gtnas.runtime.run_folder import METRICS_FILE
 from gtnas.search.study import Study, TrialRecord
+from gtnas.teachers.store import META as TEACHER_FILE
 
 STYLE = (
     "body{font-family:sans-serif;max-width:1100px;margin:auto;padding:0 12px;color:#222}"
@@ -102,15 +106,17 @@ def elapsed_at(record: TrialRecord, clock: dict[int, dict[str, Any]], setup: flo
 def teacher_section(config: dict[str, Any], folder: Path) -> str:
     teacher_config = config.get("teacher") or {}
     run = Path(teacher_config["run"]) if teacher_config.get("run") else folder / "teacher"
-    if not (run / "teacher.json").is_file():
+    if not (run / TEACHER_FILE).is_file():
         return ""
     from gtnas.reports.teaching import draw_run_plots
     from gtnas.runtime.metrics import MetricsLog
 
     plots = run / "plots"
-    if not (plots / "meta_training.png").is_file():
+    assessed = (run / EVAL_FILE).is_file() and not (plots / "accuracy_vs_steps.png").is_file()
+    if assessed or not (plots / "meta_training.png").is_file():
         draw_run_plots(run)
-    history = MetricsLog(run / "metrics.jsonl").read() if (run / "metrics.jsonl").is_file() else []
+    metrics = run / METRICS_FILE
+    history = MetricsLog(metrics).read() if metrics.is_file() else []
     validated = [h["val_acc"] for h in history if h.get("val_acc") is not None]
     seed = config.get("seed", 0)
     parts = ["<h2 id='teacher'>The teacher</h2>"]
@@ -124,7 +130,7 @@ def teacher_section(config: dict[str, Any], folder: Path) -> str:
     if validated:
         line += f"; its last validated fresh learner: {100 * validated[-1]:.1f}% (validation)"
     parts.append(line + ".</p>")
-    evaluation = run / "eval.json"
+    evaluation = run / EVAL_FILE
     if evaluation.is_file():
         report = json.loads(evaluation.read_text())
         rows = []
@@ -309,7 +315,7 @@ def top_section(
     for record in chosen[:top]:
         try:
             space, genotype = parse_genotype(record.genotype, config.get("space_options"))
-            path = space.draw(genotype, drawings / f"trial-{record.number}.png")
+            path = draw_genotype(space, genotype, drawings / f"trial-{record.number}.png")
         except NotImplementedError:
             continue
         parts.append(_file_img(Path(path), f"trial {record.number}: {record.genotype}"))

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import torch
 
+from gtnas.meta.run_assessment import EVAL_FILE
 from gtnas.reports.grids import save_image_grid
+from gtnas.runtime.run_folder import METRICS_FILE
 from gtnas.seeding import make_generator
 from gtnas.teachers import Teacher
 
@@ -53,15 +55,40 @@ def plot_curriculum(
     )
 
 
+def draw_assessment(run_dir: Path) -> Path | None:
+    """The accuracy-by-inner-step plot (fresh learners on the teacher against real data at the
+    same steps) of an assessed run, ``plots/accuracy_vs_steps.png``, drawn from the curves its
+    ``eval.json`` holds; None when the run was not assessed (or before curves were recorded)."""
+    import json
+
+    from gtnas.reports.curves import plot_accuracy_vs_steps
+
+    path = Path(run_dir) / EVAL_FILE
+    if not path.is_file():
+        return None
+    report = json.loads(path.read_text())
+    curves = report.get("curves")
+    if not curves:
+        return None
+    examples = report.get("test_examples")
+    return plot_accuracy_vs_steps(
+        {name: (c["steps"], c["mean"], c["std"]) for name, c in curves.items()},
+        Path(run_dir) / "plots" / "accuracy_vs_steps.png",
+        title=f"{report['dataset']}: fresh learners, accuracy by inner step",
+        ylabel=f"test accuracy ({examples:,} images)" if examples else "test accuracy",
+    )
+
+
 def draw_run_plots(run_dir: Path) -> list[Path]:
-    """(Re)draw a finished teach run's plots: meta-training curves and, for teachers that
-    make their own images, the curriculum grid. Returns the files written."""
+    """(Re)draw a finished teach run's plots: meta-training curves, for teachers that make
+    their own images the curriculum grid, and for an assessed run its accuracy by inner step.
+    Returns the files written."""
     from gtnas.meta.run import teacher_from_run
     from gtnas.reports.curves import plot_meta_training
     from gtnas.runtime.metrics import MetricsLog
 
     run_dir = Path(run_dir)
-    history = MetricsLog(run_dir / "metrics.jsonl").read()
+    history = MetricsLog(run_dir / METRICS_FILE).read()
     written = [plot_meta_training(history, run_dir / "plots" / "meta_training.png")]
     teacher, info = teacher_from_run(run_dir)
     if info.name != "real":
@@ -74,4 +101,5 @@ def draw_run_plots(run_dir: Path) -> list[Path]:
                 class_names=info.class_names or None,
             )
         )
-    return written
+    assessed = draw_assessment(run_dir)
+    return written + ([assessed] if assessed is not None else [])

@@ -44,6 +44,9 @@ _TENSOR, _TUPLE, _DICT, _FLOAT = "__tensor__", "__tuple__", "__dict__", "__float
 _MARKERS = frozenset({_TENSOR, _TUPLE, _DICT, _FLOAT})
 
 
+CHECKPOINTS = "checkpoints"  # the folder of a run folder that holds its checkpoints
+
+
 class CheckpointError(GtnasError):
     """A checkpoint file is missing, corrupt or inconsistent."""
 
@@ -171,7 +174,7 @@ def save_checkpoint(
         metadata={"format": "gtnas-checkpoint"},
     )
 
-    directory = Path(run_dir) / "checkpoints"
+    directory = Path(run_dir) / CHECKPOINTS
     directory.mkdir(parents=True, exist_ok=True)
     # Never overwrite the pair latest.json points at: a crash half-way would leave it naming
     # a new tensors file and an old JSON file. Re-saving that step uses the alternate name.
@@ -262,7 +265,7 @@ def load_checkpoint(run_dir: Path) -> Checkpoint | None:
     Raises :class:`CheckpointError` (one line naming the file and the fix) when a file is
     missing, unreadable, or does not match what the checkpoint recorded.
     """
-    directory = Path(run_dir) / "checkpoints"
+    directory = Path(run_dir) / CHECKPOINTS
     latest_path = directory / _LATEST
     if not latest_path.exists():
         return None  # a first checkpoint that never got committed counts as none

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gtnas.config import config_from_dict, config_to_dict
+from gtnas.runtime.run_folder import RunFolder
 from gtnas.search.executor import ContextSpec, create_executor
 from gtnas.search.proxies import create_proxy, proxy_needs_teacher
 from gtnas.search.runner import SearchProgress, run_search
@@ -30,6 +31,7 @@ from gtnas.search.strategies import STRATEGIES, create_strategy
 from gtnas.search.study import Study, TrialRecord, default_storage
 from gtnas.spaces import SEARCH_SPACES, create_space
 from gtnas.teachers.generator import GeneratorConfig
+from gtnas.teachers.store import META as TEACHER_FILE
 from gtnas.training.recipe import FinalTrainConfig
 
 
@@ -223,8 +225,8 @@ class SearchPipeline:
             return None
         if self.config.teacher.run:
             return self.config.teacher.run
+        from gtnas.meta.meta_step import MetaTrainConfig
         from gtnas.meta.run import TeachRunConfig, run_meta_training
-        from gtnas.meta.trainer import MetaTrainConfig
         from gtnas.teachers import TeacherConfig
 
         t = self.config.teacher
@@ -247,8 +249,8 @@ class SearchPipeline:
                 eval_every=t.eval_every,
             ),
         )
-        if not (run_dir / "teacher.json").is_file():
-            resume = (run_dir / "config.json").is_file()
+        if not (run_dir / TEACHER_FILE).is_file():
+            resume = RunFolder(run_dir, command="gtnas teach train").holds_run()
             self._hook("stage", f"meta-training the teacher in {run_dir}")
             run_meta_training(run_config, run_dir, resume=resume, show_progress=self.show_progress)
         return str(run_dir)
@@ -281,7 +283,7 @@ class SearchPipeline:
         if 0 in recorded:
             return float(recorded[0]["lr"])
         from gtnas.data import load_dataset
-        from gtnas.meta.evaluation import tune_real_lr
+        from gtnas.meta.fresh_learners import tune_real_lr
         from gtnas.spaces.sampler import SpaceLearnerSampler
 
         dataset = load_dataset(self.config.dataset, quiet=True)
@@ -391,16 +393,17 @@ class SearchPipeline:
     def assess_teacher(self, teacher_dir: str | None) -> dict[str, Any] | None:
         """The teacher's fresh learners against real data at its T steps, on the test split
         (a report, never a choice): its run's ``eval.json``, written once
-        (:func:`gtnas.meta.assessment.assess_run`); None without a teacher."""
+        (:func:`gtnas.meta.run_assessment.assess_run`); None without a teacher."""
         import json
 
         learners = self.config.teacher.assess_learners
         if teacher_dir is None or learners < 1:
             return None
-        path = Path(teacher_dir) / "eval.json"
+        from gtnas.meta.run_assessment import EVAL_FILE, assess_run
+
+        path = Path(teacher_dir) / EVAL_FILE
         if path.is_file():
             return json.loads(path.read_text())
-        from gtnas.meta.assessment import assess_run
 
         self._hook("stage", f"assessing the teacher: {learners} fresh learners against real data")
         # on as many images as a proxy learner is scored on: a report, at a proxy's cost
@@ -480,7 +483,7 @@ class SearchPipeline:
                 continue
             space, genotype = parse_genotype(record.genotype, self.config.space_options)
             run_dir = self.folder / "final" / f"trial-{record.number}"
-            resume = (run_dir / "config.json").is_file()
+            resume = RunFolder(run_dir, command="gtnas arch train").holds_run()
             self._hook("stage", f"final training {rank}/{len(top)}: trial {record.number}")
             result = train_network(
                 space,

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from gtnas.config import config_from_dict
+from gtnas.errors import ConfigError
 from gtnas.registry import Registry
 from gtnas.seeding import derive_seed, make_generator
 from gtnas.spaces.base import SearchSpace
@@ -244,3 +245,31 @@ class TPESearch(Strategy):
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
         else:
             self.study.tell(trial, score)
+
+
+@dataclass(frozen=True)
+class ListConfig:
+    genotypes: tuple[str, ...] = ()  # "<space>:<string>", proposed first, in this order
+
+
+@STRATEGIES.register("list", help="given genotypes in order, then uniform random samples")
+class ListStrategy(Strategy):
+    """Proposes ``genotypes`` in order (scoring a truth set: a budget of exactly the list),
+    then, past the list's end, uniform samples as ``random`` does."""
+
+    name = "list"
+    Config = ListConfig
+
+    def __init__(self, space: Any, seed: int, config: Any = None) -> None:
+        super().__init__(space, seed, config)
+        self.asked = 0
+
+    def ask(self) -> Any:
+        self.asked += 1
+        if self.asked > len(self.config.genotypes):
+            return self.space.sample(self.generator)
+        text = self.config.genotypes[self.asked - 1]
+        name, _, rest = text.partition(":")
+        if name != self.space.name:
+            raise ConfigError(f"the list holds a {name} genotype, the space is {self.space.name}")
+        return self.space.parse(rest)

@@ -35,6 +35,26 @@ NORMS: tuple[str, ...] = ("wn", "bn")
 
 
 @dataclass(frozen=True)
+class DagDrawing:
+    """One graph to draw: node ``i`` is labelled ``nodes[i]``; an edge is (source, target,
+    label), with label "" for none; edges listed in ``dashed`` are drawn dashed and grey (e.g.
+    NAS-Bench-201's 'none' operation)."""
+
+    title: str
+    nodes: tuple[str, ...]
+    edges: tuple[tuple[int, int, str], ...]
+    dashed: frozenset[tuple[int, int]] = frozenset()
+
+
+@dataclass(frozen=True)
+class GenotypePicture:
+    """What a space draws of one genotype: its graphs side by side under ``title``."""
+
+    title: str
+    graphs: tuple[DagDrawing, ...]
+
+
+@dataclass(frozen=True)
 class Decision:
     """One categorical choice of an architecture: ``options`` are the values it can take."""
 
@@ -101,8 +121,9 @@ class SearchSpace(ABC, Generic[G]):
         :func:`gtnas.learners.layers.init_learner`); ``norm="bn"`` an ordinary BatchNorm network
         for final training. Input (B, C, H, W) -> logits (B, num_classes)."""
 
-    def draw(self, genotype: G, path: str | Path) -> Path:
-        """Draw the cell / wiring graph of ``genotype`` as a PNG."""
+    def picture(self, genotype: G) -> GenotypePicture:
+        """What to draw of ``genotype``: its cells or wiring as graphs (drawn by
+        :func:`gtnas.reports.graphs.draw_genotype`)."""
         raise NotImplementedError(f"space {self.name!r} cannot draw genotypes yet")
 
     # -- search operations, defined once on top of the decisions ------------------------------

@@ -20,14 +20,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import nn
 
 from gtnas.errors import ConfigError, GenotypeError
-from gtnas.spaces.base import NORMS, SEARCH_SPACES, Decision, Norm, SearchSpace
+from gtnas.spaces.base import (
+    NORMS,
+    SEARCH_SPACES,
+    DagDrawing,
+    Decision,
+    GenotypePicture,
+    Norm,
+    SearchSpace,
+)
 from gtnas.spaces.gtn_cell_net import OPS, GtnCellBlueprint, GtnCellNetwork, output_nodes
 
 CELLS: tuple[str, ...] = ("normal", "reduce")
@@ -276,13 +283,11 @@ class GtnCellSpace(SearchSpace[GtnCellGenotype]):
             norm=norm,
         )
 
-    def draw(self, genotype: GtnCellGenotype, path: str | Path) -> Path:
+    def picture(self, genotype: GtnCellGenotype) -> GenotypePicture:
         """Both cells as DAGs: the cell inputs "in 0" and "in 1", nodes 2, 3, ... (numbered as in
         the string) with op-labelled edges, and dashed edges from the unused nodes, which are
         concatenated, to "out". A node that applies two ops to the same input gets one edge
         labelled with both."""
-        from gtnas.reports.graphs import DagDrawing, draw_dags
-
         self.validate(genotype)
         drawings = []
         for cell_name, nodes in zip(CELLS, (genotype.normal, genotype.reduce), strict=True):
@@ -299,4 +304,4 @@ class GtnCellSpace(SearchSpace[GtnCellGenotype]):
                 DagDrawing(f"{cell_name} cell", labels, tuple(edges), frozenset(concatenated))
             )
         normal, reduce = self.to_string(genotype).split(";")
-        return draw_dags(path, drawings, title=f"{self.name}\n{normal}\n{reduce}")
+        return GenotypePicture(f"{self.name}\n{normal}\n{reduce}", tuple(drawings))

@@ -23,15 +23,20 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import ClassVar
 
 import torch
 from torch import nn
 
 from gtnas.errors import ConfigError, GenotypeError
-from gtnas.reports.graphs import DagDrawing, draw_dags
-from gtnas.spaces.base import SEARCH_SPACES, Decision, Norm, SearchSpace
+from gtnas.spaces.base import (
+    SEARCH_SPACES,
+    DagDrawing,
+    Decision,
+    GenotypePicture,
+    Norm,
+    SearchSpace,
+)
 from gtnas.spaces.ops import ClassifierHead, ReLUConvNorm, conv2d, norm2d
 
 # The official op names, in the benchmark's order.
@@ -323,7 +328,7 @@ class NB201Space(SearchSpace[NB201Genotype]):
             genotype, image_shape, num_classes, self.resolve_blueprint(blueprint), norm=norm
         )
 
-    def draw(self, genotype: NB201Genotype, path: str | Path) -> Path:
+    def picture(self, genotype: NB201Genotype) -> GenotypePicture:
         """The cell as a 4-node DAG, each edge labelled with its op; 'none' edges dashed."""
         self.validate(genotype)
         edges = tuple(
@@ -331,4 +336,4 @@ class NB201Space(SearchSpace[NB201Genotype]):
         )
         dashed = frozenset((source, target) for source, target, op in edges if op == "none")
         drawing = DagDrawing("NAS-Bench-201 cell", ("in", "1", "2", "out"), edges, dashed)
-        return draw_dags(path, [drawing], title=self.to_string(genotype))
+        return GenotypePicture(self.to_string(genotype), (drawing,))

@@ -31,14 +31,20 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import product
-from pathlib import Path
 from typing import ClassVar
 
 from torch import nn
 
 from gtnas.errors import GenotypeError
 from gtnas.seeding import derive_seed
-from gtnas.spaces.base import SEARCH_SPACES, Decision, Norm, SearchSpace
+from gtnas.spaces.base import (
+    SEARCH_SPACES,
+    DagDrawing,
+    Decision,
+    GenotypePicture,
+    Norm,
+    SearchSpace,
+)
 from gtnas.spaces.randwire_net import RandWireBlueprint, RandWireNetwork
 
 CUSTOM = "custom"  # the setting of a hand-written graph
@@ -365,12 +371,10 @@ class RandWireSpace(SearchSpace[RandWireGenotype]):
             norm=norm,
         )
 
-    def draw(self, genotype: RandWireGenotype, path: str | Path) -> Path:
+    def picture(self, genotype: RandWireGenotype) -> GenotypePicture:
         """One DAG per stage, with the paper's implicit input and output nodes drawn as "in"
         and "out": dashed edges feed the input nodes from the stage input and average the
         output nodes into the stage output."""
-        from gtnas.reports.graphs import DagDrawing, draw_dags
-
         self.validate(genotype)
         drawings = []
         for i, stage in enumerate(genotype.stages):
@@ -389,4 +393,4 @@ class RandWireSpace(SearchSpace[RandWireGenotype]):
                     dashed=frozenset((u, v) for u, v, _ in (*feeds, *averaged)),
                 )
             )
-        return draw_dags(path, drawings, title=f"randwire, {len(drawings)} stages")
+        return GenotypePicture(f"randwire, {len(drawings)} stages", tuple(drawings))

@@ -44,22 +44,18 @@ from gtnas.config import config_from_dict, config_to_dict
 from gtnas.data import Dataset
 from gtnas.errors import ConfigError, GtnasError
 from gtnas.learners.layers import init_learner
-from gtnas.runtime.checkpoint import load_checkpoint, save_checkpoint
 from gtnas.runtime.device import resolve_device
 from gtnas.runtime.files import atomic_write_bytes, atomic_write_text
-from gtnas.runtime.metrics import MetricsLog
 from gtnas.runtime.nonfinite import SkipGuard
 from gtnas.runtime.progress import progress_bar
-from gtnas.runtime.rng import capture_rng_state, restore_rng_state
+from gtnas.runtime.run_folder import CONFIG_FILE, RunFolder
 from gtnas.seeding import derive_seed, make_generator, seed_everything
 from gtnas.spaces.base import SearchSpace
 from gtnas.training.augment import create_augmentation, padding_fill, policy_name
 from gtnas.training.measure import count_flops, count_parameters
 from gtnas.training.recipe import FinalTrainConfig, learning_rate_factor
 
-CONFIG_FILE = "config.json"
 GENOTYPE_FILE = "genotype.json"
-METRICS_FILE = "metrics.jsonl"
 MODEL_FILE = "model.safetensors"
 RESULT_FILE = "result.json"
 DATA_SECTION = "data"  # the part of config.json that is not FinalTrainConfig
@@ -180,7 +176,11 @@ def train_network(
         config, blueprint=config_to_dict(space.resolve_blueprint(config.blueprint))
     )
     envelope = space.to_json(genotype)
-    _prepare_run_folder(run_dir, config, envelope, resume)
+    folder = RunFolder(run_dir, command="gtnas arch train", finished=(RESULT_FILE,))
+    checkpoint = folder.open(resume)
+    if resume:
+        _check_same_run(run_dir, config, envelope)
+    folder.create()
 
     seed_everything(config.seed)  # library code we do not control draws from the globals
     network = build_network(space, genotype, dataset, config)
@@ -201,8 +201,9 @@ def train_network(
     warmup_steps = round(config.warmup_epochs * steps_per_epoch)
 
     optimizer = make_optimizer(network, config)
-    augment_generator = make_generator(derive_seed(config.seed, "augment"))
-    metrics = MetricsLog(run_dir / METRICS_FILE)
+    generators = {"augment": make_generator(derive_seed(config.seed, "augment"))}
+    augment_generator = generators["augment"]
+    metrics = folder.metrics
     guard = _NonFiniteGuard(config.max_nonfinite)
     # Where the run stands; a checkpoint holds all of it.
     progress: dict[str, Any] = {
@@ -212,12 +213,9 @@ def train_network(
         "epoch_sums": _empty_sums(),  # running sums of the epoch in progress
         "train_seconds": 0.0,
         "images_seen": 0,
-        "elapsed": 0.0,  # wall time of all sessions
     }
-
-    checkpoint = load_checkpoint(run_dir) if resume else None
     if checkpoint is not None:
-        state = checkpoint.state
+        state = folder.restore(checkpoint, generators)
         model_state = {
             name[len(MODEL_PREFIX) :]: tensor
             for name, tensor in checkpoint.tensors.items()
@@ -225,30 +223,22 @@ def train_network(
         }
         network.load_state_dict(model_state, strict=True)
         optimizer.load_state_dict(state["optimizer"])
-        restore_rng_state(checkpoint.tensors, state["rng"], {"augment": augment_generator})
         guard.skipped_total, guard.consecutive = state["guard"]
         progress = state["progress"]
-        metrics.truncate_after(progress["step"], key="step")
-    elif resume:
-        metrics.truncate_after(0, key="step")
-
-    session_start = time.perf_counter()
-    elapsed_before = progress["elapsed"]
+        progress.pop("elapsed", None)  # kept there by checkpoints before RunFolder
+    if resume:
+        folder.keep_log_until(checkpoint, key="step")
 
     def checkpoint_now() -> None:
-        progress["elapsed"] = elapsed_before + time.perf_counter() - session_start
-        rng_tensors, rng_json = capture_rng_state({"augment": augment_generator})
-        model_tensors = {MODEL_PREFIX + k: v for k, v in network.state_dict().items()}
-        save_checkpoint(
-            run_dir,
+        folder.save(
             progress["step"],
-            tensors={**model_tensors, **rng_tensors},
+            tensors={MODEL_PREFIX + k: v for k, v in network.state_dict().items()},
             state={
                 "optimizer": optimizer.state_dict(),
-                "rng": rng_json,
                 "guard": [guard.skipped_total, guard.consecutive],
                 "progress": progress,
             },
+            generators=generators,
         )
 
     end_step = total_steps if stop_after_steps is None else min(total_steps, stop_after_steps)
@@ -320,14 +310,13 @@ def train_network(
                 record["val_loss"], record["val_accuracy"] = evaluate(
                     network, val_images, val_labels, config.eval_batch_size
                 )
-            record["elapsed"] = elapsed_before + time.perf_counter() - session_start
+            record["elapsed"] = folder.elapsed()
             metrics.append(record)
             progress["epoch"] += 1
             progress["position"] = 0
             progress["epoch_sums"] = _empty_sums()
             checkpoint_now()
 
-    progress["elapsed"] = elapsed_before + time.perf_counter() - session_start
     finished = progress["epoch"] >= config.epochs
     val_accuracy = test_accuracy = None
     if finished:
@@ -360,7 +349,7 @@ def train_network(
             "augmentation": policy_name(config.augmentation, dataset.name),
             "seconds_per_epoch": train_seconds / config.epochs,
             "train_seconds": train_seconds,
-            "wall_seconds": progress["elapsed"],
+            "wall_seconds": folder.elapsed(),
             "images_per_second": progress["images_seen"] / max(train_seconds, 1e-9),
             "skipped_steps": guard.skipped_total,
             "device": str(device),
@@ -503,29 +492,18 @@ def _epoch_record(progress: dict[str, Any], epoch: int, lr: float) -> dict[str, 
     }
 
 
-def _prepare_run_folder(
-    run_dir: Path, config: FinalTrainConfig, envelope: dict[str, Any], resume: bool
-) -> None:
-    if resume:
-        if not (run_dir / CONFIG_FILE).is_file():
-            raise GtnasError(f"nothing to resume in {run_dir}; start a run with `gtnas arch train`")
-        if config_to_dict(load_train_config(run_dir)) != config_to_dict(config):
-            raise ConfigError(
-                f"the config differs from the one saved in {run_dir}/{CONFIG_FILE}; "
-                "resume with the saved config (gtnas arch train --resume --out RUN)"
-            )
-        saved = _read_json(run_dir / GENOTYPE_FILE)
-        if saved != envelope:
-            raise ConfigError(
-                f"the genotype differs from the one saved in {run_dir}/{GENOTYPE_FILE}; "
-                "resume without a genotype (gtnas arch train --resume --out RUN)"
-            )
-        return
-    if (run_dir / "checkpoints").exists() or (run_dir / RESULT_FILE).exists():
-        raise GtnasError(
-            f"{run_dir} already holds a run; pass --resume to continue it or choose another --out"
+def _check_same_run(run_dir: Path, config: FinalTrainConfig, envelope: dict[str, Any]) -> None:
+    """A resume continues the saved run: the same config and genotype."""
+    if config_to_dict(load_train_config(run_dir)) != config_to_dict(config):
+        raise ConfigError(
+            f"the config differs from the one saved in {run_dir}/{CONFIG_FILE}; "
+            "resume with the saved config (gtnas arch train --resume --out RUN)"
         )
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if _read_json(run_dir / GENOTYPE_FILE) != envelope:
+        raise ConfigError(
+            f"the genotype differs from the one saved in {run_dir}/{GENOTYPE_FILE}; "
+            "resume without a genotype (gtnas arch train --resume --out RUN)"
+        )
 
 
 def _config_document(config: FinalTrainConfig, dataset: Dataset) -> dict[str, Any]:

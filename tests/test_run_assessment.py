@@ -3,10 +3,10 @@
 import pytest
 
 from gtnas.learners import ConvLearnerConfig
-from gtnas.meta import assessment
-from gtnas.meta.assessment import assess_run
+from gtnas.meta import run_assessment as assessment
+from gtnas.meta.meta_step import MetaTrainConfig
 from gtnas.meta.run import TeachRunConfig, run_meta_training
-from gtnas.meta.trainer import MetaTrainConfig
+from gtnas.meta.run_assessment import assess_run
 from gtnas.teachers import GeneratorConfig, TeacherConfig
 
 

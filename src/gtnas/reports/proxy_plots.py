@@ -5,7 +5,9 @@ its accuracy after real training, the proxy's top 10% in another colour, the ran
 in the title. ``plot_speedup`` draws correlation against cost: the real-data proxy over K as a
 curve, gtn:K as a point (and, hollow, with its meta-training cost amortised), zero-cost proxies
 and combinations as points, all on the same axes; a second panel puts the trained proxies
-against steps. matplotlib is used through ``Figure`` (no pyplot state), as in
+against steps. :func:`write_speedup` writes that plot with the analysis's JSON;
+``plot_regret_curves`` draws simulated searches (:mod:`gtnas.analysis.simulate`), regret
+against seconds. matplotlib is used through ``Figure`` (no pyplot state), as in
 :mod:`gtnas.reports.curves`.
 """
 
@@ -15,9 +17,14 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from gtnas.analysis.rankcorr import ProxyCorrelation, top_indices
-from gtnas.analysis.speedup import INTERPOLATED, CurvePoint, Speedup
+import numpy as np
+
+from gtnas.analysis.ceiling import yardstick_json
+from gtnas.analysis.rankcorr import ProxyCorrelation, correlation_document, dumps, top_indices
+from gtnas.analysis.simulate import BudgetOutcome
+from gtnas.analysis.speedup import INTERPOLATED, CurvePoint, Speedup, SpeedupAnalysis
 from gtnas.reports.curves import _save
+from gtnas.runtime.files import atomic_write_text
 
 HIGHLIGHT = "#d62728"  # the proxy's top 10%
 OTHERS = "#1f77b4"
@@ -42,7 +49,6 @@ def plot_rank_scatter(
     """Proxy score (x) against truth accuracy in % (y), one point per scored architecture.
     ``no_signal`` marks points whose score was -inf (drawn where :func:`gtnas.analysis.
     rankcorr.paired` put them, left of the rest)."""
-    import numpy as np
     from matplotlib.figure import Figure
 
     x = np.asarray(proxy_scores, dtype=float)
@@ -214,6 +220,79 @@ def plot_correlation_curves(
         axes.set_xticks([], minor=True)
     axes.set_xlabel("training steps K (log)")
     axes.set_ylabel("Spearman with the truth")
+    axes.grid(alpha=0.3, which="both")
+    axes.legend(fontsize=7)
+    if title:
+        axes.set_title(title, fontsize=10)
+    return _save(figure, path)
+
+
+def write_speedup(analysis: SpeedupAnalysis, out: Path) -> tuple[Path, Path]:
+    """``OUT/speedup-<set>-<metric>.json`` (correlations, every score, the speed-up) and the
+    plot of correlation against seconds and steps beside it; returns both paths."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"{analysis.truth.name}-{analysis.truth_metric}"
+    others = {
+        p: analysis.point(p)
+        for p in analysis.others
+        if p != analysis.gtn and analysis.correlations[p].seconds is not None
+    }
+    plot = plot_speedup(
+        out / f"speedup-{stem}.png",
+        real=[analysis.point(p) for p in analysis.real],
+        gtn=(analysis.gtn, analysis.point(analysis.gtn)),
+        others=others,
+        speedup=analysis.speedup,
+        measure=analysis.speedup.measure,
+        ceiling=None
+        if analysis.ceiling is None
+        else analysis.ceiling.measure(analysis.speedup.measure),
+        title=f"{analysis.truth.name}: {analysis.speedup.measure} against cost",
+    )
+    document = correlation_document(
+        analysis.truth,
+        list(analysis.correlations.values()),
+        analysis.scores,
+        top_fraction=analysis.top_fraction,
+        speedup=analysis.speedup.to_json(),
+        **yardstick_json(analysis.correlations.values(), analysis.ceiling),
+    )
+    path = out / f"speedup-{stem}.json"
+    atomic_write_text(path, dumps(document))
+    return path, plot
+
+
+def plot_regret_curves(
+    path: Path,
+    curves: Mapping[str, Sequence[BudgetOutcome]],
+    *,
+    title: str = "",
+    marks: Sequence[float] = (),
+) -> Path:
+    """Mean regret (percentage points of accuracy) of each policy against the budget in
+    seconds (log x), with the 10-90% band over random orders; ``marks`` draws the asked
+    budgets as vertical lines."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7.5, 4.5), layout="constrained")
+    axes = figure.add_subplot()
+    colours = [f"C{i}" for i in range(10)]
+    for index, (name, outcomes) in enumerate(curves.items()):
+        budgets = np.array([o.budget for o in outcomes])
+        mean = np.array([100 * o.regret.mean() for o in outcomes])
+        low = np.array([100 * np.quantile(o.regret, 0.1) for o in outcomes])
+        high = np.array([100 * np.quantile(o.regret, 0.9) for o in outcomes])
+        colour = colours[index % len(colours)]
+        style = "--" if "set-up /" in name else "-"
+        axes.plot(budgets, mean, style, color=colour, label=name)
+        axes.fill_between(budgets, low, high, color=colour, alpha=0.12, linewidth=0)
+    for budget in marks:
+        axes.axvline(budget, color="#7f7f7f", linewidth=0.7, linestyle=":")
+    axes.set_xscale("log")
+    axes.set_xlabel("search budget, seconds (log)")
+    axes.set_ylabel("regret: set's best minus returned (accuracy points)")
+    axes.set_ylim(bottom=0)
     axes.grid(alpha=0.3, which="both")
     axes.legend(fontsize=7)
     if title:

@@ -5,7 +5,7 @@ from torch import nn
 
 from gtnas.learners import ConvLearnerConfig, FixedLearnerSampler, WNLinear, init_learner
 from gtnas.meta import LearnerState, evaluate_accuracy, train_learner
-from gtnas.meta.evaluation import real_steps_to_match, real_teacher
+from gtnas.meta.fresh_learners import real_steps_to_match, real_teacher
 
 X = torch.randn(400, 1, 8, 8, generator=torch.Generator().manual_seed(0))
 Y = (X.mean((1, 2, 3)) > 0).long()
@@ -46,7 +46,7 @@ def test_real_steps_to_match_finds_the_first_checkpoint_reaching_the_target():
 
 
 def test_assessment_curve_steps_are_every_step_or_a_geometric_grid():
-    from gtnas.meta.assessment import curve_steps_for
+    from gtnas.meta.run_assessment import curve_steps_for
 
     assert curve_steps_for(16) == list(range(1, 17))
     grid = curve_steps_for(32)

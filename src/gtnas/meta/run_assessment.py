@@ -1,6 +1,7 @@
 """Assessing a finished teach run: fresh learners on the TEST split, the tuned real-data
 baseline at the same number of steps, and the real-data steps needed to match the teacher.
-Writes ``eval.json`` and the accuracy-vs-inner-step plot into the run folder.
+Writes ``eval.json`` into the run folder, with the mean accuracy-by-inner-step curves that
+:func:`gtnas.reports.teaching.draw_assessment` draws.
 
 The real-data half does not depend on the teacher: every teacher of a benchmark on one data
 set gets the same tuned lr, the same learners and the same match curve. ``baseline_cache``
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gtnas.config import config_to_dict
-from gtnas.meta.evaluation import (
+from gtnas.meta.fresh_learners import (
     LearnerResult,
     Summary,
     evaluate_teacher,
@@ -31,6 +32,7 @@ from gtnas.runtime.files import atomic_write_text
 from gtnas.runtime.progress import progress_bar
 
 Say = Callable[[str], None]
+EVAL_FILE = "eval.json"  # the assessment, in the run folder
 
 
 def assess_run(
@@ -52,7 +54,6 @@ def assess_run(
     the learners are scored on and the validation images the real-data lr is tuned on (None:
     all); ``curve_points`` the inner steps the accuracy curve is read at."""
     from gtnas.data import load_dataset
-    from gtnas.reports.curves import plot_accuracy_vs_steps
 
     run_dir = Path(run_dir)
     config = load_run_config(run_dir)
@@ -167,13 +168,12 @@ def assess_run(
     if baseline and baseline_cache is not None and changed:
         atomic_write_text(Path(baseline_cache), json.dumps(cached, indent=2) + "\n")
 
-    atomic_write_text(run_dir / "eval.json", json.dumps(report, indent=2) + "\n")
-    plot_accuracy_vs_steps(
-        curves,
-        run_dir / "plots" / "accuracy_vs_steps.png",
-        title=f"{info.dataset}: fresh learners, accuracy by inner step",
-        ylabel="test accuracy (first 2,000 images)",
-    )
+    # name -> {"steps": [...], "mean": [...], "std": [...]}: the mean curve over the learners
+    report["curves"] = {
+        name: dict(zip(("steps", "mean", "std"), curve, strict=True))
+        for name, curve in curves.items()
+    }
+    atomic_write_text(run_dir / EVAL_FILE, json.dumps(report, indent=2) + "\n")
     return report
 
 

@@ -1,0 +1,31 @@
+"""Ranks with ties: what rank correlations (:mod:`gtnas.analysis.rank`) and the rank-average
+proxy (``rankavg:A+B``) are built on. Pure numpy, below every other package."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """Average ranks (1-based); tied values share the mean of their positions."""
+    order = np.argsort(values, kind="mergesort")
+    ranks = np.empty(len(values), dtype=np.float64)
+    sorted_values = values[order]
+    i = 0
+    while i < len(values):
+        j = i
+        while j + 1 < len(values) and sorted_values[j + 1] == sorted_values[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def rank_average(columns: Sequence[Sequence[float]]) -> np.ndarray:
+    """Mean over columns of each item's average rank (1 = lowest score) in that column."""
+    ranks = [average_ranks(np.asarray(column, dtype=np.float64)) for column in columns]
+    if not ranks or len({len(r) for r in ranks}) != 1:
+        raise ValueError("rank_average needs one or more columns of equal length")
+    return np.mean(ranks, axis=0)
