@@ -54,287 +54,22 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.machine import describe_machine
-from benchmarks.rankcorr import PRESETS, SLIM_GENERATOR
-from benchmarks.teach import PRESETS as TEACH_PRESETS
-from benchmarks.teach import RESULTS, RUNS, WARM_START
+from benchmarks.teach import RESULTS, RUNS
 from gtnas.config import config_from_dict, config_to_dict, merge_values
 from gtnas.meta.run import TeachRunConfig, run_meta_training
 
-DEFAULTS_SCALE: dict[str, Any] = {
-    "dataset": "mnist",
-    "teacher": "gtn",
-    "teacher_options": {
-        "inner_steps": 16,
-        "batch_size": 64,
-        "generator": SLIM_GENERATOR,
-    },
-    "learner_options": {"channels": [32, 64], "fc": 128},
-    "meta": {"iterations": 60, "eval_every": 10, "eval_examples": 2000},
-}
-DEFAULTS_PROBES: dict[str, dict[str, Any]] = {
-    "public-code start (lr 0.02, mom 0.5), meta-lr 0.01": {
-        "teacher_options": {"lr": 0.02, "momentum": 0.5},
-        "meta": {"meta_lr": 0.01},
-    },
-    "public-code start, meta-lr 0.03": {
-        "teacher_options": {"lr": 0.02, "momentum": 0.5},
-        "meta": {"meta_lr": 0.03},
-    },
-    "real-data start (lr 0.05, mom 0.9), meta-lr 0.01": {
-        "teacher_options": {"lr": 0.05, "momentum": 0.9},
-        "meta": {"meta_lr": 0.01},
-    },
-    "real-data start, meta-lr 0.03 (the defaults)": {
-        "teacher_options": {"lr": 0.05, "momentum": 0.9},
-        "meta": {"meta_lr": 0.03},
-    },
-}
+# The probe sets are config files, benchmarks/configs/probes/<set>.json: what the set asks
+# ("about"), its results file, the scale every probe starts from (on top of TeachRunConfig's
+# defaults), the probes (each a change to the scale), and whether they stop early
+# ("stop_after": iterations) or are judged at the end by several fresh learners on the whole
+# validation split ("final_learners"). What each set measured: benchmarks/results/README.md.
+CONFIGS = Path(__file__).parent / "configs" / "probes"
+SETS = sorted(path.stem for path in CONFIGS.glob("*.json"))
 
 
-# The rank-correlation benchmark's quick teacher (NB-201 cells sampled every meta-iteration,
-# 16 inner steps of 32), for 20 meta-iterations.
-NB201_SCALE: dict[str, Any] = {
-    "dataset": "mnist",
-    "teacher": "gtn",
-    "learner": "nb201",
-    **merge_values(PRESETS["quick"]["teacher"], {"meta": {"iterations": 20, "eval_every": 10}}),
-}
-NB201_PROBES: dict[str, dict[str, Any]] = {
-    "search: 16 channels, global pooling (the quick teacher)": {"blueprint": "search"},
-    "search-fc: 16 channels, 7x7 head": {"blueprint": "search-fc"},
-    "search-fc, inner lr starting at 0.01": {
-        "blueprint": "search-fc",
-        "teacher_options": {"lr": 0.01},
-    },
-    "16 channels, 3x3 head": {
-        "blueprint": {"channels": 16, "cells_per_stage": 1, "head_pool": 3},
-    },
-    "8 channels, 7x7 head": {"blueprint": {"channels": 8, "cells_per_stage": 1, "head_pool": 7}},
-    "8 channels, global pooling": {
-        "blueprint": {"channels": 8, "cells_per_stage": 1, "head_pool": 1},
-    },
-    "search, inner lr starting at 0.2 (real:16's tuned rate)": {
-        "blueprint": "search",
-        "teacher_options": {"lr": 0.2},
-    },
-    "search, 16 steps of 64": {"blueprint": "search", "teacher_options": {"batch_size": 64}},
-    "16 channels, 3x3 head, 16 steps of 64": {
-        "blueprint": {"channels": 16, "cells_per_stage": 1, "head_pool": 3},
-        "teacher_options": {"batch_size": 64},
-    },
-    "8 channels, 7x7 head, 16 steps of 64": {
-        "blueprint": {"channels": 8, "cells_per_stage": 1, "head_pool": 7},
-        "teacher_options": {"batch_size": 64},
-    },
-    # Adam moves the generator's small weight-normalised directions far at the curriculum's
-    # meta-lr (benchmarks.probes --set paper): does a slower generator, or a warm start from
-    # real data, let global pooling learn?
-    "search, generator at 1/30 of the meta-lr": {
-        "blueprint": "search",
-        "meta": {"lr_scale": {"generator": 1 / 30}},
-    },
-    "search, warm start, generator at 1/30 of the meta-lr": {
-        "blueprint": "search",
-        "teacher_options": {"init": "real", "init_epochs": 20},
-        "meta": {"lr_scale": {"generator": 1 / 30}},
-    },
-}
-# The paper's MNIST set-up (its learner and generator, 32 steps of 128) for the first 20
-# iterations of a 40-iteration schedule: how the teacher starts and which meta-learning rates
-# let it keep a warm start. About 12 minutes per probe (warm start 4 minutes, 20 iterations of
-# ~28 s); the warm start is refitted by each probe (the same seed gives the same fit).
-PAPER_SCALE: dict[str, Any] = {
-    "dataset": "mnist",
-    "teacher": "gtn",
-    "teacher_options": TEACH_PRESETS["paper"]["teacher_options"],
-    "meta": {"iterations": 40, "eval_every": 5, "eval_examples": 2000},
-}
-PAPER_STOP = 20
-WARM = WARM_START["teacher_options"]  # the teacher benchmark's warm start, not a copy
-PAPER_PROBES: dict[str, dict[str, Any]] = {
-    "random start, one meta-lr 0.03": {"meta": {"lr_scale": {"generator": 1.0}}},
-    "random start, generator at 1/30 of the meta-lr (the defaults)": {},
-    "warm start, one meta-lr 0.03": {
-        "teacher_options": WARM,
-        "meta": {"lr_scale": {"generator": 1.0}},
-    },
-    "warm start, one meta-lr, warm-up over 8 iterations": {
-        "teacher_options": WARM,
-        "meta": {"warmup_iterations": 8, "lr_scale": {"generator": 1.0}},
-    },
-    "warm start, generator at 1/10 of the meta-lr": {
-        "teacher_options": WARM,
-        "meta": {"lr_scale": {"generator": 0.1}},
-    },
-    "warm start, generator at 1/30 of the meta-lr": {
-        "teacher_options": WARM,
-        "meta": {"lr_scale": {"generator": 1 / 30}},
-    },
-    "warm start, generator at 1/100 of the meta-lr": {
-        "teacher_options": WARM,
-        "meta": {"lr_scale": {"generator": 0.01}},
-    },
-}
-# Method choices at the paper's MNIST size, each a whole (short) run from the teacher
-# benchmark's warm start: a 40-iteration cosine schedule, then the teacher is judged by
-# METHOD_LEARNERS fresh learners (the paper's learner, new seeds) on the whole validation
-# split. Which of these lifts the last tenths of a per cent the 98.9% target needs? About 12
-# minutes per probe on an Intel Xeon (2 cores).
-# Measured (teach_probes-method.json; 5 learners, mean +- std on 10,000 validation images):
-# defaults 97.73 +- 0.13%, soft labels 97.92 +- 0.14%, meta-loss every 8th step 96.94 +- 0.26%,
-# last step only 96.08 +- 0.15%. Scoring every step stays; the sparse meta-losses save only
-# 15-20% of the time per iteration and lose a per cent. Soft labels gain 0.2 points, about two
-# standard errors, from one teacher per probe. On top of soft labels (a session later, the
-# same CPU model running about 30% slower: the probes' seconds compare only within a session):
-# meta-lr 0.06 97.76 +- 0.09%; real batches of 256 98.13 +- 0.15% at 22% more time per
-# iteration, against 98.03 +- 0.12% for 49 iterations of 128 in about the same time. At equal
-# time the larger real batch leads by 0.1 point, within the learners' spread; neither is a
-# clear step towards 98.9%.
-METHOD_SCALE: dict[str, Any] = {
-    **PAPER_SCALE,
-    "teacher_options": {**TEACH_PRESETS["paper"]["teacher_options"], **WARM},
-    "meta": {"iterations": 40, "eval_every": 10, "eval_examples": 2000},
-}
-METHOD_LEARNERS = 5
-SOFT_LABELS = {"soft_labels": True}
-METHOD_PROBES: dict[str, dict[str, Any]] = {
-    "warm start, the defaults (teacher benchmark's gtn)": {},
-    # Soft-label distillation (KIP, Sucholutsky & Schonlau) lets each synthetic image carry
-    # more than one class's worth of signal.
-    "learned soft labels": {"teacher_options": SOFT_LABELS},
-    # The meta-loss averaged over all 32 steps also rewards early accuracy, which the target
-    # does not ask for; scoring fewer steps weighs the end more.
-    "meta-loss after every 8th step": {"meta": {"meta_loss_every": 8}},
-    "meta-loss after the last step only": {"meta": {"meta_loss_every": 0}},
-    # On top of soft labels (the 60min variant): late in a long run the meta-loss still falls
-    # while test accuracy stays flat. Does a faster meta-lr get further in the same
-    # iterations, or real batches of 256 a less noisy meta-gradient (one more real forward
-    # and backward of 128 per step: 22% more time per iteration, measured)? The last probe
-    # gives soft labels the time of 40 iterations with real batches of 256: 49 iterations.
-    "learned soft labels, meta-lr 0.06": {
-        "teacher_options": SOFT_LABELS,
-        "meta": {"meta_lr": 0.06},
-    },
-    "learned soft labels, real batches of 256": {
-        "teacher_options": SOFT_LABELS,
-        "meta": {"real_batch_size": 256},
-    },
-    "learned soft labels, 49 iterations": {
-        "teacher_options": SOFT_LABELS,
-        "meta": {"iterations": 49},
-    },
-    # bfloat16 convolutions while meta-training (meta.conv_dtype; CPUs with AMX only): 1.42x
-    # per meta-gradient on the Intel Xeon. Does the teacher lose accuracy? No: 97.96 +- 0.11%
-    # against 97.92 +- 0.14% for soft labels in float32, in 426 s against 626 s.
-    "learned soft labels, bfloat16 convolutions": {
-        "teacher_options": SOFT_LABELS,
-        "meta": {"conv_dtype": "bfloat16"},
-    },
-}
-# Fashion-MNIST at the paper's size, the same 40-iteration runs and 5 validation learners as
-# ``method``: which of them might lift the 87.5% of the 60min variant (whose meta-loss was flat
-# at 0.38 over its last 48 iterations) towards the 88% target? Measured
-# (teach_probes-fashion.json, AMD EPYC): soft labels 84.97 +- 0.61%, real batches of 256
-# 85.01 +- 0.27%, mirrored real batches 83.20 +- 0.19%, a 60-epoch warm start 85.85 +- 0.25%.
-FASHION_SCALE: dict[str, Any] = {**METHOD_SCALE, "dataset": "fashion-mnist"}
-FASHION_PROBES: dict[str, dict[str, Any]] = {
-    "learned soft labels (the 60min variant's settings)": {"teacher_options": SOFT_LABELS},
-    # a less noisy meta-gradient; on MNIST +0.2 points at 40 iterations for 22% more time
-    "learned soft labels, real batches of 256": {
-        "teacher_options": SOFT_LABELS,
-        "meta": {"real_batch_size": 256},
-    },
-    # the teacher judged by learners that must also classify mirrored clothes: a meta-loss
-    # closer to generalisation than to fitting 128 particular images (no extra time)
-    "learned soft labels, real batches flipped at random": {
-        "teacher_options": SOFT_LABELS,
-        "meta": {"real_flip": True},
-    },
-    # The warm start's GLO fit reproduces Fashion-MNIST's textures less well than MNIST's
-    # strokes (fresh learners at 77-79% validation against 82% for 32 steps of real data),
-    # and the pixels teacher, which starts from exact copies, reached 87.0% in 60 iterations
-    # where the GTN needed 240 for 87.5%. Does a closer fit (3x the epochs) start it higher?
-    "learned soft labels, warm start fitted for 60 epochs": {
-        "teacher_options": {**SOFT_LABELS, "init_epochs": 60},
-    },
-}
-# How the 32 scored steps' real losses are weighted into the meta-loss (MNIST, the ``method``
-# set's runs and judging, soft labels on): the mean lets the first steps' large losses and
-# gradients dominate, though a teacher is judged by the accuracy after its last step. The
-# 60min variant reached 98.78% in 240 iterations; the hour for 98.9% needs about half the
-# iterations 98.9% took (430), so a lever must move a 40-iteration run by tenths of a point.
-# Measured (teach_probes-weighting.json, AMD EPYC; 5 learners, mean +- std on 10,000
-# validation images): uniform 98.04 +- 0.03%, linear 97.85 +- 0.12%, inverse-loss
-# 97.88 +- 0.07% (real loss after the last step over the last tenth 0.091, 0.100, 0.078).
-# Weighting the late steps more does not lift the final accuracy: the mean stays the default.
-WEIGHTING_PROBES: dict[str, dict[str, Any]] = {
-    "uniform: the mean (the 60min variant's settings)": {"teacher_options": SOFT_LABELS},
-    "linear: step k weighs k": {
-        "teacher_options": SOFT_LABELS,
-        "meta": {"meta_loss_weighting": "linear"},
-    },
-    "inverse-loss: step k weighs 1/L_k (the mean of log-losses)": {
-        "teacher_options": SOFT_LABELS,
-        "meta": {"meta_loss_weighting": "inverse-loss"},
-    },
-}
-# Long schedules on MNIST, for a GPU (``--jobs`` runs them side by side): which lever gets the
-# 60min variant (240 iterations, 98.78% test on CPU) to 98.9%, so that the hour on 2 CPU cores
-# needs no more iterations? 40-iteration probes cannot judge a lever that acts through the
-# schedule (its floor, its speed), so each probe here is a whole 240-iteration run from the
-# warm start with soft labels, traced every 10 iterations on the whole validation split and
-# judged at the end by 10 fresh learners.
-# Measured (teach_probes-horizon.json: an H200, the 8 probes side by side in 8 minutes; 10
-# learners, mean +- std on 10,000 validation images): the 60min settings 98.64 +- 0.08%, floor
-# 1/100 98.60 +- 0.04%, meta-lr 0.06 98.53 +- 0.12%, generator at 1/10 98.40 +- 0.08%, a
-# 60-epoch fit 98.66 +- 0.05%, real batches of 256 98.66 +- 0.11% (22% more time per
-# iteration on CPU), 160 iterations 98.39 +- 0.03% (98.42 +- 0.12% run alone), the three
-# levers together 98.47 +- 0.06%. None lifts the 240-iteration schedule beyond the learners'
-# spread: the hour on 2 CPU cores stays short of 98.9%.
-HORIZON_SCALE: dict[str, Any] = merge_values(
-    METHOD_SCALE,
-    {
-        "teacher_options": SOFT_LABELS,
-        "meta": {"iterations": 240, "eval_every": 10, "eval_examples": 10_000},
-        "checkpoint_every": 10,
-    },
-)
-HORIZON_LEARNERS = 10
-HORIZON_PROBES: dict[str, dict[str, Any]] = {
-    "240 iterations (the 60min variant's settings)": {},
-    # the cosine ends at 1/10 of the meta-lr: does annealing further settle the teacher?
-    "meta-lr floor 1/100": {"meta": {"final_lr_fraction": 0.01}},
-    # the meta-loss still falls at the end: faster meta-parameters, or a faster generator
-    "meta-lr 0.06": {"meta": {"meta_lr": 0.06}},
-    "generator at 1/10 of the meta-lr": {"meta": {"lr_scale": {"generator": 0.1}}},
-    # a closer warm start (the lever that lifted Fashion-MNIST by 0.3-0.9 points)
-    "warm start fitted for 60 epochs": {"teacher_options": {"init_epochs": 60}},
-    # a less noisy meta-gradient, at 22% more time per iteration on CPU
-    "real batches of 256": {"meta": {"real_batch_size": 256}},
-    # the shorter schedule that an hour gives on the AMD EPYC (21-22 s per iteration)
-    "160 iterations": {"meta": {"iterations": 160}},
-    "the long-horizon levers together (floor 1/100, generator 1/10, 60-epoch fit)": {
-        "teacher_options": {"init_epochs": 60},
-        "meta": {"final_lr_fraction": 0.01, "lr_scale": {"generator": 0.1}},
-    },
-}
-SETS: dict[str, tuple[dict[str, Any], dict[str, dict[str, Any]], str]] = {
-    # set name -> (scale, probes, results file)
-    "defaults": (DEFAULTS_SCALE, DEFAULTS_PROBES, "teach_probes.json"),
-    "nb201": (NB201_SCALE, NB201_PROBES, "teach_probes-nb201.json"),
-    "paper": (PAPER_SCALE, PAPER_PROBES, "teach_probes-paper.json"),
-    "method": (METHOD_SCALE, METHOD_PROBES, "teach_probes-method.json"),
-    "fashion": (FASHION_SCALE, FASHION_PROBES, "teach_probes-fashion.json"),
-    "weighting": (METHOD_SCALE, WEIGHTING_PROBES, "teach_probes-weighting.json"),
-    "horizon": (HORIZON_SCALE, HORIZON_PROBES, "teach_probes-horizon.json"),
-}
-# Sets whose probes stop early, part-way through the run's learning-rate schedule.
-STOP_AFTER = {"paper": PAPER_STOP}
-# Sets judged at the end by several fresh learners on the whole validation split.
-FINAL_LEARNERS = {
-    **dict.fromkeys(("method", "fashion", "weighting"), METHOD_LEARNERS),
-    "horizon": HORIZON_LEARNERS,
-}
+def load_probe_set(name: str) -> dict[str, Any]:
+    """The probe set ``name`` (see :data:`CONFIGS`)."""
+    return json.loads((CONFIGS / f"{name}.json").read_text())
 
 
 def run_probe(
@@ -472,7 +207,7 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--set", choices=sorted(SETS), default="defaults")
+    parser.add_argument("--set", choices=SETS, default="defaults")
     parser.add_argument(
         "--only", nargs="+", metavar="NAME", help="probes whose names start with these (all)"
     )
@@ -487,8 +222,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--results", type=Path, help="results file (benchmarks/results/...)")
     args = parser.parse_args(argv)
-    scale, probes, filename = SETS[args.set]
-    path = args.results or RESULTS / filename
+    probe_set = load_probe_set(args.set)
+    scale, probes = probe_set["scale"], probe_set["probes"]
+    path = args.results or RESULTS / probe_set["results"]
     # a partial re-run (--only) keeps the other probes' records
     kept = json.loads(path.read_text())["records"] if args.only and path.is_file() else []
     records = {record["probe"]: record for record in kept}
@@ -519,8 +255,8 @@ def main(argv: list[str] | None = None) -> None:
                 "values": values,
                 "config": config_from_dict(TeachRunConfig, values),
                 "run_dir": str(RUNS / "probes" / args.set / str(index)),
-                "stop_after": STOP_AFTER.get(args.set),
-                "learners": FINAL_LEARNERS.get(args.set, 0),
+                "stop_after": probe_set["stop_after"],
+                "learners": probe_set["final_learners"] or 0,
             }
         )
     if args.jobs > 1:

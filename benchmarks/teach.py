@@ -19,6 +19,7 @@ Each (data set, teacher) runs in its own process so that its peak memory is its 
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import statistics
 import time
@@ -30,79 +31,12 @@ from benchmarks.results import argument_parser, machine_line, write_records
 RESULTS = Path(__file__).parent / "results"
 RUNS = Path(__file__).parent / "runs"
 
-# Presets: the same settings for every teacher, so they are compared at equal budget.
-PRESETS: dict[str, dict[str, Any]] = {
-    # The paper's MNIST set-up: its learner and generator, 32 steps of 128. 100 iterations of
-    # 31-34 s on 2 cores, plus a 4-minute warm start for the gtn teacher (pixels copy real
-    # images: no fit).
-    "paper": {
-        "teacher_options": {"inner_steps": 32, "batch_size": 128},
-        "meta": {"iterations": 100, "eval_every": 10, "eval_examples": 2000},
-    },
-    # A few minutes per teacher: a smaller learner and generator, 16 steps of 64.
-    "quick": {
-        "teacher_options": {
-            "inner_steps": 16,
-            "batch_size": 64,
-            "generator": {"noise_dim": 64, "hidden": 256, "channels": 64, "mid_channels": 32},
-        },
-        "learner_options": {"channels": [32, 64], "fc": 128},
-        "meta": {"iterations": 100, "eval_every": 10, "eval_examples": 2000},
-    },
-}
-# Per preset and teacher, on top of the preset: at the paper's size the teachers that can
-# start from real data do (teacher_options.init=real, a 20-epoch GLO fit of generator and
-# curriculum, or a copy of real images for pixels; its time counts in meta_train_seconds).
-# Measured on MNIST (benchmarks.probes --set paper, the generator at 1/30 of the meta-lr):
-# fresh learners reach 96% validation accuracy before the first meta-iteration; after 20 of 40
-# iterations the meta-loss is 0.18 (96.3%) against 0.22 (95.5%) from a random start.
-WARM_START = {"teacher_options": {"init": "real", "init_epochs": 20}}
-TEACHER_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
-    "paper": {"gtn": WARM_START, "pixels": WARM_START},
-}
-# Named variants of a preset (``--variant``), on top of the preset and the teacher's
-# overrides: their records and run folders are kept apart from the preset's own.
-VARIANTS: dict[str, dict[str, Any]] = {
-    # The 60-minute goal on the paper's MNIST set-up: as many iterations of one cosine
-    # schedule as fit in an hour on an Intel Xeon (2 cores: 13-13.5 s per iteration, a 130 s
-    # warm start, 3 s per validation learner; a slower session's timings are in the record's
-    # note); on the AMD EPYC machines (31-34 s) the same run takes about 2.5 hours. Learned
-    # soft labels: 97.92% against 97.73% validation accuracy after 40 iterations
-    # (benchmarks.probes --set method).
-    "60min": {"teacher_options": {"soft_labels": True}, "meta": {"iterations": 240}},
-    # Twice the 60min schedule (about 2 hours on the Intel Xeon): does one longer cosine
-    # schedule reach the paper's 98.9%? 240 iterations read 98.78% and the meta-loss was still
-    # falling at their end. It does: 98.93% on MNIST (7910 s; a validation learner first at
-    # 98.9% after 7150 s). A checkpoint every 10 iterations, so that it can be interrupted and
-    # continued with --extend (runs in progress: README, Status).
-    "120min": {
-        "teacher_options": {"soft_labels": True},
-        "meta": {"iterations": 480},
-        "checkpoint_every": 10,
-    },
-    # The 120min schedule with bfloat16 convolutions (meta.conv_dtype; Intel Xeons with AMX
-    # only): 1.42x faster meta-gradients, and 97.96% against 97.92% validation accuracy after 40
-    # iterations (probes). Does the 98.9% of 480 iterations hold, in about 75 minutes? Nearly:
-    # 98.87% test accuracy (float32: 98.93%) after 70 minutes, a validation learner first at
-    # 98.9% after 59.96 minutes.
-    "120min-bf16": {
-        "teacher_options": {"soft_labels": True},
-        "meta": {"iterations": 480, "conv_dtype": "bfloat16"},
-        "checkpoint_every": 10,
-    },
-    # The 60min schedule with a warm start fitted three times as long (a 60-epoch GLO fit:
-    # reconstruction MSE 0.049 against 0.098, fresh learners 81.25% against 77.45% before the
-    # first iteration on Fashion-MNIST), the lever the Fashion-MNIST probes found: 85.85%
-    # against 84.97% validation accuracy after 40 iterations (benchmarks.probes --set fashion).
-    # Over the whole schedule: 87.84% test accuracy against the 60min variant's 87.52% (2 h 13
-    # min on the AMD EPYC, 10.6 of them the fit); stretched to 480 iterations (--iterations 480
-    # --extend, 4 h in all) 88.50%, the Fashion-MNIST target.
-    "60min-fit60": {
-        "teacher_options": {"soft_labels": True, "init_epochs": 60},
-        "meta": {"iterations": 240},
-        "checkpoint_every": 10,
-    },
-}
+# The presets, the teachers' overrides and the variants are a config file (what each is for and
+# what it reached are in it and in benchmarks/results/teach.md).
+CONFIG = json.loads((Path(__file__).parent / "configs" / "teach.json").read_text())
+PRESETS: dict[str, dict[str, Any]] = {k: v["config"] for k, v in CONFIG["presets"].items()}
+TEACHER_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = CONFIG["teacher_overrides"]
+VARIANTS: dict[str, dict[str, Any]] = {k: v["config"] for k, v in CONFIG["variants"].items()}
 TEACHER_NAMES = ("gtn", "gtn-nocurriculum", "pixels", "real")
 # Validation accuracies whose meta-training wall time each record reports (val_seconds_to):
 # MNIST's are the paper's 98.9% and the 98% on the way; Fashion-MNIST's its 88% target.
@@ -319,7 +253,7 @@ def render_table(records: list[dict[str, Any]]) -> str:
         "meta-lr schedule stretched from iteration A on.",
         "",
         "preset/variant: the preset's settings changed by a named variant "
-        "(`--variant`, benchmarks/teach.py VARIANTS).",
+        "(`--variant`, benchmarks/configs/teach.json).",
         "",
         machine_line(records, record_label),
         "",

@@ -21,7 +21,7 @@ def test_side_by_side_keeps_finished_probes_and_stops_late_ones(
 
     monkeypatch.setenv("GTNAS_DATA", str(shared_data_root))  # the children's data cache
     tiny = merge_values(
-        probes.DEFAULTS_SCALE,
+        probes.load_probe_set("defaults")["scale"],
         {
             "teacher_options": {"inner_steps": 4},
             "meta": {"eval_every": 1, "eval_examples": 500},

@@ -28,6 +28,7 @@ def test_train_eval_show_and_resume(tmp_path, capsys, mnist):
     assert (run / "plots" / "meta_training.png").stat().st_size > 1000
     config = json.loads((run / "config.json").read_text())
     assert config["teacher_options"]["inner_steps"] == 4 and config["meta"]["iterations"] == 3
+    assert config["teacher_options"]["init"] == "real" and config["teacher_options"]["soft_labels"]
 
     code = main(["teach", "eval", str(run), "--learners", "2", "--no-sampled", "--no-match",
                  "--device", "cpu"])  # fmt: skip
@@ -43,7 +44,8 @@ def test_train_eval_show_and_resume(tmp_path, capsys, mnist):
     assert main(["teach", "train", "--out", str(run), "--resume"]) == 0
     assert main(["teach", "train", "--out", str(run), "--resume", "--iterations", "4"]) == 0
     lines = (run / "metrics.jsonl").read_text().splitlines()
-    assert [json.loads(line)["iteration"] for line in lines] == [1, 2, 3, 4]
+    # iteration 0: the warm start from real data of the CLI's default recipe
+    assert [json.loads(line)["iteration"] for line in lines] == [0, 1, 2, 3, 4]
     assert json.loads((run / "config.json").read_text())["meta"]["iterations"] == 4
     assert main(["teach", "train", "--out", str(run), *TINY]) == 2
     assert "already holds a run" in capsys.readouterr().err

@@ -19,6 +19,17 @@ app = typer.Typer(
     help="Meta-train a Generative Teaching Network (or a baseline teacher).", no_args_is_help=True
 )
 console = Console()
+# `gtnas teach train`'s defaults: the best general recipe (configs/README.md: the paper's MNIST
+# set-up with a warm start from real data and learned soft labels), under --config and options.
+DEFAULTS_FILE = Path(__file__).with_name("teach_defaults.json")
+
+
+def default_values() -> dict:
+    """TeachRunConfig's fields with the best general recipe on top: what a run starts from."""
+    from gtnas.meta.run import TeachRunConfig
+
+    recipe = json.loads(DEFAULTS_FILE.read_text())
+    return merge_values(config_to_dict(TeachRunConfig()), recipe)
 
 
 @app.command("list")
@@ -64,12 +75,14 @@ def train(
     ),
     inner_steps: int = typer.Option(None, help="Inner SGD steps T. (default: 32)"),
     batch_size: int = typer.Option(None, help="Synthetic samples per inner step. (default: 128)"),
-    iterations: int = typer.Option(None, help="Outer (meta) iterations. (default: 400)"),
+    iterations: int = typer.Option(None, help="Outer (meta) iterations. (default: 480)"),
     meta_lr: float = typer.Option(
         None, help="Adam learning rate of the meta-parameters. (default: 0.03)"
     ),
     soft_labels: bool = typer.Option(
-        None, "--soft-labels/--hard-labels", help="Learn a label distribution per sample."
+        None,
+        "--soft-labels/--hard-labels",
+        help="Learn a label distribution per sample. (default: soft)",
     ),
     gradient_checkpointing: bool = typer.Option(
         None,
@@ -103,7 +116,12 @@ def train(
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Meta-train a teacher; checkpoints atomically and resumes exactly with --resume."""
+    """Meta-train a teacher; checkpoints atomically and resumes exactly with --resume.
+
+    Starts from the best general recipe (configs/mnist-teacher.json: the paper's MNIST set-up,
+    a warm start from real data, learned soft labels, 480 iterations; 98.93% test accuracy),
+    then --config FILE, then the options and --set.
+    """
     from gtnas.meta.run import TeachRunConfig, load_run_config, run_meta_training
     from gtnas.reports.teaching import draw_run_plots
     from gtnas.runtime import distributed
@@ -144,7 +162,7 @@ def train(
         if iterations is not None:
             run_config = replace(run_config, meta=replace(run_config.meta, iterations=iterations))
     else:
-        values = config_to_dict(TeachRunConfig())
+        values = default_values()
         if config:
             values = merge_values(values, read_config_file(config))
         values = merge_values(merge_values(values, explicit), parse_set(set_))
