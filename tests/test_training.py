@@ -90,8 +90,8 @@ class ToySpace(SearchSpace[int]):
         if genotype not in (1, 3):
             raise GenotypeError(f"toy kernel must be 1 or 3, got {genotype}")
 
-    def build(self, genotype, image_shape, num_classes, *, norm="bn", blueprint="search"):
-        c = self.resolve_blueprint(blueprint).channels
+    def _network(self, genotype, image_shape, num_classes, blueprint, norm):
+        c = blueprint.channels
         return nn.Sequential(
             nn.Conv2d(image_shape[0], c, genotype, padding=genotype // 2, bias=False),
             nn.BatchNorm2d(c),

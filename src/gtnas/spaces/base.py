@@ -106,7 +106,6 @@ class SearchSpace(ABC, Generic[G]):
         """Raise :class:`GenotypeError` naming the bad field (unknown op, input out of range...)."""
 
     # -- networks -----------------------------------------------------------------------------
-    @abstractmethod
     def build(
         self,
         genotype: G,
@@ -120,6 +119,28 @@ class SearchSpace(ABC, Generic[G]):
         mean-only BN for a teacher's inner loop (initialise it with
         :func:`gtnas.learners.layers.init_learner`); ``norm="bn"`` an ordinary BatchNorm network
         for final training. Input (B, C, H, W) -> logits (B, num_classes)."""
+        self.validate(genotype)
+        if norm not in NORMS:
+            raise ConfigError(f"norm must be one of: {', '.join(NORMS)}; got {norm!r}")
+        if len(image_shape) != 3 or min(image_shape) < 1 or num_classes < 1:
+            raise ConfigError(
+                f"image_shape must be (C, H, W) with positive sizes and num_classes positive, "
+                f"got {tuple(image_shape)} and {num_classes}"
+            )
+        return self._network(
+            genotype, tuple(image_shape), num_classes, self.resolve_blueprint(blueprint), norm
+        )
+
+    @abstractmethod
+    def _network(
+        self,
+        genotype: G,
+        image_shape: tuple[int, int, int],
+        num_classes: int,
+        blueprint: Any,
+        norm: Norm,
+    ) -> nn.Module:
+        """The network of a valid ``genotype`` at a resolved ``blueprint`` (see :meth:`build`)."""
 
     def picture(self, genotype: G) -> GenotypePicture:
         """What to draw of ``genotype``: its cells or wiring as graphs (drawn by

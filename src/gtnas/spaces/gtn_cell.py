@@ -27,7 +27,6 @@ from torch import nn
 
 from gtnas.errors import ConfigError, GenotypeError
 from gtnas.spaces.base import (
-    NORMS,
     SEARCH_SPACES,
     DagDrawing,
     Decision,
@@ -257,30 +256,16 @@ class GtnCellSpace(SearchSpace[GtnCellGenotype]):
                         )
 
     # -- networks -----------------------------------------------------------------------------
-    def build(
+    def _network(
         self,
         genotype: GtnCellGenotype,
         image_shape: tuple[int, int, int],
         num_classes: int,
-        *,
-        norm: Norm = "bn",
-        blueprint: str | Any = "search",
+        blueprint: GtnCellBlueprint,
+        norm: Norm,
     ) -> nn.Module:
-        self.validate(genotype)
-        if norm not in NORMS:
-            raise ConfigError(f"norm must be one of: {', '.join(NORMS)}; got {norm!r}")
-        if len(image_shape) != 3 or min(image_shape) < 1 or num_classes < 1:
-            raise ConfigError(
-                f"image_shape must be (C, H, W) with positive sizes and num_classes positive, "
-                f"got {tuple(image_shape)} and {num_classes}"
-            )
         return GtnCellNetwork(
-            genotype.normal,
-            genotype.reduce,
-            tuple(image_shape),
-            num_classes,
-            self.resolve_blueprint(blueprint),
-            norm=norm,
+            genotype.normal, genotype.reduce, image_shape, num_classes, blueprint, norm=norm
         )
 
     def picture(self, genotype: GtnCellGenotype) -> GenotypePicture:

@@ -28,7 +28,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from gtnas.errors import ConfigError, GenotypeError
+from gtnas.errors import GenotypeError
 from gtnas.spaces.base import (
     SEARCH_SPACES,
     DagDrawing,
@@ -312,21 +312,15 @@ class NB201Space(SearchSpace[NB201Genotype]):
                 )
 
     # -- networks -----------------------------------------------------------------------------
-    def build(
+    def _network(
         self,
         genotype: NB201Genotype,
         image_shape: tuple[int, int, int],
         num_classes: int,
-        *,
-        norm: Norm = "bn",
-        blueprint: str | NB201Blueprint = "search",
+        blueprint: NB201Blueprint,
+        norm: Norm,
     ) -> nn.Module:
-        self.validate(genotype)
-        if norm not in ("wn", "bn"):
-            raise ConfigError(f"norm must be 'wn' or 'bn', got {norm!r}")
-        return NB201Network(
-            genotype, image_shape, num_classes, self.resolve_blueprint(blueprint), norm=norm
-        )
+        return NB201Network(genotype, image_shape, num_classes, blueprint, norm=norm)
 
     def picture(self, genotype: NB201Genotype) -> GenotypePicture:
         """The cell as a 4-node DAG, each edge labelled with its op; 'none' edges dashed."""

@@ -353,23 +353,16 @@ class RandWireSpace(SearchSpace[RandWireGenotype]):
                     raise GenotypeError(f"stage {i} edges must be sorted; {a} comes after {b}")
 
     # -- networks ---------------------------------------------------------------------------
-    def build(
+    def _network(
         self,
         genotype: RandWireGenotype,
         image_shape: tuple[int, int, int],
         num_classes: int,
-        *,
-        norm: Norm = "bn",
-        blueprint: str | RandWireBlueprint = "search",
+        blueprint: RandWireBlueprint,
+        norm: Norm,
     ) -> nn.Module:
-        self.validate(genotype)
-        return RandWireNetwork(
-            [(stage.nodes, stage.edges) for stage in genotype.stages],
-            image_shape,
-            num_classes,
-            self.resolve_blueprint(blueprint),
-            norm=norm,
-        )
+        stages = [(stage.nodes, stage.edges) for stage in genotype.stages]
+        return RandWireNetwork(stages, image_shape, num_classes, blueprint, norm=norm)
 
     def picture(self, genotype: RandWireGenotype) -> GenotypePicture:
         """One DAG per stage, with the paper's implicit input and output nodes drawn as "in"
