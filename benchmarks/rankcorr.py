@@ -84,8 +84,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "workers": 1,
         "threads": 1,
     },
-    # What 2 CPU cores measure in about 35 minutes per data set: the teacher of
-    # configs/search-demo.json (40 iterations of 16 steps of 32, 9 minutes), K up to 64.
+    # What 2 CPU cores measure in about 35 minutes per data set: the teacher of the
+    # first demo's (40 iterations of 16 steps of 32, slim generator, 9 minutes), K up to 64.
     "quick": {
         "truth": "{dataset}-nb201-n100-e3.json",
         "architectures": None,

@@ -67,7 +67,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         },
     },
     # About 30-40 minutes on 2 CPU cores: the K values on a tiny NB-201 learner, the
-    # teacher of configs/search-demo.json, final training of one epoch at the search size.
+    # first demo's teacher (16 steps of 32, slim generator), final training of one epoch at the
+    # search size.
     "quick": {
         "search": {
             "dataset": "mnist",

@@ -205,3 +205,28 @@ def test_simulate_benchmark_replays_the_recorded_scores(smoke_long: Path, run_be
     table = (smoke_long / "simulate.md").read_text()
     assert "## mnist-smoke-seeded (a build under way)" in table
     assert (smoke_long / "simulate" / "mnist-smoke-seeded.png").stat().st_size > 10_000
+
+
+def test_search_budget_benchmark_replays_ladders_and_decides(
+    smoke_long: Path, run_benchmark
+) -> None:
+    """benchmarks.search_budget on the smoke-long records: random search with each proxy and
+    successive halving up real:2 -> real:4 (and params -> real:4); a budget that pays for
+    everything takes the whole bracket up the ladder; the default policy is decided at 30m."""
+    args = ["--rankcorr", str(smoke_long / "rankcorr.json"), "--preset", "smoke-long",
+            "--truth-dir", str(smoke_long / "truth"), "--out", str(smoke_long),
+            "--budgets", "1s,30m,1d", "--orders", "50", "--eta", "2",
+            "--real-ladder", "real:2,real:4", "--upper-rungs", "real:4"]  # fmt: skip
+    run_benchmark("search_budget", args)
+    records = json.loads((smoke_long / "search_budget.json").read_text())
+    policies = {r["policy"] for r in records}
+    assert {"random+params", "random+synflow", "random+real:2", "sh:real",
+            "sh:params-first"} <= policies  # fmt: skip
+    whole = {r["policy"]: r for r in records if r["budget_seconds"] == 86400}
+    assert whole["sh:real"]["rungs"] == ["real:2", "real:4"]
+    assert whole["sh:real"]["evaluations_mean"] == 8 + 4  # all 8 on real:2, the best 4 on real:4
+    assert whole["random+params"]["evaluations_mean"] == 8
+    assert sum(bool(r.get("best_real_k")) for r in whole.values()) == 1
+    table = (smoke_long / "search_budget.md").read_text()
+    assert "**Default policy** (best at 30 minutes on mnist-smoke-seeded)" in table
+    assert "sh:real [real:2 > real:4, eta 2]" in table

@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 
 from gtnas.analysis.simulate import (
+    LadderPolicy,
     SearchPolicy,
     parse_duration,
     policies_for,
     run_simulation,
     simulate,
+    simulate_ladder,
 )
 from gtnas.cli.app import main
 from gtnas.errors import ConfigError
@@ -122,3 +124,67 @@ def test_cli_simulate_end_to_end(tmp_path: Path, mnist, capsys) -> None:
     assert_picture(out / "simulate-toy-test.png", min_width=400)
     assert main([*args[:-1], "--budget", "soon"]) == 2
     assert "cannot read the duration 'soon'" in capsys.readouterr().err
+    # successive halving up a ladder of the same (cached) scores: 8 on params, the best 4 on
+    # synflow, which returns its best of those four
+    assert main([*args, "--ladder", "floor=params,synflow", "--eta", "2"]) == 0
+    document = json.loads((out / "simulate-toy-test.json").read_text())
+    ladder = document["policies"]["sh:floor"]
+    assert ladder["rungs"] == 2 and ladder["at_budgets"][1]["evaluations_mean"] == 8 + 4
+    params, synflow = (np.array(scores[p], dtype=float) for p in ("params", "synflow"))
+    kept = np.argsort(-params, kind="stable")[:4]
+    returned = kept[np.argmax(synflow[kept])]
+    assert ladder["at_budgets"][1]["regret"]["mean"] == pytest.approx(truth.max() - truth[returned])
+    assert main([*args, "--ladder", "nothing"]) == 2
+
+
+def _ladder(*rungs, eta=3, setup=0.0) -> LadderPolicy:
+    return LadderPolicy(
+        "sh", tuple((np.asarray(s, float), np.asarray(c, float)) for s, c in rungs), eta, setup
+    )
+
+
+def test_successive_halving_by_hand() -> None:
+    """Nine architectures, eta 3, three rungs: 9 scored on rung 0, its best 3 on rung 1, their
+    best on rung 2; the search returns the last rung's architecture."""
+    truth = np.linspace(0.5, 0.9, 9)
+    noisy = np.array([9, 1, 8, 2, 7, 3, 6, 4, 5], float)  # rung 0 prefers 0, 2, 4
+    middle = np.array([0, 0, 5, 0, 9, 0, 0, 0, 0], float)  # rung 1: 4 over 2 over 0
+    ladder = _ladder((noisy, np.ones(9)), (middle, np.full(9, 2.0)), (truth, np.full(9, 10.0)))
+    # n0 + (n0 // 3) * 2 + 10 seconds: 9 fit in 25 s, 6 in 20 s (6 + 2 * 2 + 10)
+    assert ladder.bracket_size(9 + 3 * 2 + 10) == 9 and ladder.bracket_size(20) == 6
+    index, scored, evaluations = ladder.run(np.arange(9), 9 + 3 * 2 + 10)
+    assert (index, scored, evaluations) == (4, True, 13)
+    # cut off in rung 1 after two of its three (0 scored 0, 2 scored 5; 4 not paid for): the
+    # best of the highest rung it reached
+    index, _, evaluations = ladder.run(np.arange(9), 9 + 2 * 2 + 0.5, size=9)
+    assert (index, evaluations) == (2, 11)
+    # the bracket that budget affords by expected cost: one architecture up all three rungs
+    assert ladder.run(np.arange(9), 9 + 2 * 2 + 0.5) == (0, True, 3)
+    # nothing paid for: the first proposal, unscored
+    assert ladder.run(np.arange(9), 0.5) == (0, False, 0)
+
+
+def test_a_ladder_ending_in_the_truth_with_budget_for_all_finds_the_best() -> None:
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(0.5, 0.9, 27)
+    ladder = _ladder((truth + rng.normal(0, 0.01, 27), np.ones(27)), (truth, np.ones(27)))
+    enough = simulate_ladder(ladder, truth, [27 + 9], orders=30)[0]
+    assert np.all(enough.evaluations == 36) and enough.unscored == 0
+    assert np.mean(enough.regret) < 0.01  # a near-perfect first rung keeps the best
+
+
+def test_unscored_architectures_are_paid_and_never_returned_or_promoted() -> None:
+    nan = float("nan")
+    ladder = _ladder(([nan, 0.1, 0.2], np.ones(3)), ([9.0, 0.3, 0.4], np.ones(3)))
+    index, scored, evaluations = ladder.run(np.arange(3), 100.0)
+    # rung 0 keeps max(1, 3 // 3) = 1: architecture 2; rung 1 scores it
+    assert (index, scored, evaluations) == (2, True, 4)
+
+
+def test_ladder_and_random_search_share_their_orders() -> None:
+    one_rung = _ladder((TRUTH, np.ones(6)), eta=2)
+    random = SearchPolicy("r", TRUTH.copy(), np.ones(6))
+    for budget in (1.0, 3.0, 6.0):
+        a = simulate_ladder(one_rung, TRUTH, [budget], orders=40, seed=3)[0]
+        b = simulate(random, TRUTH, [budget], orders=40, seed=3)[0]
+        assert np.array_equal(a.accuracy, b.accuracy)  # one rung: random search itself

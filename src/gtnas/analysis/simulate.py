@@ -21,6 +21,14 @@ Conventions:
   (``amortised=None``), and spread over ``amortise`` evaluations (the teacher serves many
   searches), each then paying ``meta_seconds / amortise`` more;
 - ties in score go to the architecture evaluated first.
+
+Successive halving (:class:`LadderPolicy`) is simulated the same way, rung by rung: for a
+budget, the bracket is the largest number of architectures ``n0`` whose expected cost (each
+rung's mean seconds times the architectures that reach it, ``n0``, ``n0 // eta``, ...) fits
+in it (decided from the costs, never from the truth); the first ``n0`` of the order are scored
+on rung 0, the best ``max(1, n // eta)`` of each rung climb to the next, and the search
+returns the best architecture of the highest rung it paid for (a budget that runs out
+mid-rung returns what it had), as ``gtnas search --scheduler sh`` does.
 """
 
 from __future__ import annotations
@@ -129,6 +137,107 @@ def simulate(
     return outcomes
 
 
+@dataclass(frozen=True)
+class LadderPolicy:
+    """Successive halving up a ladder of proxies: each rung's scores and seconds per
+    architecture (NaN: no score), the reduction factor, and the set-up paid once (e.g. a
+    teacher's meta-training, a real:K learning-rate tuning)."""
+
+    name: str
+    rungs: tuple[tuple[np.ndarray, np.ndarray], ...]  # per rung: (scores (n,), costs (n,))
+    eta: int = 3
+    setup_seconds: float = 0.0
+    amortised_over: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.rungs or self.eta < 2:
+            raise ValueError(f"{self.name}: a ladder needs a rung and eta >= 2")
+        sizes = {len(scores) for scores, _ in self.rungs} | {len(c) for _, c in self.rungs}
+        if len(sizes) != 1:
+            raise ValueError(f"{self.name}: every rung must score the same architectures")
+
+    @property
+    def costs(self) -> np.ndarray:
+        """(n,) the seconds to take one architecture up every rung (what its curves span)."""
+        return np.sum([costs for _, costs in self.rungs], axis=0)
+
+    def bracket_size(self, budget: float) -> int:
+        """The most architectures whose whole bracket is expected to fit ``budget``."""
+        means = [float(costs.mean()) for _, costs in self.rungs]
+        n = len(self.rungs[0][0])
+
+        def expected(n0: int) -> float:
+            total, count = self.setup_seconds, n0
+            for mean in means:
+                total += count * mean
+                count = max(1, count // self.eta)
+            return total
+
+        size = 1
+        while size < n and expected(size + 1) <= budget:
+            size += 1
+        return size
+
+    def run(
+        self, order: np.ndarray, budget: float, size: int | None = None
+    ) -> tuple[int, bool, int]:
+        """(returned architecture, whether it was scored, evaluations paid) of one search
+        that draws ``size`` architectures (default: :meth:`bracket_size`) in ``order`` and may
+        spend ``budget`` seconds."""
+        paid, evaluations = self.setup_seconds, 0
+        leader: tuple[int, float] | None = None  # (rung, score) of the returned architecture
+        returned = int(order[0])
+        candidates = [int(i) for i in order[: size or self.bracket_size(budget)]]
+        for rung, (scores, costs) in enumerate(self.rungs):
+            results = []
+            for index in candidates:
+                if paid + costs[index] > budget:
+                    return returned, leader is not None, evaluations
+                paid += float(costs[index])
+                evaluations += 1
+                score = float(scores[index])
+                if math.isnan(score):
+                    score = -math.inf  # paid, never returned, promoted only if nothing else
+                elif leader is None or (rung, score) > leader:
+                    leader, returned = (rung, score), index
+                results.append((score, index))
+            # the best 1/eta climb; ties go to the one evaluated first (a stable sort)
+            ranked = sorted(results, key=lambda pair: -pair[0])
+            candidates = [index for _, index in ranked[: max(1, len(ranked) // self.eta)]]
+        return returned, leader is not None, evaluations
+
+
+def simulate_ladder(
+    policy: LadderPolicy,
+    truth: Sequence[float],
+    budgets: Sequence[float],
+    *,
+    orders: int = 100,
+    seed: int = 0,
+) -> list[BudgetOutcome]:
+    """Run ``orders`` successive-halving searches of ``policy`` over the set (the same random
+    orders as :func:`simulate` with that seed); one outcome per budget."""
+    values = np.asarray(truth, dtype=np.float64)
+    n = len(values)
+    if len(policy.rungs[0][0]) != n:
+        raise ValueError(f"{policy.name} scores {len(policy.rungs[0][0])} architectures, truth {n}")
+    if orders < 1:
+        raise ConfigError(f"orders must be at least 1, got {orders}")
+    rng = np.random.default_rng(seed)
+    permutations = [rng.permutation(n) for _ in range(orders)]
+    outcomes = []
+    for budget in budgets:
+        runs = [policy.run(order, float(budget)) for order in permutations]
+        chosen = np.array([index for index, _, _ in runs])
+        evaluations = np.array([count for _, _, count in runs])
+        unscored = sum(not scored for _, scored, _ in runs)
+        accuracy = values[chosen]
+        regret = values.max() - accuracy
+        outcome = BudgetOutcome(policy.name, float(budget), accuracy, regret, evaluations, unscored)
+        outcomes.append(outcome)
+    return outcomes
+
+
 def policies_for(
     proxy: str,
     scores: Sequence[float | None],
@@ -211,7 +320,7 @@ class Simulation:
     budgets: list[float]
     outcomes: dict[str, list[BudgetOutcome]]  # policy -> one per asked budget
     curves: dict[str, list[BudgetOutcome]]  # policy -> along a common range of budgets
-    policies: dict[str, SearchPolicy]
+    policies: dict[str, SearchPolicy | LadderPolicy]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -221,7 +330,9 @@ class Simulation:
                 name: {
                     "setup_seconds": policy.setup_seconds,
                     "amortised_over": policy.amortised_over,
+                    # a ladder: the mean seconds to take one architecture up every rung
                     "seconds_per_evaluation": float(policy.costs.mean()),
+                    "rungs": len(policy.rungs) if isinstance(policy, LadderPolicy) else 1,
                     "at_budgets": [o.summary() for o in self.outcomes[name]],
                     "curve": [
                         {
@@ -238,6 +349,35 @@ class Simulation:
         }
 
 
+def ladder_policies(
+    name: str,
+    rungs: Sequence[str],
+    scored: dict[str, tuple[Sequence[float | None], Sequence[float | None]]],
+    *,
+    eta: int = 3,
+    setups: dict[str, float] | None = None,
+    amortise: int | None = None,
+) -> list[LadderPolicy]:
+    """Successive halving up ``rungs`` (proxies in ``scored``), paying every distinct rung's
+    set-up once; with a set-up and ``amortise``, also the same ladder with its set-up spread
+    over that many architectures drawn (added to each one's first-rung seconds)."""
+    missing = [rung for rung in rungs if rung not in scored]
+    if missing:
+        raise ConfigError(f"ladder {name}: no scores for {', '.join(missing)}")
+    built = []
+    for rung in rungs:
+        (policy, *_) = policies_for(rung, *scored[rung])
+        built.append((policy.scores, policy.costs))
+    setup = sum((setups or {}).get(rung, 0.0) for rung in dict.fromkeys(rungs))
+    out = [LadderPolicy(name, tuple(built), eta, setup)]
+    if setup > 0 and amortise:
+        first_scores, first_costs = built[0]
+        spread = ((first_scores, first_costs + setup / amortise), *built[1:])
+        out.append(LadderPolicy(f"{name} (set-up / {amortise} evaluations)", spread, eta, 0.0,
+                                amortise))  # fmt: skip
+    return out
+
+
 def run_simulation(
     truth: Sequence[float],
     scored: dict[str, tuple[Sequence[float | None], Sequence[float | None]]],
@@ -248,23 +388,39 @@ def run_simulation(
     orders: int = 100,
     seed: int = 0,
     points: int = 40,
+    ladders: dict[str, Sequence[str]] | None = None,
+    eta: int = 3,
+    proxies: Sequence[str] | None = None,
 ) -> Simulation:
-    """Simulate every proxy in ``scored`` (proxy -> (scores, seconds per architecture)) at
-    ``budgets``, with its set-up seconds from ``setups``; the curves share one range of
-    budgets, from the cheapest evaluation to the dearest whole set."""
-    policies: dict[str, SearchPolicy] = {}
+    """Simulate a random search with every proxy in ``scored`` (proxy -> (scores, seconds per
+    architecture); only those in ``proxies`` when given) and successive halving up every
+    ladder of ``ladders`` (name -> rung proxies) at ``budgets``, each with its set-up seconds
+    from ``setups``; the curves share one range of budgets, from the cheapest evaluation to
+    the dearest whole set."""
+    policies: dict[str, SearchPolicy | LadderPolicy] = {}
     for proxy, (scores, costs) in scored.items():
+        if proxies is not None and proxy not in proxies:
+            continue
         for policy in policies_for(
             proxy, scores, costs, setup_seconds=(setups or {}).get(proxy, 0.0), amortise=amortise
         ):
             policies[policy.name] = policy
+    for name, rungs in (ladders or {}).items():
+        for ladder in ladder_policies(
+            name, rungs, scored, eta=eta, setups=setups, amortise=amortise
+        ):
+            policies[ladder.name] = ladder
     low = min(p.setup_seconds + max(float(p.costs.min()), 1e-6) for p in policies.values())
     high = max(p.setup_seconds + float(p.costs.sum()) for p in policies.values())
     high = max(high, *budgets) if budgets else high
     grid = np.geomspace(low, high, points)
     values = np.asarray(truth, dtype=np.float64)
-    outcomes = {
-        n: simulate(p, values, budgets, orders=orders, seed=seed) for n, p in policies.items()
-    }
-    curves = {n: simulate(p, values, grid, orders=orders, seed=seed) for n, p in policies.items()}
+
+    def run(policy: SearchPolicy | LadderPolicy, at: Sequence[float]) -> list[BudgetOutcome]:
+        if isinstance(policy, LadderPolicy):
+            return simulate_ladder(policy, values, at, orders=orders, seed=seed)
+        return simulate(policy, values, at, orders=orders, seed=seed)
+
+    outcomes = {n: run(p, budgets) for n, p in policies.items()}
+    curves = {n: run(p, grid) for n, p in policies.items()}
     return Simulation(float(values.max()), [float(b) for b in budgets], outcomes, curves, policies)

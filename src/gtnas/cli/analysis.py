@@ -384,6 +384,13 @@ def simulate(
         1000,
         help="Also show set-up costs (meta-training) spread over this many evaluations; 0: no.",
     ),
+    ladder: list[str] = typer.Option(
+        [],
+        "--ladder",
+        help="Also simulate successive halving up a ladder of proxies, cheap to dear: "
+        "NAME=P1,P2,... e.g. sh-gtn=gtn:32,real:256,real:1200 (repeatable).",
+    ),
+    eta: int = typer.Option(3, help="The ladders' reduction factor (the best 1/eta climb)."),
     truth_metric: TruthMetric = "test",
     out: Out = Path("runs/simulate"),
     storage: Storage = None,
@@ -426,7 +433,12 @@ def simulate(
         device=device, real_lr=real_lr, real_batch_size=real_batch_size,
         eval_examples=eval_examples,
     )  # fmt: skip
-    truth_set, scores = _scored(truth, with_floor(proxy), out, options, storage, quiet)
+    ladders = parse_ladders(ladder)
+    if eta < 2:
+        raise ConfigError(f"--eta must be at least 2, got {eta}")
+    rungs = [rung for steps in ladders.values() for rung in steps]
+    scored_proxies = list(dict.fromkeys([*with_floor(proxy), *rungs]))
+    truth_set, scores = _scored(truth, scored_proxies, out, options, storage, quiet)
     meta = teacher_meta_seconds(teacher) if teacher else None
     infos = {name: s.info for name, s in scores.items()}
     setups = {name: setup_seconds(name, infos, meta) for name in scores}
@@ -438,6 +450,9 @@ def simulate(
         amortise=amortise or None,
         orders=orders,
         seed=seed,
+        ladders=ladders,
+        eta=eta,
+        proxies=with_floor(proxy),
     )
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{truth_set.name}-{truth_metric}"
@@ -455,13 +470,13 @@ def simulate(
     plot = plot_regret_curves(
         out / f"simulate-{stem}.png",
         result.curves,
-        title=f"{truth_set.name}: random search, regret by budget ({orders} orders, seed {seed})",
+        title=f"{truth_set.name}: simulated search by budget ({orders} orders, seed {seed})",
         marks=budgets,
     )
-    table = Table(title=f"{truth_set.name}: random search by proxy ({truth_metric} accuracy, "
+    table = Table(title=f"{truth_set.name}: simulated search ({truth_metric} accuracy, "
                   f"best {100 * result.best:.2f}%, {orders} orders)")  # fmt: skip
-    for column in ("proxy", "budget", "returned accuracy", "regret", "evaluations", "set-up"):
-        table.add_column(column, justify="left" if column == "proxy" else "right")
+    for column in ("policy", "budget", "returned accuracy", "regret", "evaluations", "set-up"):
+        table.add_column(column, justify="left" if column == "policy" else "right")
     for name, outcomes in result.outcomes.items():
         policy = result.policies[name]
         for outcome in outcomes:
@@ -478,3 +493,15 @@ def simulate(
             )
     console.print(table)
     console.print(f"wrote {path} and {plot}", highlight=False)
+
+
+def parse_ladders(specs: list[str]) -> dict[str, tuple[str, ...]]:
+    """``["sh-gtn=gtn:32,real:256"]`` -> ``{"sh-gtn": ("gtn:32", "real:256")}``."""
+    ladders: dict[str, tuple[str, ...]] = {}
+    for spec in specs:
+        name, equals, rungs = spec.partition("=")
+        steps = tuple(r.strip() for r in rungs.split(",") if r.strip())
+        if not equals or not name.strip() or not steps:
+            raise ConfigError(f"--ladder {spec!r}: write NAME=P1,P2,... e.g. sh=gtn:32,real:256")
+        ladders[f"sh:{name.strip()}"] = steps
+    return ladders

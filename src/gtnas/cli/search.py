@@ -261,6 +261,7 @@ def _print_summary(pipeline: Any, finals: dict, best: int | None, export_dir: Pa
             record.genotype[:80],
         )
     console.print(table)
+    _print_proxies(pipeline, finals)
     if export_dir is not None:
         import json
 
@@ -272,6 +273,27 @@ def _print_summary(pipeline: Any, finals: dict, best: int | None, export_dir: Pa
             else f"no ONNX file ({onnx.get('why')})"
         )
         console.print(f"best (by validation accuracy, *) exported to {export_dir}; {check}")
+
+
+def _print_proxies(pipeline: Any, finals: dict) -> None:
+    """Each proxy's rank correlation with the final-trained architectures' test accuracy,
+    beside the free floor (parameters, FLOPs): what the report's proxies section shows."""
+    from gtnas.analysis.rank import kendall_tau, spearman
+    from gtnas.reports.search_report import final_scores
+
+    pairs = {k: v for k, v in final_scores(pipeline.study.records(), finals).items() if len(v) > 2}
+    if not pairs:
+        return
+    n = max(len(points) for points in pairs.values())
+    table = Table(title=f"proxies against final test accuracy ({n} final-trained; rough)")
+    for column in ("proxy", "n", "Spearman", "Kendall"):
+        table.add_column(column, justify="left" if column == "proxy" else "right")
+    for name, points in pairs.items():
+        x, y = zip(*points, strict=True)
+        free = " (free floor)" if name.startswith(("params", "FLOPs")) else ""
+        rho, tau = spearman(x, y), kendall_tau(x, y)
+        table.add_row(name + free, str(len(points)), f"{rho:.2f}", f"{tau:.2f}")
+    console.print(table)
 
 
 def _print_teacher(assessment: dict[str, Any], teacher_dir: str | None) -> None:

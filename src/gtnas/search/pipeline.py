@@ -49,6 +49,13 @@ class SearchTeacherConfig:
     gradient_checkpointing: bool = False
     eval_every: int = 25
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    # where meta-training starts ("real": a warm start fitted to real images, init_epochs
+    # passes), learned soft labels, and learners averaged per meta-step (TeacherConfig and
+    # MetaTrainConfig say more)
+    init: str = "random"
+    init_epochs: int = 20
+    soft_labels: bool = False
+    learners_per_step: int = 1
     # fresh learners (of the reference architecture and as many sampled ones) that assess
     # the teacher against real data at the same steps for the report (0: no assessment)
     assess_learners: int = 3
@@ -240,13 +247,19 @@ class SearchPipeline:
             seed=self.config.seed,
             device=self.config.device,
             teacher_options=TeacherConfig(
-                inner_steps=t.inner_steps, batch_size=t.batch_size, generator=t.generator
+                inner_steps=t.inner_steps,
+                batch_size=t.batch_size,
+                generator=t.generator,
+                init=t.init,
+                init_epochs=t.init_epochs,
+                soft_labels=t.soft_labels,
             ),
             meta=MetaTrainConfig(
                 iterations=t.iterations,
                 meta_lr=t.meta_lr,
                 gradient_checkpointing=t.gradient_checkpointing,
                 eval_every=t.eval_every,
+                learners_per_step=t.learners_per_step,
             ),
         )
         if not (run_dir / TEACHER_FILE).is_file():

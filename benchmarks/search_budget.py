@@ -1,0 +1,288 @@
+"""Search-budget benchmark: which search policy returns the best architecture for 10, 30 and
+100 minutes of these 2 cores, judged on the long-horizon truth sets.
+
+    python -m benchmarks.search_budget [--budgets 10m,30m,100m] [--orders 1000] [--seed 0]
+
+The policies a user can run with ``gtnas search``:
+
+- ``random+P``: random search scored by one proxy P (``params``, ``flops``, ``synflow``,
+  ``naswot``, ``real:K`` for every K the rank-correlation benchmark measured, ``gtn:K``; a
+  teacher's meta-training paid by the one search, and also spread over ``--amortise``
+  evaluations);
+- ``sh:real``: successive halving (``--scheduler sh``) up real-data rungs, e.g. real:16 ->
+  real:64 -> real:256 -> real:1200;
+- ``sh:gtn-first``: the same with GTN as the first rung (gtn:K -> real:256 -> real:1200);
+- ``sh:params-first``: the free floor as the first rung (params -> real:256 -> real:1200), the
+  control that says whether a GTN rung earns its seconds.
+
+Each is replayed on every truth set with proxy records (scores and measured seconds) in
+``benchmarks/results/rankcorr.json`` (:mod:`gtnas.analysis.simulate`; the records come from
+``python -m benchmarks.rankcorr --preset long``), over ``--orders`` random orders of the set,
+seeded: the truth accuracy (test, mean of seeds) of what each returns, mean and spread. Nothing
+is trained, so the benchmark takes seconds and reproduces exactly from the records and the seed.
+``random+real:K`` is shown for every K; the best K is marked, chosen on the same set (an oracle
+choice, optimistic for that policy).
+
+Writes ``benchmarks/results/search_budget.json`` (one record per set, policy and budget) and
+``search_budget.md``: the policies at each budget, the default policy (the best at 30 minutes
+on the Fashion-MNIST set, else the first set) and the targets of the multi-fidelity issue (at
+30 minutes the default at least as good as the best single-proxy random search, better than
+random+params).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from benchmarks.results import argument_parser, machine_line, write_records
+from benchmarks.simulate import scored_sets
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).parent / "results"
+TRUTH = ROOT / "truth"
+REAL_LADDER = ("real:16", "real:64", "real:256", "real:1200")
+UPPER_RUNGS = ("real:256", "real:1200")
+RANDOM_PROXIES = ("params", "flops", "synflow", "naswot")
+DECIDING_BUDGET = 1800.0  # the default policy is the best at 30 minutes
+PREFERRED_SET = "fashion-mnist"
+
+
+def gtn_proxy(proxies: dict[str, Any]) -> str | None:
+    """The GTN proxy the set was scored with (the one with the most steps)."""
+    gtns = [p for p in proxies if p.startswith("gtn:") and "x" not in p]
+    return max(gtns, key=lambda p: int(p.split(":")[1]), default=None)
+
+
+def policies_of(
+    proxies: dict[str, Any],
+    real_ladder: tuple[str, ...] = REAL_LADDER,
+    upper_rungs: tuple[str, ...] = UPPER_RUNGS,
+) -> tuple[list[str], dict[str, tuple[str, ...]]]:
+    """(proxies searched at random, ladders) that the set's records allow."""
+    randoms = [p for p in RANDOM_PROXIES if p in proxies]
+    randoms += sorted((p for p in proxies if p.startswith("real:") and "x" not in p),
+                      key=lambda p: int(p.split(":")[1]))  # fmt: skip
+    gtn = gtn_proxy(proxies)
+    if gtn:
+        randoms.append(gtn)
+    ladders: dict[str, tuple[str, ...]] = {}
+    real = tuple(p for p in real_ladder if p in proxies)
+    upper = tuple(p for p in upper_rungs if p in proxies)
+    if len(real) >= 2:
+        ladders["sh:real"] = real
+    if gtn and upper:
+        ladders["sh:gtn-first"] = (gtn, *upper)
+    if "params" in proxies and upper:
+        ladders["sh:params-first"] = ("params", *upper)
+    return randoms, ladders
+
+
+def policy_name(name: str) -> str:
+    """A simulation policy's name as this benchmark shows it (random searches: random+P)."""
+    return name if name.startswith("sh:") else f"random+{name}"
+
+
+def budget_set(
+    truth_name: str,
+    proxies: dict[str, dict[str, Any]],
+    budgets: list[float],
+    *,
+    orders: int,
+    amortise: int,
+    eta: int,
+    seed: int,
+    truth_dir: Path,
+    real_ladder: tuple[str, ...] = REAL_LADDER,
+    upper_rungs: tuple[str, ...] = UPPER_RUNGS,
+) -> list[dict[str, Any]]:
+    """One record per policy and budget on one truth set."""
+    from gtnas.analysis.simulate import run_simulation
+    from gtnas.analysis.truthset import load_truth
+
+    truth = load_truth(truth_dir / f"{truth_name}.json")
+    scored = {
+        name: ([-math.inf if v == "-inf" else v for v in r["scores"]], r["costs"])
+        for name, r in proxies.items()
+    }
+    if {len(s) for s, _ in scored.values()} != {len(truth)}:
+        raise SystemExit(
+            f"{truth_name}: the recorded scores do not cover the file's {len(truth)} "
+            "architectures; re-run the rankcorr benchmark on the current file"
+        )
+    randoms, ladders = policies_of(proxies, real_ladder, upper_rungs)
+    setups = {name: float(r.get("setup_seconds") or 0.0) for name, r in proxies.items()}
+    result = run_simulation(
+        truth.accuracies("test"), scored, budgets, setups=setups, amortise=amortise,
+        orders=orders, seed=seed, ladders=ladders, eta=eta, proxies=randoms, points=2,
+    )  # fmt: skip
+    machine = next(iter(proxies.values())).get("machine", {})
+    records = []
+    for name, policy in result.to_json()["policies"].items():
+        for outcome in policy["at_budgets"]:
+            records.append(
+                {
+                    "kind": "search_budget",
+                    "truth": truth_name,
+                    "truth_complete": truth.complete,
+                    "dataset": truth.dataset,
+                    "architectures": len(truth),
+                    "policy": policy_name(name),
+                    "rungs": list(ladders.get(name.split(" (set-up")[0], ())),
+                    "eta": eta,
+                    "budget_seconds": outcome["budget_seconds"],
+                    "best_accuracy": result.best,
+                    "setup_seconds": policy["setup_seconds"],
+                    "amortised_over": policy["amortised_over"],
+                    "orders": outcome["orders"],
+                    "accuracy": outcome["accuracy"],
+                    "regret": outcome["regret"],
+                    "evaluations_mean": outcome["evaluations_mean"],
+                    "unscored": outcome["unscored"],
+                    "seed": seed,
+                    "machine": machine,
+                }
+            )
+    mark_best_real(records)
+    return records
+
+
+def mark_best_real(records: list[dict[str, Any]]) -> None:
+    """Mark, per budget, the random+real:K with the best mean accuracy (an oracle choice)."""
+    for budget in {r["budget_seconds"] for r in records}:
+        reals = [r for r in records if r["budget_seconds"] == budget
+                 and r["policy"].startswith("random+real:")]  # fmt: skip
+        if reals:
+            max(reals, key=lambda r: r["accuracy"]["mean"])["best_real_k"] = True
+
+
+def decide(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The default policy (the best mean accuracy at 30 minutes, on the preferred set when it
+    was measured) and the targets checked against it."""
+    at = [r for r in records if r["budget_seconds"] == DECIDING_BUDGET]
+    if not at:
+        return None
+    sets = sorted({r["truth"] for r in at}, key=lambda s: not s.startswith(PREFERRED_SET))
+    chosen = [r for r in at if r["truth"] == sets[0]]
+    paid = [r for r in chosen if r["amortised_over"] is None]  # a search pays its own set-up
+    best = max(paid, key=lambda r: r["accuracy"]["mean"])
+    singles = [r for r in paid if r["policy"].startswith("random+")]
+    best_single = max(singles, key=lambda r: r["accuracy"]["mean"])
+    params = next((r for r in paid if r["policy"] == "random+params"), None)
+    return {
+        "truth": sets[0],
+        "policy": best["policy"],
+        "accuracy": best["accuracy"]["mean"],
+        "best_single_proxy": best_single["policy"],
+        "best_single_accuracy": best_single["accuracy"]["mean"],
+        "at_least_best_single": best["accuracy"]["mean"] >= best_single["accuracy"]["mean"],
+        "above_params": None if params is None
+        else best["accuracy"]["mean"] > params["accuracy"]["mean"],
+    }  # fmt: skip
+
+
+def record_key(record: dict[str, Any]) -> tuple[Any, ...]:
+    return (record["truth"], record["policy"], record["budget_seconds"])
+
+
+def render_table(records: list[dict[str, Any]]) -> str:
+    from gtnas.analysis.simulate import format_duration
+
+    lines = [
+        "# Search-budget benchmark",
+        "",
+        "What each search policy returns for a budget of seconds on these 2 cores, replayed on",
+        "the truth sets from the proxies' recorded scores and seconds: the truth accuracy (test,",
+        "mean of seeds) of the returned architecture, mean ± standard deviation over random",
+        "orders (`python -m benchmarks.search_budget`). `sh:` policies are successive halving up",
+        "the rungs shown; a set-up (meta-training, lr tuning) is paid by the one search unless",
+        "marked as spread over evaluations. (best K): the best `random+real:K`, chosen on the",
+        "same set.",
+    ]
+    decision = decide(records)
+    if decision:
+        met = "met" if decision["at_least_best_single"] and decision["above_params"] else "not met"
+        lines += [
+            "",
+            f"**Default policy** (best at 30 minutes on {decision['truth']}): "
+            f"`{decision['policy']}`, {100 * decision['accuracy']:.2f}%; the best single-proxy "
+            f"random search `{decision['best_single_proxy']}` "
+            f"{100 * decision['best_single_accuracy']:.2f}%. Targets (at least the best single "
+            f"proxy, above random+params): {met}.",
+        ]
+    for truth in dict.fromkeys(r["truth"] for r in records):
+        rows = [r for r in records if r["truth"] == truth]
+        first = rows[0]
+        state = "" if first.get("truth_complete", True) else " (a build under way)"
+        lines += [
+            "",
+            f"## {truth}{state}: {first['architectures']} architectures, best "
+            f"{100 * first['best_accuracy']:.2f}%, {first['orders']} orders, seed {first['seed']}",
+            "",
+            "| policy | budget | returned accuracy % | regret (points) | evaluations | set-up |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in sorted(rows, key=lambda r: (r["budget_seconds"], -r["accuracy"]["mean"])):
+            setup = format_duration(r["setup_seconds"]) if r["setup_seconds"] else "-"
+            name = r["policy"] + (" (best K)" if r.get("best_real_k") else "")
+            if r["rungs"]:
+                name += f" [{' > '.join(r['rungs'])}, eta {r['eta']}]"
+            lines.append(
+                f"| {name} | {format_duration(r['budget_seconds'])} | "
+                f"{100 * r['accuracy']['mean']:.2f} ± {100 * r['accuracy']['std']:.2f} | "
+                f"{100 * r['regret']['mean']:.2f} ± {100 * r['regret']['std']:.2f} | "
+                f"{r['evaluations_mean']:.1f} | {setup} |"
+            )
+    lines += ["", machine_line(records, label=lambda r: r["truth"]), ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from gtnas.analysis.simulate import parse_duration
+
+    parser = argument_parser(__doc__)
+    parser.add_argument("--budgets", default="10m,30m,100m")
+    parser.add_argument("--orders", type=int, default=1000)
+    parser.add_argument("--amortise", type=int, default=1000)
+    parser.add_argument("--eta", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rankcorr", type=Path, default=RESULTS / "rankcorr.json")
+    parser.add_argument("--preset", default="long", help="rankcorr preset whose records to use")
+    parser.add_argument("--truth-dir", type=Path, default=TRUTH)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--real-ladder", default=",".join(REAL_LADDER), help="sh:real's rungs")
+    parser.add_argument(
+        "--upper-rungs", default=",".join(UPPER_RUNGS), help="the rungs above a first one"
+    )
+    args = parser.parse_args(argv)
+    real_ladder = tuple(r for r in args.real_ladder.split(",") if r)
+    upper_rungs = tuple(r for r in args.upper_rungs.split(",") if r)
+    if args.orders < 20:
+        parser.error("--orders must be at least 20 (the spread needs them)")
+    budgets = [parse_duration(b) for b in args.budgets.split(",") if b.strip()]
+    records_in = [r for r in json.loads(args.rankcorr.read_text())
+                  if r.get("preset") == args.preset]  # fmt: skip
+    sets = scored_sets(records_in)
+    if not sets:
+        raise SystemExit(
+            f"no {args.preset} proxy records with scores in {args.rankcorr}; run "
+            f"python -m benchmarks.rankcorr --preset {args.preset} first"
+        )
+    records: list[dict[str, Any]] = []
+    for truth_name, proxies in sets.items():
+        if not (args.truth_dir / f"{truth_name}.json").is_file():
+            print(f"[search_budget] {truth_name}: no truth file; skipped", flush=True)
+            continue
+        records += budget_set(
+            truth_name, proxies, budgets, orders=args.orders, amortise=args.amortise,
+            eta=args.eta, seed=args.seed, truth_dir=args.truth_dir, real_ladder=real_ladder,
+            upper_rungs=upper_rungs,
+        )  # fmt: skip
+    merged = write_records(args.out, "search_budget", records, record_key, render_table)
+    print(render_table(merged))
+
+
+if __name__ == "__main__":
+    main()
