@@ -345,6 +345,24 @@ def _score_with(
     )
 
 
+def without_architectures(
+    truth: TruthSet, scores: dict[str, ProxyScores], genotypes: set[str]
+) -> tuple[TruthSet, dict[str, ProxyScores]]:
+    """The set and every proxy's scores without ``genotypes`` (e.g. the calibration
+    architectures a teacher's ranking objective was fitted on, which a proxy must not be judged
+    on). Scoring stays cached for the whole set; only what is correlated changes."""
+    keep = [i for i, genotype in enumerate(truth.genotypes()) if genotype not in genotypes]
+
+    def kept(values: list | None) -> list | None:
+        return None if values is None else [values[i] for i in keep]
+
+    subset = replace(truth, records=tuple(truth.records[i] for i in keep))
+    return subset, {
+        name: replace(s, scores=kept(s.scores), repeats=kept(s.repeats), costs=kept(s.costs))
+        for name, s in scores.items()
+    }
+
+
 def combine(spec: str, parts: Sequence[ProxyScores]) -> ProxyScores:
     """The set proxy ``spec`` (``rankavg:A+B``) over the architectures every part scored."""
     from gtnas.search.proxies import create_proxy

@@ -87,7 +87,31 @@ def _scored(
             console.print(f"  {counter['done']} scored", highlight=False)
 
     hooks = {"stage": on_stage, "result": on_result}
-    return truth, score_truth_set(truth, proxies, out, options, storage=storage, hooks=hooks)
+    scores = score_truth_set(truth, proxies, out, options, storage=storage, hooks=hooks)
+    return _without_calibration(truth, scores, options.teacher, quiet)
+
+
+def _without_calibration(
+    truth: Any, scores: dict[str, Any], teacher: str | None, quiet: bool
+) -> tuple[Any, dict[str, Any]]:
+    """Leave out the architectures a teacher's ranking objective was fitted on (its run's
+    calibration set): a proxy is never judged on them."""
+    if not teacher:
+        return truth, scores
+    from gtnas.analysis.rankcorr import without_architectures
+    from gtnas.meta.run import load_run_config
+
+    calibration = set(load_run_config(Path(teacher)).calibration)
+    left_out = calibration & set(truth.genotypes())
+    if not left_out:
+        return truth, scores
+    if not quiet:
+        console.print(
+            f"left out the {len(left_out)} architectures the teacher's ranking objective was "
+            f"fitted on (its calibration set); {len(truth) - len(left_out)} remain",
+            highlight=False,
+        )
+    return without_architectures(truth, scores, left_out)
 
 
 def _check_metric(truth_metric: str, top: float) -> None:

@@ -107,6 +107,19 @@ def train(
         None,
         help="Learners averaged per meta-step, over all processes together. (default: 1)",
     ),
+    calibration: Path = typer.Option(
+        None,
+        "--calibration",
+        help="A truth set whose first --calibration-count architectures (and their validation "
+        "accuracies) the teacher meta-trains on, with --rank-weight: a ranking-aware "
+        "meta-objective. rank-corr, speedup and simulate then leave them out.",
+    ),
+    calibration_count: int = typer.Option(
+        20, help="How many of the truth set's first architectures calibrate."
+    ),
+    rank_weight: float = typer.Option(
+        None, help="Weight of the ranking objective (needs --calibration). (default: 0, off)"
+    ),
     nproc: int = typer.Option(
         1,
         "--nproc",
@@ -149,6 +162,8 @@ def train(
             "meta.meta_lr": meta_lr,
             "meta.gradient_checkpointing": gradient_checkpointing,
             "meta.learners_per_step": learners_per_step,
+            "meta.rank_weight": rank_weight,
+            "calibration": _calibration(calibration, calibration_count) if calibration else None,
         }
     )
     if resume:
@@ -191,6 +206,21 @@ def train(
         f"{result.skipped} non-finite steps skipped, last validation accuracy "
         f"{'n/a' if last_val is None else f'{last_val:.4f}'}; teacher and plots in {out}"
     )
+
+
+def _calibration(path: Path, count: int) -> dict[str, float]:
+    """The first ``count`` architectures of the truth set at ``path``: genotype -> its
+    validation accuracy (the mean over its seeds; never the test split)."""
+    from gtnas.analysis.truthset import load_truth
+
+    truth = load_truth(path)
+    if not 2 <= count <= len(truth):
+        raise ConfigError(
+            f"--calibration-count must lie in 2..{len(truth)} (the set's architectures), "
+            f"got {count}"
+        )
+    pairs = zip(truth.genotypes()[:count], truth.accuracies("val")[:count], strict=True)
+    return dict(pairs)
 
 
 def _without_nproc(argv: list[str]) -> list[str]:

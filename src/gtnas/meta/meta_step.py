@@ -29,9 +29,11 @@ import torch
 
 from gtnas.errors import ConfigError
 from gtnas.learners import LearnerSampler
+from gtnas.meta.ranking import concordance, ranking_loss
 from gtnas.meta.unroll import (
     META_LOSS_WEIGHTINGS,
     evaluate_accuracy,
+    learner_loss,
     meta_gradient,
     train_learner,
 )
@@ -87,6 +89,12 @@ class MetaTrainConfig:
     # Back-propagate through the last W inner steps only (0: all T; gtnas.meta.unroll): a
     # cheaper, biased meta-gradient for long horizons.
     truncation: int = 0
+    # A ranking-aware meta-objective (gtnas.meta.ranking; beyond the paper): with weight > 0,
+    # the meta-step's learners come from the run's calibration architectures and the teacher
+    # is also asked to order them by their real-trained accuracy (a pairwise logistic loss on
+    # their real losses after T steps, at this temperature). Needs learners_per_step >= 2.
+    rank_weight: float = 0.0
+    rank_temperature: float = 0.1
     max_nonfinite: int = 10  # consecutive non-finite meta-steps tolerated before stopping
     eval_every: int = 25  # validate a fresh learner every k iterations (0: never)
     eval_examples: int = 2000  # validation examples used for that check
@@ -106,6 +114,16 @@ class MetaTrainConfig:
             raise ValueError(
                 f"learners_per_step must be >= 1 and truncation >= 0 (0: all steps), got "
                 f"{self.learners_per_step} and {self.truncation}"
+            )
+        if self.rank_weight < 0 or self.rank_temperature <= 0:
+            raise ValueError(
+                f"rank_weight must be >= 0 and rank_temperature > 0, got {self.rank_weight} "
+                f"and {self.rank_temperature}"
+            )
+        if self.rank_weight > 0 and self.learners_per_step < 2:
+            raise ValueError(
+                "rank_weight > 0 orders the learners of a meta-step: learners_per_step must be "
+                f"at least 2, got {self.learners_per_step}"
             )
         if self.conv_dtype not in CONV_DTYPES:
             raise ValueError(
@@ -184,6 +202,8 @@ class MetaStepResult:
     grad_norm: float
     skipped: bool
     seconds: float
+    rank_loss: float | None = None  # the ranking objective R (meta.rank_weight > 0)
+    rank_tau: float | None = None  # how well this step's learners were ordered (tau-a)
 
 
 def learner_streams(
@@ -210,6 +230,73 @@ class MeanMetaGradient:
     grads: list[torch.Tensor]  # the mean over all learners of every process, per meta-parameter
     meta_loss: float  # mean over the learners
     final_loss: float
+    rank_loss: float | None = None  # R of gtnas.meta.ranking, when the objective includes it
+    rank_tau: float | None = None
+
+
+def _draw_learner(
+    teacher: Teacher,
+    sampler: LearnerSampler,
+    train_images: torch.Tensor,
+    train_labels: torch.Tensor,
+    config: MetaTrainConfig,
+    stream: torch.Generator,
+    device: torch.device,
+) -> tuple[torch.nn.Module, dict[int, tuple[torch.Tensor, torch.Tensor]]]:
+    """One learner's draws from its stream, in their fixed order: architecture and weights,
+    the teacher's episode, the real batches it is scored on."""
+    learner = sampler.sample(stream).to(device)
+    teacher.begin_episode(stream)
+    real = sample_real_batches(
+        train_images,
+        train_labels,
+        config.scored_steps(teacher.inner_steps),
+        config.real_batch_size,
+        stream,
+        device,
+        flip=config.real_flip,
+    )
+    return learner, real
+
+
+def _ranking_weights(
+    teacher: Teacher,
+    sampler: LearnerSampler,
+    train_images: torch.Tensor,
+    train_labels: torch.Tensor,
+    config: MetaTrainConfig,
+    streams: list[tuple[int, torch.Generator]],
+    device: torch.device,
+    world: World,
+) -> tuple[dict[int, float], float, float | None]:
+    """The extra weight of each learner's last-step loss under the ranking objective, with R
+    and the step's concordance: every learner's real loss after T steps is read without a graph
+    (the streams are rewound, so the meta-gradients draw the same), summed over processes."""
+    if not hasattr(sampler, "last_accuracy"):
+        raise ConfigError(
+            "meta.rank_weight > 0 needs calibration architectures with known accuracies "
+            "(TeachRunConfig.calibration; gtnas teach train --calibration TRUTH.json)"
+        )
+    count = config.learners_per_step
+    values = torch.zeros(2, count, dtype=torch.float64, device=device)  # (loss, accuracy) x L
+    for j, stream in streams:
+        rewind = stream.get_state()
+        learner, real = _draw_learner(
+            teacher, sampler, train_images, train_labels, config, stream, device
+        )
+        accuracy = float(sampler.last_accuracy)  # type: ignore[attr-defined]
+        state = train_learner(learner, teacher)
+        with torch.no_grad():
+            loss = learner_loss(learner, state.names, state.params, *real[teacher.inner_steps])
+        values[0, j], values[1, j] = float(loss), accuracy
+        stream.set_state(rewind)
+        del learner, state
+    (values,) = world.sum([values])
+    losses, accuracies = values[0].tolist(), values[1].tolist()
+    rank_loss, slopes = ranking_loss(losses, accuracies, config.rank_temperature)
+    # the mean over the L learners divides each learner's gradient by L again
+    weights = {j: config.rank_weight * count * slopes[j] for j, _ in streams}
+    return weights, rank_loss, concordance(losses, accuracies)
 
 
 def mean_meta_gradient(
@@ -227,19 +314,18 @@ def mean_meta_gradient(
     one after another with one learner's graph in memory at a time, then summed over the
     processes of ``world``."""
     mode = "checkpoint" if config.gradient_checkpointing else "unroll"
+    world = world or World()
+    final_weights: dict[int, float] = {}
+    rank_loss = rank_tau = None
+    if config.rank_weight > 0:
+        final_weights, rank_loss, rank_tau = _ranking_weights(
+            teacher, sampler, train_images, train_labels, config, streams, device, world
+        )
     sums = [torch.zeros_like(p) for p in teacher.meta_parameters()]
     losses = torch.zeros(2, dtype=torch.float64, device=device)  # meta-loss, final loss sums
-    for _, stream in streams:
-        learner = sampler.sample(stream).to(device)
-        teacher.begin_episode(stream)
-        real = sample_real_batches(
-            train_images,
-            train_labels,
-            config.scored_steps(teacher.inner_steps),
-            config.real_batch_size,
-            stream,
-            device,
-            flip=config.real_flip,
+    for j, stream in streams:
+        learner, real = _draw_learner(
+            teacher, sampler, train_images, train_labels, config, stream, device
         )
         result = meta_gradient(
             learner,
@@ -248,16 +334,18 @@ def mean_meta_gradient(
             mode=mode,
             weighting=config.meta_loss_weighting,
             truncation=config.truncation,
+            final_weight=final_weights.get(j, 0.0),
         )
         for total, g in zip(sums, result.grads, strict=True):
             total.add_(g)
         losses += torch.tensor([result.meta_loss, result.final_loss], dtype=losses.dtype,
                                device=device)  # fmt: skip
         del result, learner  # one learner's graph at a time
-    *sums, losses = (world or World()).sum([*sums, losses])
+    *sums, losses = world.sum([*sums, losses])
     count = config.learners_per_step
     meta_loss, final_loss = (float(v) / count for v in losses.tolist())
-    return MeanMetaGradient([total / count for total in sums], meta_loss, final_loss)
+    grads = [total / count for total in sums]
+    return MeanMetaGradient(grads, meta_loss, final_loss, rank_loss, rank_tau)
 
 
 def meta_train_step(
@@ -298,6 +386,8 @@ def meta_train_step(
         float(grad_norm),
         not finite,
         time.perf_counter() - start,
+        mean.rank_loss,
+        mean.rank_tau,
     )
 
 

@@ -77,6 +77,11 @@ class TeachRunConfig:
     deterministic: bool = False
     checkpoint_every: int = 25  # outer iterations between checkpoints
     train_subset: int = 0  # meta-train on the first N training examples only (0: all)
+    # Calibration architectures of the ranking-aware meta-objective (meta.rank_weight > 0):
+    # genotype ("<space>:<string>") -> its validation accuracy after real training, e.g. the
+    # first architectures of a truth set (gtnas teach train --calibration); meta-training then
+    # draws its learners from these alone, and a proxy must not be judged on them.
+    calibration: dict[str, float] = field(default_factory=dict)
     teacher_options: TeacherConfig = field(default_factory=TeacherConfig)
     learner_options: ConvLearnerConfig = field(default_factory=ConvLearnerConfig)
     meta: MetaTrainConfig = field(default_factory=MetaTrainConfig)
@@ -86,6 +91,11 @@ class TeachRunConfig:
             raise ValueError(f"unknown teacher {self.teacher!r}; choose from {TEACHERS.names()}")
         if self.checkpoint_every < 1:
             raise ValueError("checkpoint_every must be >= 1")
+        if self.meta.rank_weight > 0 and len(self.calibration) < 2:
+            raise ValueError(
+                "meta.rank_weight > 0 needs at least 2 calibration architectures "
+                "(gtnas teach train --calibration TRUTH.json --calibration-count N)"
+            )
 
 
 def make_learner_sampler(
@@ -93,10 +103,14 @@ def make_learner_sampler(
 ) -> LearnerSampler:
     """The run's learner sampler: a registered one, or architectures from a search space."""
     from gtnas.spaces import SEARCH_SPACES, create_space
-    from gtnas.spaces.sampler import SpaceLearnerSampler
+    from gtnas.spaces.sampler import CalibrationSampler, SpaceLearnerSampler
 
     if config.learner in SEARCH_SPACES:
         space = create_space(config.learner, config.space_options)
+        if config.calibration:
+            prefix = f"{space.name}:"
+            accuracies = {g.removeprefix(prefix): a for g, a in config.calibration.items()}
+            return CalibrationSampler(space, image_shape, num_classes, accuracies, config.blueprint)
         return SpaceLearnerSampler(space, image_shape, num_classes, config.blueprint)
     if config.learner not in LEARNER_SAMPLERS:
         raise ConfigError(
@@ -375,6 +389,8 @@ def _meta_train(
             }
             if config.meta.learners_per_step > 1 or world.distributed:
                 record.update(learners=config.meta.learners_per_step, processes=world.size)
+            if step.rank_loss is not None:
+                record.update(rank_loss=step.rank_loss, rank_tau=step.rank_tau)
             every = config.meta.eval_every
             if writes and every and (iteration % every == 0 or iteration == total):
                 record["val_acc"] = validate_teacher(

@@ -198,7 +198,7 @@ class MetaGradient:
     final_loss: float  # real-data loss after the last step
     grads: Tensors  # d (sum_k w_k L_k) / d teacher.meta_parameters(), None replaced by zeros
     step_losses: dict[int, float]  # L_k after each scored step k
-    weights: dict[int, float]  # w_k, from step_weights
+    weights: dict[int, float]  # w_k, from step_weights (the last plus any final_weight)
 
 
 def meta_gradient(
@@ -209,9 +209,12 @@ def meta_gradient(
     mode: str = "unroll",
     weighting: str = "uniform",
     truncation: int = 0,
+    final_weight: float = 0.0,
 ) -> MetaGradient:
     """Meta-gradient of the weighted real-data loss after the steps in ``real_batches`` (keys
-    in 1..T; T must be present) with respect to ``teacher.meta_parameters()``.
+    in 1..T; T must be present) with respect to ``teacher.meta_parameters()``; with
+    ``final_weight`` c, of that plus c times the last step's loss (a ranking objective's share,
+    :mod:`gtnas.meta.ranking`).
 
     Train a fresh learner on the teacher (``begin_episode`` already called), differentiating
     through every inner step, or the last ``truncation`` ones (0: all; see the module).
@@ -237,12 +240,13 @@ def meta_gradient(
         values = dict(zip(losses, torch.stack(list(losses.values())).tolist(), strict=True))
         values = {**early, **values}
         weights = step_weights(values, weighting)
+        weights[steps] += final_weight
         objective = torch.stack([weights[k] * loss for k, loss in losses.items()]).sum()
         grads = torch.autograd.grad(objective, meta_params, allow_unused=True)
     elif mode == "checkpoint":
         values, weights, grads = _checkpointed(
             learner, teacher, state, real_batches, meta_params, weighting, start=first,
-            early=early,
+            early=early, final_weight=final_weight,
         )  # fmt: skip
     else:
         raise ValueError(f"unknown meta-gradient mode {mode!r}; use 'unroll' or 'checkpoint'")
@@ -329,6 +333,7 @@ def _checkpointed(
     *,
     start: int = 0,
     early: dict[int, float] | None = None,
+    final_weight: float = 0.0,
 ) -> tuple[dict[int, float], dict[int, float], Tensors]:
     steps = teacher.inner_steps
     # Forward sweep without a graph, remembering (w_t, v_t) for t = start..T-1; the scored
@@ -361,6 +366,7 @@ def _checkpointed(
                 loss = learner_loss(learner, state.names, params, *real_batches[t + 1])
             values[t + 1] = float(loss)
     weights = step_weights(values, weighting)
+    weights[steps] += final_weight
     # Backward sweep: rebuild step t's graph from (w_t, v_t) and push the adjoints through it.
     grads = [torch.zeros_like(p) for p in meta_params]
     adj_params: Tensors | None = None  # dL/dw_{t+1}

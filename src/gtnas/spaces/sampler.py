@@ -55,3 +55,30 @@ class SpaceLearnerSampler:
     def sample(self, generator: torch.Generator) -> nn.Module:
         self.last_genotype = self.space.sample(generator)
         return self.build(self.last_genotype, generator)
+
+
+class CalibrationSampler(SpaceLearnerSampler):
+    """Learners drawn uniformly from given architectures of known accuracy (the calibration
+    set of a ranking-aware meta-objective, :mod:`gtnas.meta.ranking`): ``accuracies`` maps each
+    genotype's string (without the space prefix) to its accuracy after real training;
+    ``last_accuracy`` is that of the most recent ``sample``."""
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        image_shape: tuple[int, int, int],
+        num_classes: int,
+        accuracies: dict[str, float],
+        blueprint: str | dict[str, Any] = "search",
+    ) -> None:
+        super().__init__(space, image_shape, num_classes, blueprint)
+        if len(accuracies) < 2:
+            raise ValueError("a calibration set needs at least 2 architectures")
+        self.genotypes = [space.parse(text) for text in accuracies]
+        self.accuracies = [float(a) for a in accuracies.values()]
+        self.last_accuracy: float | None = None
+
+    def sample(self, generator: torch.Generator) -> nn.Module:
+        index = int(torch.randint(len(self.genotypes), (), generator=generator))
+        self.last_genotype, self.last_accuracy = self.genotypes[index], self.accuracies[index]
+        return self.build(self.last_genotype, generator)
