@@ -48,8 +48,8 @@ CONV_DTYPES = {"float32": None, "bfloat16": torch.bfloat16}  # meta.conv_dtype -
 @dataclass(frozen=True)
 class MetaTrainConfig:
     iterations: int = 400  # outer iterations
-    # Adam learning rate of the meta-parameters. 0.03 beat 0.01 on MNIST (93.8% vs 91.1%
-    # validation after 60 iterations, 16 steps of 64); the public code used 0.02.
+    # Adam learning rate of the meta-parameters: 0.03 beat 0.01 on MNIST (the `defaults`
+    # probes, benchmarks/results/README.md); the public code used 0.02.
     meta_lr: float = 0.03
     betas: tuple[float, float] = (0.9, 0.999)
     final_lr_fraction: float = 0.1  # cosine decay of meta_lr down to this fraction
@@ -76,10 +76,9 @@ class MetaTrainConfig:
     meta_loss_weighting: str = "uniform"
     # The dtype the learners' and generator's convolutions compute in while meta-training
     # (CPU only; gtnas.learners.conv_grad.compute_dtype): bfloat16 on CPUs with AMX or
-    # AVX512-BF16 units made a paper-size GTN meta-gradient 1.42x faster on an Intel Xeon,
-    # and its 480-iteration MNIST schedule took 70 minutes against 132 for 98.87% against
-    # 98.93% test accuracy. Everything else, and the learners that assess the finished
-    # teacher, stay float32.
+    # AVX512-BF16 units made a paper-size GTN meta-gradient faster on an Intel Xeon at about
+    # the same teacher accuracy (configs/README.md, benchmarks/results/teach.md). Everything
+    # else, and the learners that assess the finished teacher, stay float32.
     conv_dtype: str = "float32"
     grad_clip: float = 10.0  # max global norm of the meta-gradient (0: no clipping)
     gradient_checkpointing: bool = False  # rebuild one inner step at a time in the backward

@@ -201,12 +201,10 @@ class NB201Space(SearchSpace[NB201Genotype]):
         # busy CPU thread, about the cost of the GTN paper's default conv learner
         "search": NB201Blueprint(channels=16, cells_per_stage=1),
         # the search size with a 7x7-pooled (on 28x28 images: flattened) classifier head, for
-        # teaching: global pooling stalls a GTN's meta-training on NB-201 cells. Measured by
-        # `python -m benchmarks.probes --set nb201` (MNIST, sampled cells, 20 meta-iterations):
-        # at 16 steps of 64 a spatial head unblocks it (3x3 head at 16 channels: 53% validation
-        # accuracy, 8 channels with this 7x7 head: 54%; global pooling: 24%), while this preset
-        # itself overshoots at 16 steps of 32 (meta-loss near 3, 11%); a head_pool of 3 is the
-        # safer start at this width.
+        # teaching: global pooling stalls a GTN's meta-training on NB-201 cells and a spatial
+        # head unblocks it, while this preset itself overshoots at 16 steps of 32, so a
+        # head_pool of 3 is the safer start at this width (`python -m benchmarks.probes --set
+        # nb201`; benchmarks/results/README.md).
         "search-fc": NB201Blueprint(channels=16, cells_per_stage=1, head_pool=7),
         # the search size with a 3x3-pooled classifier head: the blueprint to meta-train a
         # teacher on (and so to score gtn:K at) for NB-201 cells, see search-fc above; and the

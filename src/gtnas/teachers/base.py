@@ -22,8 +22,7 @@ class TeacherConfig:
     batch_size: int = 128  # B: synthetic samples per inner step
     # Initial inner learning rate and momentum (all steps), meta-learned from there. The public
     # GTN code starts at 0.02 / 0.5; on MNIST, starting where real data trains best (0.05 /
-    # 0.9) reached 94.2% validation accuracy after 60 meta-iterations instead of 91.1%
-    # (16 steps of 64, small learner; benchmarks/README.md).
+    # 0.9) learned faster (the `defaults` probes, benchmarks/results/README.md).
     lr: float = 0.05
     momentum: float = 0.9
     learn_schedule: bool = True  # meta-learn the per-step lr and momentum

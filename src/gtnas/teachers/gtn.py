@@ -14,10 +14,10 @@ from gtnas.teachers.warm_start import glo_fit, real_targets
 
 # The generator learns at 1/30 of the meta-lr. Adam moves each parameter by about its lr per
 # step whatever the gradient, and the generator's weight-normalised directions are small (std
-# ~0.04): at the curriculum's 0.03 a step turns them by a large angle. Measured at the paper's
-# MNIST size (benchmarks.probes --set paper, meta-loss after 20 of 40 iterations): 0.37 with
-# one meta-lr, 0.24 with the generator at 1/30; from a warm start, three steps at 0.01 took a
-# generator from 96% to 76% (fresh-learner validation accuracy), at 0.0003 to 96.6%.
+# ~0.04): at the curriculum's 0.03 a step turns them by a large angle, and from a warm start a
+# few such steps undo the fit. At the paper's MNIST size the slower generator meta-learned to
+# a lower loss and kept a warm start (`benchmarks.probes --set paper`;
+# benchmarks/results/README.md).
 GENERATOR_LR_SCALE = {"generator": 1 / 30}
 
 
@@ -83,9 +83,8 @@ class NoCurriculumTeacher(Teacher):
 
     name = "gtn-nocurriculum"
     # The generator at the full meta-lr: it is all this teacher learns besides the schedule
-    # (no curriculum to carry the fast changes). Measured with benchmarks.teach --preset
-    # quick on MNIST (100 iterations): 89.56% with one meta-lr, 75.58% with the generator at
-    # the curriculum teacher's 1/30.
+    # (no curriculum to carry the fast changes); at the curriculum teacher's 1/30 it learned
+    # far less (benchmarks.teach --preset quick; benchmarks/results/README.md).
     default_lr_scale: ClassVar[dict[str, float]] = {}
 
     def __init__(
