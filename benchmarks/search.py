@@ -28,12 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.rankcorr import SLIM_GENERATOR
 from benchmarks.results import argument_parser, machine_line, write_records
 
 RESULTS = Path(__file__).parent / "results"
 RUNS = Path(__file__).parent / "runs" / "search"
 STRATEGY_NAMES = ("random", "evolution", "reinforce", "tpe")
-SLIM_GENERATOR = {"noise_dim": 64, "hidden": 256, "channels": 64, "mid_channels": 32}
 
 # A preset is a SearchConfig (as a dict: `search`) plus what only the benchmark needs: how many
 # architectures each proxy scores, which proxies, and per-strategy options.
