@@ -191,171 +191,23 @@ def train_network(
         _write_json(run_dir / CONFIG_FILE, _config_document(config, dataset))
         _write_json(run_dir / GENOTYPE_FILE, envelope)
 
-    train_images, train_labels, val_images, val_labels = _real_data(dataset, config, device)
-    fill = padding_fill(dataset.mean, dataset.std).to(device)  # (C,) padding of the crops
-    examples = train_labels.shape[0]
-    batch_size = min(config.batch_size, examples)
-    # Whole batches only: a last, tiny batch would give BatchNorm noisy statistics.
-    steps_per_epoch = examples // batch_size
-    total_steps = config.epochs * steps_per_epoch
-    warmup_steps = round(config.warmup_epochs * steps_per_epoch)
-
-    optimizer = make_optimizer(network, config)
-    generators = {"augment": make_generator(derive_seed(config.seed, "augment"))}
-    augment_generator = generators["augment"]
-    metrics = folder.metrics
-    guard = _NonFiniteGuard(config.max_nonfinite)
-    # Where the run stands; a checkpoint holds all of it.
-    progress: dict[str, Any] = {
-        "step": 0,  # optimiser steps taken
-        "epoch": 0,  # the epoch in progress (0-based)
-        "position": 0,  # batches of that epoch already taken
-        "epoch_sums": _empty_sums(),  # running sums of the epoch in progress
-        "train_seconds": 0.0,
-        "images_seen": 0,
-    }
-    if checkpoint is not None:
-        state = folder.restore(checkpoint, generators)
-        model_state = {
-            name[len(MODEL_PREFIX) :]: tensor
-            for name, tensor in checkpoint.tensors.items()
-            if name.startswith(MODEL_PREFIX)
-        }
-        network.load_state_dict(model_state, strict=True)
-        optimizer.load_state_dict(state["optimizer"])
-        guard.skipped_total, guard.consecutive = state["guard"]
-        progress = state["progress"]
-        progress.pop("elapsed", None)  # kept there by checkpoints before RunFolder
+    session = _open_session(config, folder, network, dataset, device, checkpoint)
     if resume:
         folder.keep_log_until(checkpoint, key="step")
-
-    def checkpoint_now() -> None:
-        folder.save(
-            progress["step"],
-            tensors={MODEL_PREFIX + k: v for k, v in network.state_dict().items()},
-            state={
-                "optimizer": optimizer.state_dict(),
-                "guard": [guard.skipped_total, guard.consecutive],
-                "progress": progress,
-            },
-            generators=generators,
-        )
-
-    end_step = total_steps if stop_after_steps is None else min(total_steps, stop_after_steps)
-    bn_backup = [b.clone() for b in network.buffers()]  # restored after a skipped step
-    session_images, session_seconds = 0, 0.0
+    total = session.total_steps
+    end_step = total if stop_after_steps is None else min(total, stop_after_steps)
     description = f"training {space.name} on {dataset.name}"
-    stopped = False
-    lr = config.lr * learning_rate_factor(max(progress["step"] - 1, 0), total_steps, warmup_steps)
-
     with progress_bar(
-        total_steps - progress["step"], description, disable=not show_progress
+        total - session.progress["step"], description, disable=not show_progress
     ) as bar:
-        while progress["epoch"] < config.epochs and not stopped:
-            epoch = progress["epoch"]
-            # Epoch e's order depends only on (seed, e): recomputed on resume, never stored.
-            order = torch.randperm(
-                examples, generator=make_generator(derive_seed(config.seed, "order", epoch))
-            ).to(device)  # (examples,)
-            while progress["position"] < steps_per_epoch:
-                if progress["step"] >= end_step:
-                    stopped = True
-                    break
-                position = progress["position"]
-                index = order[position * batch_size : (position + 1) * batch_size]  # (B,)
-                lr = config.lr * learning_rate_factor(progress["step"], total_steps, warmup_steps)
+        _train_epochs(session, augmentation, end_step, bar)
 
-                start = time.perf_counter()
-                images = augmentation(train_images[index], augment_generator, fill)
-                loss, correct, grad_norm, finite = train_step(
-                    network, optimizer, images, train_labels[index], lr, config, bn_backup
-                )
-                seconds = time.perf_counter() - start
-
-                _count_step(progress, index.shape[0], loss, correct, finite, seconds)
-                session_images += index.shape[0]
-                session_seconds += seconds
-                sums = progress["epoch_sums"]
-                guard.update(not finite, progress["step"], epoch)
-
-                step = progress["step"]
-                if config.log_every_steps and step % config.log_every_steps == 0:
-                    metrics.append(
-                        {
-                            "kind": "step",
-                            "step": step,
-                            "epoch": epoch + 1,
-                            "loss": loss,
-                            "accuracy": correct / index.shape[0],
-                            "grad_norm": grad_norm,
-                            "lr": lr,
-                        }
-                    )
-                bar.advance(
-                    1,
-                    loss=sums["loss"] / max(1, sums["examples"]),
-                    acc=sums["correct"] / max(1, sums["examples"]),
-                    lr=lr,
-                    img_per_s=round(session_images / max(session_seconds, 1e-9)),
-                )
-                if progress["position"] < steps_per_epoch and (
-                    step % config.checkpoint_every_steps == 0 or step == end_step
-                ):
-                    checkpoint_now()
-
-            if progress["position"] < steps_per_epoch:
-                break  # stopped mid-epoch; checkpointed above
-            record = _epoch_record(progress, epoch, lr)
-            if (epoch + 1) % config.eval_every_epochs == 0 or epoch + 1 == config.epochs:
-                record["val_loss"], record["val_accuracy"] = evaluate(
-                    network, val_images, val_labels, config.eval_batch_size
-                )
-            record["elapsed"] = folder.elapsed()
-            metrics.append(record)
-            progress["epoch"] += 1
-            progress["position"] = 0
-            progress["epoch_sums"] = _empty_sums()
-            checkpoint_now()
-
+    progress = session.progress
     finished = progress["epoch"] >= config.epochs
     val_accuracy = test_accuracy = None
     if finished:
-        # The last epoch validated these very weights (its record is in metrics.jsonl, also
-        # after a resume): reuse it rather than spend another pass over the validation split.
-        last = [r for r in metrics.read() if r.get("kind") == "epoch"]
-        if last and last[-1].get("epoch") == config.epochs and "val_accuracy" in last[-1]:
-            val_accuracy = last[-1]["val_accuracy"]
-        else:
-            _, val_accuracy = evaluate(network, val_images, val_labels, config.eval_batch_size)
-        # The test split is touched here and nowhere else: once, after the last epoch.
-        test_images, test_labels = dataset.test.images.to(device), dataset.test.labels.to(device)
-        _, test_accuracy = evaluate(network, test_images, test_labels, config.eval_batch_size)
-        _save_weights(run_dir / MODEL_FILE, network, space.format(genotype))
-        train_seconds = progress["train_seconds"]
-        result = {
-            "genotype": space.format(genotype),
-            "dataset": dataset.name,
-            "val_accuracy": val_accuracy,
-            "test_accuracy": test_accuracy,
-            "parameters": parameters,
-            "flops": flops,
-            "multiply_accumulates": flops // 2,
-            "blueprint_preset": preset,  # None: given as fields; config.json has the fields
-            "epochs": config.epochs,
-            "steps": progress["step"],
-            "train_examples": examples,
-            "val_examples": int(val_labels.shape[0]),
-            "test_examples": int(test_labels.shape[0]),
-            "augmentation": policy_name(config.augmentation, dataset.name),
-            "seconds_per_epoch": train_seconds / config.epochs,
-            "train_seconds": train_seconds,
-            "wall_seconds": folder.elapsed(),
-            "images_per_second": progress["images_seen"] / max(train_seconds, 1e-9),
-            "skipped_steps": guard.skipped_total,
-            "device": str(device),
-        }
-        _write_json(run_dir / RESULT_FILE, result)
-
+        result = _finish(session, space, genotype, dataset, preset, parameters, flops)
+        val_accuracy, test_accuracy = result["val_accuracy"], result["test_accuracy"]
     return FinalTrainResult(
         run_dir=run_dir,
         finished=finished,
@@ -366,9 +218,229 @@ def train_network(
         parameters=parameters,
         flops=flops,
         train_seconds=progress["train_seconds"],
-        skipped_steps=guard.skipped_total,
-        history=metrics.read(),
+        skipped_steps=session.guard.skipped_total,
+        history=folder.metrics.read(),
     )
+
+
+@dataclass
+class _Session:
+    """One session of a final-training run: what the loop reads and advances. ``progress``
+    is where the run stands; a checkpoint holds all of it."""
+
+    config: FinalTrainConfig
+    folder: RunFolder
+    network: nn.Module
+    optimizer: torch.optim.SGD
+    generators: dict[str, torch.Generator]  # {"augment": the augmentation's generator}
+    guard: _NonFiniteGuard
+    progress: dict[str, Any]
+    device: torch.device
+    train: tuple[torch.Tensor, torch.Tensor]  # (N, C, H, W), (N,) on the device
+    val: tuple[torch.Tensor, torch.Tensor]
+    fill: torch.Tensor  # (C,) padding of the crops
+    batch_size: int
+    steps_per_epoch: int
+    total_steps: int
+    warmup_steps: int
+
+    def lr(self, step: int) -> float:
+        factor = learning_rate_factor(step, self.total_steps, self.warmup_steps)
+        return self.config.lr * factor
+
+    def checkpoint(self) -> None:
+        self.folder.save(
+            self.progress["step"],
+            tensors={MODEL_PREFIX + k: v for k, v in self.network.state_dict().items()},
+            state={
+                "optimizer": self.optimizer.state_dict(),
+                "guard": [self.guard.skipped_total, self.guard.consecutive],
+                "progress": self.progress,
+            },
+            generators=self.generators,
+        )
+
+
+def _open_session(
+    config: FinalTrainConfig,
+    folder: RunFolder,
+    network: nn.Module,
+    dataset: Dataset,
+    device: torch.device,
+    checkpoint: Any,
+) -> _Session:
+    """The session's data, optimiser and generators, restored from ``checkpoint`` if any."""
+    train_images, train_labels, val_images, val_labels = _real_data(dataset, config, device)
+    examples = train_labels.shape[0]
+    batch_size = min(config.batch_size, examples)
+    # Whole batches only: a last, tiny batch would give BatchNorm noisy statistics.
+    steps_per_epoch = examples // batch_size
+    session = _Session(
+        config=config,
+        folder=folder,
+        network=network,
+        optimizer=make_optimizer(network, config),
+        generators={"augment": make_generator(derive_seed(config.seed, "augment"))},
+        guard=_NonFiniteGuard(config.max_nonfinite),
+        progress={
+            "step": 0,  # optimiser steps taken
+            "epoch": 0,  # the epoch in progress (0-based)
+            "position": 0,  # batches of that epoch already taken
+            "epoch_sums": _empty_sums(),  # running sums of the epoch in progress
+            "train_seconds": 0.0,
+            "images_seen": 0,
+        },
+        device=device,
+        train=(train_images, train_labels),
+        val=(val_images, val_labels),
+        fill=padding_fill(dataset.mean, dataset.std).to(device),
+        batch_size=batch_size,
+        steps_per_epoch=steps_per_epoch,
+        total_steps=config.epochs * steps_per_epoch,
+        warmup_steps=round(config.warmup_epochs * steps_per_epoch),
+    )
+    if checkpoint is not None:
+        state = folder.restore(checkpoint, session.generators)
+        model_state = {
+            name[len(MODEL_PREFIX) :]: tensor
+            for name, tensor in checkpoint.tensors.items()
+            if name.startswith(MODEL_PREFIX)
+        }
+        network.load_state_dict(model_state, strict=True)
+        session.optimizer.load_state_dict(state["optimizer"])
+        session.guard.skipped_total, session.guard.consecutive = state["guard"]
+        session.progress = state["progress"]
+        session.progress.pop("elapsed", None)  # kept there by checkpoints before RunFolder
+    return session
+
+
+def _train_epochs(s: _Session, augmentation: Any, end_step: int, bar: Any) -> None:
+    """Epochs until the last or until ``end_step`` optimiser steps: each step takes the next
+    batch of its epoch's permutation, augments it and makes one SGD step at the cosine
+    schedule's rate; each finished epoch is validated (every ``eval_every_epochs``), logged and
+    checkpointed."""
+    config, progress, metrics = s.config, s.progress, s.folder.metrics
+    train_images, train_labels = s.train
+    examples = train_labels.shape[0]
+    bn_backup = [b.clone() for b in s.network.buffers()]  # restored after a skipped step
+    session_images, session_seconds = 0, 0.0
+    stopped = False
+    lr = s.lr(max(progress["step"] - 1, 0))
+    while progress["epoch"] < config.epochs and not stopped:
+        epoch = progress["epoch"]
+        # Epoch e's order depends only on (seed, e): recomputed on resume, never stored.
+        order = torch.randperm(
+            examples, generator=make_generator(derive_seed(config.seed, "order", epoch))
+        ).to(s.device)  # (examples,)
+        while progress["position"] < s.steps_per_epoch:
+            if progress["step"] >= end_step:
+                stopped = True
+                break
+            position = progress["position"]
+            index = order[position * s.batch_size : (position + 1) * s.batch_size]  # (B,)
+            lr = s.lr(progress["step"])
+
+            start = time.perf_counter()
+            images = augmentation(train_images[index], s.generators["augment"], s.fill)
+            loss, correct, grad_norm, finite = train_step(
+                s.network, s.optimizer, images, train_labels[index], lr, config, bn_backup
+            )
+            seconds = time.perf_counter() - start
+
+            _count_step(progress, index.shape[0], loss, correct, finite, seconds)
+            session_images += index.shape[0]
+            session_seconds += seconds
+            sums = progress["epoch_sums"]
+            s.guard.update(not finite, progress["step"], epoch)
+
+            step = progress["step"]
+            if config.log_every_steps and step % config.log_every_steps == 0:
+                metrics.append(
+                    {
+                        "kind": "step",
+                        "step": step,
+                        "epoch": epoch + 1,
+                        "loss": loss,
+                        "accuracy": correct / index.shape[0],
+                        "grad_norm": grad_norm,
+                        "lr": lr,
+                    }
+                )
+            bar.advance(
+                1,
+                loss=sums["loss"] / max(1, sums["examples"]),
+                acc=sums["correct"] / max(1, sums["examples"]),
+                lr=lr,
+                img_per_s=round(session_images / max(session_seconds, 1e-9)),
+            )
+            if progress["position"] < s.steps_per_epoch and (
+                step % config.checkpoint_every_steps == 0 or step == end_step
+            ):
+                s.checkpoint()
+
+        if progress["position"] < s.steps_per_epoch:
+            break  # stopped mid-epoch; checkpointed above
+        record = _epoch_record(progress, epoch, lr)
+        if (epoch + 1) % config.eval_every_epochs == 0 or epoch + 1 == config.epochs:
+            record["val_loss"], record["val_accuracy"] = evaluate(
+                s.network, *s.val, config.eval_batch_size
+            )
+        record["elapsed"] = s.folder.elapsed()
+        metrics.append(record)
+        progress["epoch"] += 1
+        progress["position"] = 0
+        progress["epoch_sums"] = _empty_sums()
+        s.checkpoint()
+
+
+def _finish(
+    s: _Session,
+    space: SearchSpace,
+    genotype: Any,
+    dataset: Dataset,
+    preset: str | None,
+    parameters: int,
+    flops: int,
+) -> dict[str, Any]:
+    """Score the finished network (the test split touched here and nowhere else: once, after
+    the last epoch), save its weights and write ``result.json``; returns the result."""
+    config, progress = s.config, s.progress
+    val_images, val_labels = s.val
+    # The last epoch validated these very weights (its record is in metrics.jsonl, also
+    # after a resume): reuse it rather than spend another pass over the validation split.
+    last = [r for r in s.folder.metrics.read() if r.get("kind") == "epoch"]
+    if last and last[-1].get("epoch") == config.epochs and "val_accuracy" in last[-1]:
+        val_accuracy = last[-1]["val_accuracy"]
+    else:
+        _, val_accuracy = evaluate(s.network, val_images, val_labels, config.eval_batch_size)
+    test_images, test_labels = dataset.test.images.to(s.device), dataset.test.labels.to(s.device)
+    _, test_accuracy = evaluate(s.network, test_images, test_labels, config.eval_batch_size)
+    _save_weights(s.folder.path / MODEL_FILE, s.network, space.format(genotype))
+    train_seconds = progress["train_seconds"]
+    result = {
+        "genotype": space.format(genotype),
+        "dataset": dataset.name,
+        "val_accuracy": val_accuracy,
+        "test_accuracy": test_accuracy,
+        "parameters": parameters,
+        "flops": flops,
+        "multiply_accumulates": flops // 2,
+        "blueprint_preset": preset,  # None: given as fields; config.json has the fields
+        "epochs": config.epochs,
+        "steps": progress["step"],
+        "train_examples": int(s.train[1].shape[0]),
+        "val_examples": int(val_labels.shape[0]),
+        "test_examples": int(test_labels.shape[0]),
+        "augmentation": policy_name(config.augmentation, dataset.name),
+        "seconds_per_epoch": train_seconds / config.epochs,
+        "train_seconds": train_seconds,
+        "wall_seconds": s.folder.elapsed(),
+        "images_per_second": progress["images_seen"] / max(train_seconds, 1e-9),
+        "skipped_steps": s.guard.skipped_total,
+        "device": str(s.device),
+    }
+    _write_json(s.folder.path / RESULT_FILE, result)
+    return result
 
 
 # --- one step ---------------------------------------------------------------------------------
