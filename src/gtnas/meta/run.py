@@ -253,27 +253,120 @@ def _meta_train(
     if resume:
         check_resumable(load_run_config(run_dir), config, run_dir, checkpoint)
     world.barrier()  # every rank has looked at the folder before rank 0 writes into it
-    writes = world.main  # rank 0 alone writes the run folder
     folder.create()
-    if writes:
+    if folder.writes:  # rank 0 alone writes the run folder
         write_config(config, run_dir / CONFIG_FILE)
 
     keep_freed_memory()  # a meta-gradient frees and re-allocates gigabytes (see the module)
     seed_everything(config.seed)
     dataset = load_dataset(config.dataset, quiet=not show_progress)
-    train = dataset.train
-    train_images, train_labels = train.images, train.labels
-    if config.train_subset:
-        train_images, train_labels = (
-            train_images[: config.train_subset],
-            train_labels[: config.train_subset],
+    s = _open_session(config, folder, dataset, device, world, checkpoint)
+    if resume:
+        folder.keep_log_until(checkpoint, key="iteration", start=-1)
+    # every rank starts from rank 0's teacher (they are built and restored alike; this makes
+    # sure of it)
+    world.broadcast_(list(s.teacher.state_dict().values()))
+
+    if checkpoint is None and config.teacher_options.init == "real":
+        _warm_start(s, show_progress, on_iteration)
+    total = config.meta.iterations
+    end = total if stop_after is None else min(total, stop_after)
+    with progress_bar(
+        end - s.start_iteration, f"meta-training {config.teacher}", disable=not show_progress
+    ) as bar:
+        for iteration in range(s.start_iteration + 1, end + 1):
+            record = _meta_iteration(s, iteration)
+            s.log(record)  # before the checkpoint: a resume keeps the records up to it
+            if iteration % config.checkpoint_every == 0 or iteration == end:
+                s.checkpoint(iteration)
+            bar.advance(1, meta_loss=record["meta_loss"], val_acc=record.get("val_acc"))
+            if on_iteration is not None and folder.writes:
+                on_iteration(record)
+
+    if end == total and folder.writes:
+        info = TeacherInfo(
+            name=config.teacher,
+            config=config.teacher_options,
+            dataset=config.dataset,
+            image_shape=dataset.image_shape,
+            num_classes=dataset.num_classes,
+            mean=dataset.mean,
+            std=dataset.std,
+            class_names=tuple(dataset.class_names),
         )
+        save_teacher(run_dir, s.teacher, info)
+    world.barrier()  # the other ranks read the finished folder only after rank 0 wrote it
+    return TeachRunResult(
+        run_dir, end, folder.elapsed(), s.guard.skipped_total, folder.metrics.read(),
+        peak_memory_mb=s.peak(),
+    )  # fmt: skip
+
+
+@dataclass
+class _MetaSession:
+    """One session of a meta-training run: the teacher and everything that advances it."""
+
+    config: TeachRunConfig
+    folder: RunFolder
+    world: distributed.World
+    device: torch.device
+    teacher: Teacher
+    sampler: LearnerSampler
+    optimizer: torch.optim.Optimizer
+    scheduler: Any  # the cosine meta-lr schedule (torch LambdaLR)
+    guard: NonFiniteGuard
+    generator: torch.Generator  # the run's stream (and one learner's, at one per step)
+    train: tuple[torch.Tensor, torch.Tensor]  # real training images (N, C, H, W), labels (N,)
+    val: tuple[torch.Tensor, torch.Tensor]  # the validation images a fresh learner is read on
+    start_iteration: int = 0
+    peak_before: float = 0.0  # MB, of the earlier sessions
+
+    def peak(self) -> float:
+        return max(self.peak_before, peak_memory_mb())
+
+    def validate(self, iteration: int) -> float:
+        """One fresh learner's validation accuracy, seeded apart from training."""
+        seed = validation_seed(self.config.seed, iteration)
+        return validate_teacher(self.teacher, self.sampler, *self.val, seed, self.device)
+
+    def log(self, record: dict[str, Any]) -> None:
+        if self.folder.writes:  # rank 0 alone
+            self.folder.metrics.append(record)
+
+    def checkpoint(self, iteration: int) -> None:
+        guard = self.guard
+        self.folder.save(
+            iteration,
+            tensors={},
+            state={
+                "iteration": iteration,
+                "teacher": self.teacher.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "guard": {"skipped_total": guard.skipped_total, "consecutive": guard.consecutive},
+                "peak_memory_mb": self.peak(),
+            },
+            generators={"train": self.generator},
+        )
+
+
+def _open_session(
+    config: TeachRunConfig,
+    folder: RunFolder,
+    dataset: Any,
+    device: torch.device,
+    world: distributed.World,
+    checkpoint: Checkpoint | None,
+) -> _MetaSession:
+    """The run's data, teacher, learner sampler and meta-optimiser, restored from
+    ``checkpoint`` if any."""
+    train_images, train_labels = dataset.train.images, dataset.train.labels
+    if config.train_subset:
+        train_images = train_images[: config.train_subset]
+        train_labels = train_labels[: config.train_subset]
     train_images, train_labels = train_images.to(device), train_labels.to(device)
     val_n = config.meta.eval_examples
-    val_images, val_labels = (
-        dataset.val.images[:val_n].to(device),
-        dataset.val.labels[:val_n].to(device),
-    )
+    val = (dataset.val.images[:val_n].to(device), dataset.val.labels[:val_n].to(device))
 
     generator = make_generator(config.seed)
     teacher = create_teacher(
@@ -285,15 +378,23 @@ def _meta_train(
         real_labels=train_labels,
         generator=generator,
     ).to(device)
-    sampler = make_learner_sampler(config, dataset.image_shape, dataset.num_classes)
     optimizer, scheduler = make_meta_optimizer(teacher, config.meta)
-    guard = NonFiniteGuard(config.meta.max_nonfinite)
-    metrics = folder.metrics
-    generators = {"train": generator}
-    start_iteration, peak_before = 0, 0.0
-
+    s = _MetaSession(
+        config=config,
+        folder=folder,
+        world=world,
+        device=device,
+        teacher=teacher,
+        sampler=make_learner_sampler(config, dataset.image_shape, dataset.num_classes),
+        optimizer=optimizer,
+        scheduler=scheduler,
+        guard=NonFiniteGuard(config.meta.max_nonfinite),
+        generator=generator,
+        train=(train_images, train_labels),
+        val=val,
+    )
     if checkpoint is not None:
-        state = folder.restore(checkpoint, generators)
+        state = folder.restore(checkpoint, {"train": generator})
         teacher.load_state_dict(state["teacher"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -303,129 +404,70 @@ def _meta_train(
             optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True
         ):
             group["lr"] = base_lr * lr_lambda(scheduler.last_epoch)
-        guard = NonFiniteGuard(config.meta.max_nonfinite, **state["guard"])
-        start_iteration = checkpoint.step
-        peak_before = state.get("peak_memory_mb", 0.0)  # absent in checkpoints before 12-04
-    if resume:
-        folder.keep_log_until(checkpoint, key="iteration", start=-1)
-    # every rank starts from rank 0's teacher (they are built and restored alike; this makes
-    # sure of it)
-    world.broadcast_(list(teacher.state_dict().values()))
+        s.guard = NonFiniteGuard(config.meta.max_nonfinite, **state["guard"])
+        s.start_iteration = checkpoint.step
+        s.peak_before = state.get("peak_memory_mb", 0.0)  # absent in checkpoints before 12-04
+    return s
 
-    total = config.meta.iterations
-    end = total if stop_after is None else min(total, stop_after)
-    elapsed = folder.elapsed
 
-    def peak() -> float:
-        return max(peak_before, peak_memory_mb())
-
-    def checkpoint_now(iteration: int) -> None:
-        folder.save(
-            iteration,
-            tensors={},
-            state={
-                "iteration": iteration,
-                "teacher": teacher.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "guard": {"skipped_total": guard.skipped_total, "consecutive": guard.consecutive},
-                "peak_memory_mb": peak(),
-            },
-            generators=generators,
-        )
-
-    if checkpoint is None and config.teacher_options.init == "real":
-        # Iteration 0: the warm start, logged and checkpointed like an iteration so that a
-        # resumed run does not fit again and its time counts towards the run's.
-        record = warm_start_teacher(
-            teacher,
-            train_images,
-            train_labels,
-            epochs=config.teacher_options.init_epochs,
-            seed=config.seed,
-            show_progress=show_progress,
-        )
-        world.broadcast_(list(teacher.state_dict().values()))  # fits agree; make sure
-        if config.meta.eval_every and writes:
-            record["val_acc"] = validate_teacher(
-                teacher, sampler, val_images, val_labels, validation_seed(config.seed, 0), device
-            )
-        record["elapsed"] = elapsed()
-        if writes:
-            metrics.append(record)
-        checkpoint_now(0)
-        if on_iteration is not None and writes:
-            on_iteration(record)
-
-    with progress_bar(
-        end - start_iteration, f"meta-training {config.teacher}", disable=not show_progress
-    ) as bar:
-        for iteration in range(start_iteration + 1, end + 1):
-            teacher.train()
-            step = meta_train_step(
-                teacher,
-                sampler,
-                train_images,
-                train_labels,
-                optimizer,
-                config.meta,
-                generator,
-                device,
-                streams=learner_streams(config.meta, generator, config.seed, iteration, world),
-                world=world,
-            )
-            # the base meta-lr of this iteration (groups may scale it: meta.lr_scale)
-            meta_lr = config.meta.meta_lr * scheduler.lr_lambdas[0](scheduler.last_epoch)
-            scheduler.step()
-            guard.update(step.skipped, iteration)
-            record: dict[str, Any] = {
-                "iteration": iteration,
-                "meta_loss": step.meta_loss,
-                "final_loss": step.final_loss,
-                "grad_norm": step.grad_norm,
-                "skipped": step.skipped,
-                "meta_lr": meta_lr,
-                "seconds": step.seconds,
-            }
-            if config.meta.learners_per_step > 1 or world.distributed:
-                record.update(learners=config.meta.learners_per_step, processes=world.size)
-            if step.rank_loss is not None:
-                record.update(rank_loss=step.rank_loss, rank_tau=step.rank_tau)
-            every = config.meta.eval_every
-            if writes and every and (iteration % every == 0 or iteration == total):
-                record["val_acc"] = validate_teacher(
-                    teacher,
-                    sampler,
-                    val_images,
-                    val_labels,
-                    validation_seed(config.seed, iteration),
-                    device,
-                )
-            record["elapsed"] = elapsed()
-            if writes:
-                metrics.append(record)
-            if iteration % config.checkpoint_every == 0 or iteration == end:
-                checkpoint_now(iteration)
-            bar.advance(1, meta_loss=step.meta_loss, val_acc=record.get("val_acc"))
-            if on_iteration is not None and writes:
-                on_iteration(record)
-
-    info = TeacherInfo(
-        name=config.teacher,
-        config=config.teacher_options,
-        dataset=config.dataset,
-        image_shape=dataset.image_shape,
-        num_classes=dataset.num_classes,
-        mean=dataset.mean,
-        std=dataset.std,
-        class_names=tuple(dataset.class_names),
+def _warm_start(s: _MetaSession, show_progress: bool, on_iteration: OnIteration | None) -> None:
+    """Iteration 0: the warm start from real data, logged and checkpointed like an iteration
+    so that a resumed run does not fit again and its time counts towards the run's."""
+    config = s.config
+    record = warm_start_teacher(
+        s.teacher,
+        *s.train,
+        epochs=config.teacher_options.init_epochs,
+        seed=config.seed,
+        show_progress=show_progress,
     )
-    if end == total and writes:
-        save_teacher(run_dir, teacher, info)
-    world.barrier()  # the other ranks read the finished folder only after rank 0 wrote it
-    return TeachRunResult(
-        run_dir, end, elapsed(), guard.skipped_total, metrics.read(), peak_memory_mb=peak()
+    s.world.broadcast_(list(s.teacher.state_dict().values()))  # fits agree; make sure
+    if config.meta.eval_every and s.folder.writes:
+        record["val_acc"] = s.validate(0)
+    record["elapsed"] = s.folder.elapsed()
+    s.log(record)
+    s.checkpoint(0)
+    if on_iteration is not None and s.folder.writes:
+        on_iteration(record)
+
+
+def _meta_iteration(s: _MetaSession, iteration: int) -> dict[str, Any]:
+    """One meta-step and its metrics record (validated every ``meta.eval_every``)."""
+    config, meta, world = s.config, s.config.meta, s.world
+    s.teacher.train()
+    step = meta_train_step(
+        s.teacher,
+        s.sampler,
+        *s.train,
+        s.optimizer,
+        meta,
+        s.generator,
+        s.device,
+        streams=learner_streams(meta, s.generator, config.seed, iteration, world),
+        world=world,
     )
+    # the base meta-lr of this iteration (groups may scale it: meta.lr_scale)
+    meta_lr = meta.meta_lr * s.scheduler.lr_lambdas[0](s.scheduler.last_epoch)
+    s.scheduler.step()
+    s.guard.update(step.skipped, iteration)
+    record: dict[str, Any] = {
+        "iteration": iteration,
+        "meta_loss": step.meta_loss,
+        "final_loss": step.final_loss,
+        "grad_norm": step.grad_norm,
+        "skipped": step.skipped,
+        "meta_lr": meta_lr,
+        "seconds": step.seconds,
+    }
+    if meta.learners_per_step > 1 or world.distributed:
+        record.update(learners=meta.learners_per_step, processes=world.size)
+    if step.rank_loss is not None:
+        record.update(rank_loss=step.rank_loss, rank_tau=step.rank_tau)
+    every = meta.eval_every
+    if s.folder.writes and every and (iteration % every == 0 or iteration == meta.iterations):
+        record["val_acc"] = s.validate(iteration)
+    record["elapsed"] = s.folder.elapsed()
+    return record
 
 
 def meta_training_seconds(run_dir: Path) -> float | None:
