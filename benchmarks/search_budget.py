@@ -23,6 +23,13 @@ is trained, so the benchmark takes seconds and reproduces exactly from the recor
 ``random+real:K`` is shown for every K; the best K is marked, chosen on the same set (an oracle
 choice, optimistic for that policy).
 
+``--real POLICY,... --real-budget 30m`` also runs each named policy for real on these cores
+(``gtnas search`` with that time budget, the teacher of ``--teacher RUN`` for GTN rungs, the
+ladders' brackets sized from the recorded seconds as in the simulation) and trains the
+architecture it returns with the truth set's recipe and seeds: one record per policy
+(``kind: search_budget_real``) with the returned architecture's truth accuracy beside what the
+simulation expected at that budget.
+
 Writes ``benchmarks/results/search_budget.json`` (one record per set, policy and budget) and
 ``search_budget.md``: the policies at each budget, the default policy (the best at 30 minutes
 on the Fashion-MNIST set, else the first set) and the targets of the multi-fidelity issue (at
@@ -161,7 +168,8 @@ def mark_best_real(records: list[dict[str, Any]]) -> None:
 def decide(records: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The default policy (the best mean accuracy at 30 minutes, on the preferred set when it
     was measured) and the targets checked against it."""
-    at = [r for r in records if r["budget_seconds"] == DECIDING_BUDGET]
+    at = [r for r in records
+          if r["kind"] == "search_budget" and r["budget_seconds"] == DECIDING_BUDGET]  # fmt: skip
     if not at:
         return None
     sets = sorted({r["truth"] for r in at}, key=lambda s: not s.startswith(PREFERRED_SET))
@@ -183,12 +191,154 @@ def decide(records: list[dict[str, Any]]) -> dict[str, Any] | None:
     }  # fmt: skip
 
 
+def search_config(
+    policy: str,
+    truth: Any,
+    proxies: dict[str, dict[str, Any]],
+    ladders: dict[str, tuple[str, ...]],
+    *,
+    budget: float,
+    eta: int,
+    seed: int,
+    teacher: str | None,
+    workers: int,
+) -> Any:
+    """The ``gtnas search`` configuration that runs ``policy`` (``random+P`` or a ladder) on
+    the truth set's space, blueprint and data set within ``budget`` seconds; a ladder's bracket
+    is sized from the recorded seconds, as the simulation sizes it."""
+    from benchmarks.rankcorr import PRESETS as RANKCORR_PRESETS
+    from gtnas.analysis.simulate import ladder_policies
+    from gtnas.config import config_from_dict, config_to_dict, merge_values
+    from gtnas.search.pipeline import SearchConfig
+
+    # the proxies as the rankcorr preset scored them (its blueprint, else the set's; its images)
+    scoring = RANKCORR_PRESETS[next(iter(proxies.values()))["preset"]]
+    values: dict[str, Any] = {
+        "dataset": truth.dataset,
+        "space": truth.space,
+        "space_options": truth.space_options,
+        "blueprint": scoring["blueprint"] or truth.blueprint,
+        "strategy": "random",
+        "seed": seed,
+        "workers": workers,
+        "threads": 1,
+        "eval_examples": scoring["eval_examples"],
+        "time_budget": budget,
+        "top_k": 1,
+        "teacher": {"run": teacher},
+    }
+    if policy.startswith("random+"):
+        values.update(proxy=policy.removeprefix("random+"), budget=len(truth) * 100)
+    else:
+        rungs = ladders[policy]
+        scored = {n: (r["scores"], r["costs"]) for n, r in proxies.items()}
+        setups = {n: float(r.get("setup_seconds") or 0.0) for n, r in proxies.items()}
+        (ladder, *_) = ladder_policies(policy, rungs, scored, eta=eta, setups=setups)
+        values.update(proxy=rungs[0], ladder=list(rungs[1:]), scheduler="sh", eta=eta,
+                      budget=ladder.bracket_size(budget))  # fmt: skip
+    defaults = config_to_dict(SearchConfig())
+    return config_from_dict(SearchConfig, merge_values(defaults, values))
+
+
+def train_returned(genotype: str, truth_path: Path, folder: Path) -> dict[str, Any]:
+    """Train ``genotype`` with the truth set's recipe at each of its seeds (resuming a cut-off
+    training); the mean validation and test accuracy, as a truth record has them."""
+    from gtnas.config import config_from_dict, config_to_dict, merge_values
+    from gtnas.data import load_dataset
+    from gtnas.search.proxies.final_training import default_truth_recipe
+    from gtnas.spaces import parse_genotype
+    from gtnas.training.recipe import FinalTrainConfig
+    from gtnas.training.trainer import RESULT_FILE, train_network
+
+    document = json.loads(truth_path.read_text())
+    recipe = document.get("recipe") or {
+        **config_to_dict(default_truth_recipe()),
+        **{k: document[k] for k in ("epochs", "train_subset", "blueprint") if k in document},
+        "dataset": document["dataset"],
+    }
+    space, parsed = parse_genotype(genotype, document.get("space_options"))
+    dataset = load_dataset(document["dataset"], quiet=True)
+    results = []
+    from gtnas.analysis.truthset import load_truth
+
+    seeds = load_truth(truth_path).training_seeds() or [document.get("seed", 0)]
+    for seed in seeds:
+        config = config_from_dict(FinalTrainConfig, merge_values(recipe, {"seed": seed}))
+        run = folder / f"seed{seed}"
+        if not (run / RESULT_FILE).is_file():
+            resume = (run / "config.json").is_file()
+            train_network(space, parsed, dataset, config, run, resume=resume, show_progress=False)
+        results.append(json.loads((run / RESULT_FILE).read_text()))
+    return {
+        "val_accuracy": sum(r["val_accuracy"] for r in results) / len(results),
+        "test_accuracy": sum(r["test_accuracy"] for r in results) / len(results),
+        "seeds": len(results),
+        "train_seconds": sum(r["train_seconds"] for r in results),
+    }
+
+
+def real_runs(
+    names: list[str],
+    truth_name: str,
+    proxies: dict[str, dict[str, Any]],
+    simulated: list[dict[str, Any]],
+    *,
+    budget: float,
+    eta: int,
+    seed: int,
+    teacher: str | None,
+    workers: int,
+    truth_dir: Path,
+    work: Path,
+    real_ladder: tuple[str, ...] = REAL_LADDER,
+    upper_rungs: tuple[str, ...] = UPPER_RUNGS,
+) -> list[dict[str, Any]]:
+    """Each named policy run for real within ``budget`` seconds, its returned architecture
+    trained with the truth recipe; resumable (the studies and trainings live under ``work``)."""
+    import time
+
+    from gtnas.analysis.truthset import load_truth
+    from gtnas.search.pipeline import SearchPipeline
+
+    truth_path = truth_dir / f"{truth_name}.json"
+    truth = load_truth(truth_path)
+    _, ladders = policies_of(proxies, real_ladder, upper_rungs)
+    known = dict(zip(truth.genotypes(), truth.accuracies("test"), strict=True))
+    records = []
+    for name in names:
+        if not name.startswith("random+") and name not in ladders:
+            raise SystemExit(f"--real {name}: not a policy of this set ({', '.join(ladders)})")
+        config = search_config(name, truth, proxies, ladders, budget=budget, eta=eta, seed=seed,
+                               teacher=teacher, workers=workers)  # fmt: skip
+        study = f"{truth_name}-{name.replace(':', '-').replace('+', '-')}-s{seed}"
+        start = time.perf_counter()
+        outcome = SearchPipeline(study, work, config=config).run(final=False)
+        searched = time.perf_counter() - start
+        returned = outcome.top[0].genotype
+        trained = train_returned(returned, truth_path, work / study / "returned")
+        expected = next((r for r in simulated if r["policy"] == name
+                         and r["budget_seconds"] == budget), None)  # fmt: skip
+        records.append({
+            "kind": "search_budget_real", "truth": truth_name, "policy": name,
+            "budget_seconds": budget, "search_seconds": searched,
+            "evaluations": outcome.progress.evaluated,
+            "returned": returned, "returned_in_truth_set": returned in known,
+            "truth_set_accuracy": known.get(returned), "trained": trained,
+            "simulated_accuracy": None if expected is None else expected["accuracy"],
+            "seed": seed,
+        })  # fmt: skip
+    return records
+
+
 def record_key(record: dict[str, Any]) -> tuple[Any, ...]:
-    return (record["truth"], record["policy"], record["budget_seconds"])
+    return (record["kind"], record["truth"], record["policy"], record["budget_seconds"])
 
 
-def render_table(records: list[dict[str, Any]]) -> str:
+def render_table(all_records: list[dict[str, Any]]) -> str:
     from gtnas.analysis.simulate import format_duration
+
+    records = [r for r in all_records if r["kind"] == "search_budget"]
+    real = [r for r in all_records if r["kind"] == "search_budget_real"]
 
     lines = [
         "# Search-budget benchmark",
@@ -235,8 +385,28 @@ def render_table(records: list[dict[str, Any]]) -> str:
                 f"{100 * r['regret']['mean']:.2f} ± {100 * r['regret']['std']:.2f} | "
                 f"{r['evaluations_mean']:.1f} | {setup} |"
             )
-    lines += ["", machine_line(records, label=lambda r: r["truth"]), ""]
-    return "\n".join(lines)
+    if real:
+        lines += [
+            "",
+            "## Real runs: each policy run on these cores, what it returned trained with the "
+            "truth recipe",
+            "",
+            "| set | policy | budget | search s | returned (test %, mean of seeds) | "
+            "simulated mean ± std | in the set |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in real:
+            simulated = r["simulated_accuracy"]
+            expected = "-" if simulated is None else (
+                f"{100 * simulated['mean']:.2f} ± {100 * simulated['std']:.2f}")  # fmt: skip
+            lines.append(
+                f"| {r['truth']} | {r['policy']} | {format_duration(r['budget_seconds'])} | "
+                f"{r['search_seconds']:.0f} | {100 * r['trained']['test_accuracy']:.2f} | "
+                f"{expected} | {'yes' if r['returned_in_truth_set'] else 'no'} |"
+            )
+    if records:
+        lines += ["", machine_line(records, label=lambda r: r["truth"])]
+    return "\n".join([*lines, ""])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -256,6 +426,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--upper-rungs", default=",".join(UPPER_RUNGS), help="the rungs above a first one"
     )
+    parser.add_argument("--real", default="", help="policies to run for real, comma-separated")
+    parser.add_argument("--real-budget", default="30m", help="the real runs' time budget")
+    parser.add_argument("--teacher", help="a finished teacher run for policies with gtn:K")
+    parser.add_argument("--workers", type=int, default=2, help="the real runs' workers")
+    parser.add_argument("--work", type=Path, default=Path(__file__).parent / "runs" / "budget")
     args = parser.parse_args(argv)
     real_ladder = tuple(r for r in args.real_ladder.split(",") if r)
     upper_rungs = tuple(r for r in args.upper_rungs.split(",") if r)
@@ -270,16 +445,28 @@ def main(argv: list[str] | None = None) -> None:
             f"no {args.preset} proxy records with scores in {args.rankcorr}; run "
             f"python -m benchmarks.rankcorr --preset {args.preset} first"
         )
+    real_names = [n.strip() for n in args.real.split(",") if n.strip()]
+    real_budget = parse_duration(args.real_budget)
+    if real_names and real_budget not in budgets:
+        budgets.append(real_budget)  # the simulation's expectation beside each real run
     records: list[dict[str, Any]] = []
     for truth_name, proxies in sets.items():
         if not (args.truth_dir / f"{truth_name}.json").is_file():
             print(f"[search_budget] {truth_name}: no truth file; skipped", flush=True)
             continue
-        records += budget_set(
+        simulated = budget_set(
             truth_name, proxies, budgets, orders=args.orders, amortise=args.amortise,
             eta=args.eta, seed=args.seed, truth_dir=args.truth_dir, real_ladder=real_ladder,
             upper_rungs=upper_rungs,
         )  # fmt: skip
+        records += simulated
+        if real_names:
+            records += real_runs(
+                real_names, truth_name, proxies, simulated, budget=real_budget, eta=args.eta,
+                seed=args.seed, teacher=args.teacher, workers=args.workers,
+                truth_dir=args.truth_dir, work=args.work, real_ladder=real_ladder,
+                upper_rungs=upper_rungs,
+            )  # fmt: skip
     merged = write_records(args.out, "search_budget", records, record_key, render_table)
     print(render_table(merged))
 

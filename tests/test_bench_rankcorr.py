@@ -230,3 +230,23 @@ def test_search_budget_benchmark_replays_ladders_and_decides(
     table = (smoke_long / "search_budget.md").read_text()
     assert "**Default policy** (best at 30 minutes on mnist-smoke-seeded)" in table
     assert "sh:real [real:2 > real:4, eta 2]" in table
+
+
+def test_search_budget_runs_policies_for_real(smoke_long: Path, run_benchmark) -> None:
+    """--real: random+params and sh:real searched for real within a few seconds, what each
+    returned trained with the set's recipe at both seeds, beside the simulated expectation."""
+    out = smoke_long / "real"
+    args = ["--rankcorr", str(smoke_long / "rankcorr.json"), "--preset", "smoke-long",
+            "--truth-dir", str(smoke_long / "truth"), "--out", str(out), "--budgets", "1d",
+            "--orders", "20", "--eta", "2", "--real-ladder", "real:2,real:4",
+            "--upper-rungs", "real:4", "--real", "random+params,sh:real",
+            "--real-budget", "20s", "--workers", "1", "--work", str(out / "work")]  # fmt: skip
+    run_benchmark("search_budget", args, OMP_NUM_THREADS="1")
+    records = json.loads((out / "search_budget.json").read_text())
+    real = {r["policy"]: r for r in records if r["kind"] == "search_budget_real"}
+    assert set(real) == {"random+params", "sh:real"}
+    for record in real.values():
+        assert record["evaluations"] >= 1 and record["budget_seconds"] == 20
+        assert record["trained"]["seeds"] == 2 and 0 < record["trained"]["test_accuracy"] <= 1
+        assert record["simulated_accuracy"] is not None  # the 20 s budget was simulated too
+    assert "## Real runs" in (out / "search_budget.md").read_text()
