@@ -40,12 +40,11 @@ random+params).
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 from benchmarks.results import argument_parser, machine_line, write_records
-from benchmarks.simulate import scored_sets
+from benchmarks.simulate import recorded_columns, scored_sets
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
@@ -110,17 +109,8 @@ def budget_set(
     from gtnas.analysis.truthset import load_truth
 
     truth = load_truth(truth_dir / f"{truth_name}.json")
-    scored = {
-        name: ([-math.inf if v == "-inf" else v for v in r["scores"]], r["costs"])
-        for name, r in proxies.items()
-    }
-    if {len(s) for s, _ in scored.values()} != {len(truth)}:
-        raise SystemExit(
-            f"{truth_name}: the recorded scores do not cover the file's {len(truth)} "
-            "architectures; re-run the rankcorr benchmark on the current file"
-        )
+    scored, setups = recorded_columns(truth_name, proxies, len(truth))
     randoms, ladders = policies_of(proxies, real_ladder, upper_rungs)
-    setups = {name: float(r.get("setup_seconds") or 0.0) for name, r in proxies.items()}
     result = run_simulation(
         truth.accuracies("test"), scored, budgets, setups=setups, amortise=amortise,
         orders=orders, seed=seed, ladders=ladders, eta=eta, proxies=randoms, points=2,
@@ -231,8 +221,7 @@ def search_config(
         values.update(proxy=policy.removeprefix("random+"), budget=len(truth) * 100)
     else:
         rungs = ladders[policy]
-        scored = {n: (r["scores"], r["costs"]) for n, r in proxies.items()}
-        setups = {n: float(r.get("setup_seconds") or 0.0) for n, r in proxies.items()}
+        scored, setups = recorded_columns(truth.name, proxies, len(truth))
         (ladder, *_) = ladder_policies(policy, rungs, scored, eta=eta, setups=setups)
         values.update(proxy=rungs[0], ladder=list(rungs[1:]), scheduler="sh", eta=eta,
                       budget=ladder.bracket_size(budget))  # fmt: skip

@@ -40,6 +40,26 @@ def scored_sets(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, 
     return sets
 
 
+def recorded_columns(
+    truth_name: str, proxies: dict[str, dict[str, Any]], architectures: int
+) -> tuple[dict[str, tuple[list[Any], list[Any]]], dict[str, float]]:
+    """(proxy -> (scores, seconds per architecture), proxy -> set-up seconds) from rankcorr
+    proxy records (their "-inf" read back as -inf); a SystemExit when the records do not
+    cover the truth file's ``architectures``."""
+    scored = {
+        name: ([-math.inf if v == "-inf" else v for v in r["scores"]], r["costs"])
+        for name, r in proxies.items()
+    }
+    lengths = {len(s) for s, _ in scored.values()}
+    if lengths != {architectures}:
+        raise SystemExit(
+            f"{truth_name}: the recorded scores cover {sorted(lengths)} architectures, the "
+            f"file {architectures}; re-run the rankcorr benchmark on the current file"
+        )
+    setups = {name: float(r.get("setup_seconds") or 0.0) for name, r in proxies.items()}
+    return scored, setups
+
+
 def simulate_set(
     truth_name: str,
     proxies: dict[str, dict[str, Any]],
@@ -57,17 +77,7 @@ def simulate_set(
     from gtnas.reports.proxy_plots import plot_regret_curves
 
     truth = load_truth(truth_dir / f"{truth_name}.json")
-    scored = {
-        name: ([-math.inf if v == "-inf" else v for v in r["scores"]], r["costs"])
-        for name, r in proxies.items()
-    }
-    lengths = {len(s) for s, _ in scored.values()}
-    if lengths != {len(truth)}:
-        raise SystemExit(
-            f"{truth_name}: the recorded scores cover {sorted(lengths)} architectures, the "
-            f"file {len(truth)}; re-run the rankcorr benchmark on the current file"
-        )
-    setups = {name: float(r.get("setup_seconds") or 0.0) for name, r in proxies.items()}
+    scored, setups = recorded_columns(truth_name, proxies, len(truth))
     result = run_simulation(
         truth.accuracies("test"), scored, budgets, setups=setups, amortise=amortise,
         orders=orders, seed=seed,
