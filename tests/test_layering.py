@@ -168,3 +168,46 @@ def test_no_import_after_the_definitions(name: str) -> None:
         if isinstance(node, ast.Import | ast.ImportFrom)
     ]
     assert not late, f"{name}: module-level imports after its definitions at lines {late}"
+
+
+# Imports that may wait inside a function: optional extras (a user without them still imports
+# gtnas), libraries slow to import that only some commands need, and interpreter internals.
+LAZY_ALLOWED = (
+    "onnx", "onnxruntime", "ray", "optuna", "matplotlib", "networkx", "resource",
+    "numpy._core", "numpy.core", "_codecs",
+)  # fmt: skip
+
+
+def function_level_imports(path: Path) -> list[tuple[str, int]]:
+    """(module, line) of every import inside a function or class body of ``path``, outside an
+    ``if TYPE_CHECKING`` block."""
+    tree = ast.parse(path.read_text(), str(path))
+    top = {id(node) for node in tree.body}
+    for node in tree.body:
+        if isinstance(node, ast.If | ast.Try):  # a module-level guard is still module level
+            top |= {id(inner) for inner in ast.walk(node)}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom) and id(node) not in top:
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            module = node.module if isinstance(node, ast.ImportFrom) else names[0]
+            found.append(("." * getattr(node, "level", 0) + (module or ""), node.lineno))
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if not n.startswith("gtnas.cli")))
+def test_imports_wait_inside_functions_only_for_extras(name: str) -> None:
+    # The command-line layer imports each command's machinery when the command runs, so that
+    # `gtnas --help` stays fast; below it, an import inside a function hides a dependency.
+    late = [
+        f"line {line}: {module}"
+        for module, line in function_level_imports(MODULES[name])
+        if not module.startswith(LAZY_ALLOWED)
+    ]
+    assert not late, f"{name}: move these imports to the top of the module: {late}"
+
+
+def test_the_lazy_import_finder_finds_one(tmp_path: Path) -> None:
+    source = tmp_path / "m.py"
+    source.write_text("import os\n\ndef f():\n    from gtnas.data import load_dataset\n")
+    assert function_level_imports(source) == [("gtnas.data", 4)]

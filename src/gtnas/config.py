@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gtnas.errors import ConfigError
+from gtnas.runtime.files import atomic_write_text
 
 C = TypeVar("C")
 
@@ -99,6 +100,5 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 
 def write_config(config: Any, path: Path) -> None:
     """Write the resolved config next to a run's results."""
-    from gtnas.runtime.files import atomic_write_text
 
     atomic_write_text(path, json.dumps(config_to_dict(config), indent=2, sort_keys=True) + "\n")

@@ -6,6 +6,7 @@ run's numbers depend only on its seed and the machine.
 
 from __future__ import annotations
 
+import hashlib
 import random
 
 import numpy as np
@@ -34,7 +35,6 @@ def make_generator(seed: int, device: str | torch.device = "cpu") -> torch.Gener
 
 def derive_seed(seed: int, *keys: int | str) -> int:
     """A child seed that depends on ``seed`` and ``keys`` (stable across runs and machines)."""
-    import hashlib
 
     text = ":".join([str(seed), *map(str, keys)])
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") & (2**63 - 1)

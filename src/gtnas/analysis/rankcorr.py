@@ -36,6 +36,10 @@ from gtnas.analysis.rank import (
 )
 from gtnas.analysis.truthset import TruthSet
 from gtnas.errors import ConfigError, GtnasError
+from gtnas.meta.run import load_run_config
+from gtnas.search.pipeline import SearchConfig, SearchPipeline, SearchTeacherConfig
+from gtnas.search.proxies import SetProxy, create_proxy, proxy_needs_teacher
+from gtnas.teachers.store import TENSORS
 
 MEASURES = ("spearman_top", "spearman_all", "kendall_top", "kendall_all")
 
@@ -49,7 +53,6 @@ def parse_proxies(specs: Sequence[str]) -> tuple[list[str], dict[str, list[str]]
     ``["gtn:128", "rankavg:gtn:128+synflow"]`` -> ``(["gtn:128", "synflow"],
     {"rankavg:gtn:128+synflow": ["gtn:128", "synflow"]})``. Unknown proxies raise ConfigError.
     """
-    from gtnas.search.proxies import SetProxy, create_proxy
 
     plain: list[str] = []
     combinations: dict[str, list[str]] = {}
@@ -69,7 +72,6 @@ def parse_proxies(specs: Sequence[str]) -> tuple[list[str], dict[str, list[str]]
 def proxy_steps(spec: str) -> int | None:
     """The training steps a ``gtn:K`` / ``real:K`` proxy spends per architecture (K * R for
     ``gtn:KxR``): its cost in steps; None for proxies that do not train."""
-    from gtnas.search.proxies import create_proxy
 
     return getattr(create_proxy(spec), "total_steps", None)
 
@@ -178,8 +180,6 @@ def scoring_study_name(
 
 
 def _needs_teacher(proxy: str) -> bool:
-    from gtnas.search.proxies import proxy_needs_teacher  # torch-heavy; imported when used
-
     return proxy_needs_teacher(proxy)
 
 
@@ -193,7 +193,6 @@ def blueprint_label(blueprint: str | dict[str, Any]) -> str:
 
 def _teacher_digest(run_dir: Path) -> str:
     """8 hex digits of the trained teacher's weights: a retrained teacher gets fresh scores."""
-    from gtnas.teachers.store import TENSORS
 
     path = run_dir / TENSORS
     if not path.is_file():
@@ -209,8 +208,6 @@ def proxy_blueprint(
     if options.blueprint:
         return options.blueprint
     if _needs_teacher(proxy) and options.teacher:
-        from gtnas.meta.run import load_run_config
-
         return load_run_config(Path(options.teacher)).blueprint
     return truth.blueprint
 
@@ -220,7 +217,6 @@ def _check_teacher(truth: TruthSet, plain: list[str], options: ScoringOptions) -
         return
     if not options.teacher:
         raise ConfigError("gtn:K proxies need a trained teacher: pass --teacher RUN")
-    from gtnas.meta.run import load_run_config
 
     teacher = load_run_config(Path(options.teacher))
     if teacher.dataset != truth.dataset:
@@ -266,9 +262,6 @@ def _score_with(
     storage: str | None,
     hooks: dict[str, Callable[..., Any]],
 ) -> ProxyScores:
-    from gtnas.search.pipeline import SearchConfig, SearchPipeline, SearchTeacherConfig
-    from gtnas.search.proxies import create_proxy
-
     name = scoring_study_name(truth, proxy, blueprint, options)
     config = SearchConfig(
         dataset=truth.dataset,
@@ -365,7 +358,6 @@ def without_architectures(
 
 def combine(spec: str, parts: Sequence[ProxyScores]) -> ProxyScores:
     """The set proxy ``spec`` (``rankavg:A+B``) over the architectures every part scored."""
-    from gtnas.search.proxies import create_proxy
 
     scored = [i for i in range(len(parts[0].scores)) if all(p.scores[i] is not None for p in parts)]
     combined: list[float | None] = [None] * len(parts[0].scores)

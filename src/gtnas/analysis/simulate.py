@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from gtnas.errors import ConfigError
+from gtnas.search.proxies import SetProxy, create_proxy, proxy_needs_teacher
 
 
 @dataclass(frozen=True)
@@ -276,7 +277,6 @@ def setup_seconds(
     """What one search with ``proxy`` pays once: the real:K learning-rate tuning where its
     seconds were recorded (``infos[p]["real_lr_seconds"]``) and, for a proxy that scores with
     a teacher, its meta-training; a rank average pays its components'."""
-    from gtnas.search.proxies import SetProxy, create_proxy, proxy_needs_teacher
 
     made = create_proxy(proxy)
     parts = list(made.components) if isinstance(made, SetProxy) else [proxy]

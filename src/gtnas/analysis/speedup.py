@@ -27,13 +27,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from gtnas.analysis.ceiling import noise_ceiling, with_floor
+from gtnas.analysis.rankcorr import ProxyCorrelation, ProxyScores, correlate
+from gtnas.analysis.truthset import TruthSet
 from gtnas.errors import ConfigError
-
-if TYPE_CHECKING:
-    from gtnas.analysis.rankcorr import ProxyCorrelation, ProxyScores
-    from gtnas.analysis.truthset import TruthSet
+from gtnas.meta.run import meta_training_seconds
 
 INTERPOLATED, AT_MOST, AT_LEAST = "interpolated", "at most", "at least"
 
@@ -139,7 +139,6 @@ def compute_speedup(
 def teacher_meta_seconds(run_dir: Path) -> float | None:
     """Wall time of a teacher's meta-training (all sessions); None when the run has no log
     (:func:`gtnas.meta.run.meta_training_seconds`)."""
-    from gtnas.meta.run import meta_training_seconds
 
     return meta_training_seconds(Path(run_dir))
 
@@ -157,7 +156,6 @@ def speedup_proxies(
         raise ConfigError(f"the real:K curve needs at least two positive K, got {list(ks)}")
     if not gtn.startswith("gtn:"):
         raise ConfigError(f"the speed-up is measured for a gtn:K proxy, got {gtn!r}")
-    from gtnas.analysis.ceiling import with_floor
 
     others = list(extras) if extras is not None else ["synflow", "naswot", f"rankavg:{gtn}+synflow"]
     others = with_floor(others)  # the free floor is always on the axes
@@ -207,8 +205,6 @@ def analyse_speedup(
 ) -> SpeedupAnalysis:
     """Correlate every scored proxy with the truth and find where real:K matches ``gtn``.
     ``evaluations`` (default: the set's size) share out the teacher's ``meta_seconds``."""
-    from gtnas.analysis.ceiling import noise_ceiling
-    from gtnas.analysis.rankcorr import correlate
 
     values = truth.accuracies(truth_metric)
     correlations = {

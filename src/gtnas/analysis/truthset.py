@@ -34,8 +34,11 @@ from typing import Any
 
 import numpy as np
 
+from gtnas import __version__
+from gtnas.config import config_to_dict
 from gtnas.errors import GtnasError
-from gtnas.search.truth_build import TRUTH_FORMAT, record_of
+from gtnas.runtime.files import atomic_write_text
+from gtnas.search.truth_build import TRUTH_FORMAT, record_of, truth_config_of
 
 FORMATS = ("gtnas-truth/1", TRUTH_FORMAT)
 METRICS = {"val": "val_accuracy", "test": "test_accuracy"}
@@ -135,9 +138,6 @@ class TruthSet:
 def truth_document(study: Any) -> dict[str, Any]:
     """The truth-set JSON (format 2) of a truth study: its finished trainings in trial
     order, and the failed ones."""
-    from gtnas import __version__
-    from gtnas.config import config_to_dict
-    from gtnas.search.truth_build import truth_config_of
 
     config = truth_config_of(study.config, study=study.name)
     proxy = config.proxy
@@ -183,8 +183,6 @@ def truth_document(study: Any) -> dict[str, Any]:
 
 
 def write_truth(document: dict[str, Any], path: Path) -> Path:
-    from gtnas.runtime.files import atomic_write_text
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(document, indent=1, allow_nan=False) + "\n")

@@ -7,6 +7,7 @@ search and early stopping never see the test set.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from gtnas.errors import ConfigError
 from gtnas.seeding import make_generator
@@ -28,7 +29,6 @@ def split_indices(n_train: int, val_size: int, seed: int) -> tuple[np.ndarray, n
         raise ConfigError(
             f"val_size={val_size} must be at least 0 and less than the {n_train} training images"
         )
-    import torch
 
     permutation = torch.randperm(n_train, generator=make_generator(seed)).numpy()  # (n_train,)
     return np.sort(permutation[val_size:]), np.sort(permutation[:val_size])

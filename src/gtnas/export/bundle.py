@@ -31,7 +31,9 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from torch import nn
 
+from gtnas import __version__
 from gtnas.config import config_to_dict
+from gtnas.data.catalog import resolve
 from gtnas.errors import GtnasError
 from gtnas.runtime.files import atomic_write_bytes, atomic_write_text
 from gtnas.runtime.run_folder import CONFIG_FILE
@@ -263,8 +265,6 @@ def _from_run_config(
     dataset_name = config.get("dataset")
     info: dict[str, Any] = {"dataset": dataset_name} if isinstance(dataset_name, str) else {}
     if not {"image_shape", "num_classes"} <= data.keys() and isinstance(dataset_name, str):
-        from gtnas.data.catalog import resolve
-
         try:
             spec = resolve(dataset_name)
         except GtnasError:
@@ -365,6 +365,4 @@ def _metadata(blob: bytes) -> dict[str, str]:
 
 
 def _version() -> str:
-    from gtnas import __version__
-
     return __version__

@@ -19,6 +19,7 @@ here only.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import logging
 import math
@@ -33,6 +34,7 @@ from torch import nn
 
 from gtnas.errors import GtnasError
 from gtnas.runtime.files import atomic_write
+from gtnas.seeding import make_generator
 
 INPUT_NAME = "images"
 OUTPUT_NAME = "logits"
@@ -176,7 +178,6 @@ def export_verified(
     """:func:`export_onnx`, then :func:`verify_onnx` on seeded random batches of 1 and 5
     images; returns (the largest difference, the export's seconds). A model that disagrees is
     deleted before the error is raised: it must not be used."""
-    from gtnas.seeding import make_generator
 
     path = Path(path)
     start = time.perf_counter()
@@ -231,8 +232,6 @@ def _quiet() -> Iterator[None]:
 
 
 def _require(*modules: str) -> None:
-    import importlib.util
-
     missing = [name for name in modules if importlib.util.find_spec(name) is None]
     if missing:
         raise GtnasError(f"ONNX export needs {', '.join(missing)}: {_INSTALL}")

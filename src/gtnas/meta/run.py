@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from gtnas.config import config_from_dict, config_to_dict, write_config
+from gtnas.data import load_dataset
 from gtnas.errors import ConfigError, GtnasError
 from gtnas.learners import (
     LEARNER_SAMPLERS,
@@ -55,8 +56,10 @@ from gtnas.runtime.metrics import MetricsLog
 from gtnas.runtime.progress import progress_bar
 from gtnas.runtime.run_folder import CONFIG_FILE, METRICS_FILE, RunFolder
 from gtnas.seeding import derive_seed, make_generator, seed_everything
+from gtnas.spaces import SEARCH_SPACES, create_space
+from gtnas.spaces.sampler import CalibrationSampler, SpaceLearnerSampler
 from gtnas.teachers import TEACHERS, Teacher, TeacherConfig, create_teacher
-from gtnas.teachers.store import TeacherInfo, save_teacher
+from gtnas.teachers.store import TeacherInfo, load_teacher, save_teacher
 
 
 @dataclass(frozen=True)
@@ -102,8 +105,6 @@ def make_learner_sampler(
     config: TeachRunConfig, image_shape: tuple[int, int, int], num_classes: int
 ) -> LearnerSampler:
     """The run's learner sampler: a registered one, or architectures from a search space."""
-    from gtnas.spaces import SEARCH_SPACES, create_space
-    from gtnas.spaces.sampler import CalibrationSampler, SpaceLearnerSampler
 
     if config.learner in SEARCH_SPACES:
         space = create_space(config.learner, config.space_options)
@@ -246,8 +247,6 @@ def _meta_train(
     stop_after: int | None,
     world: distributed.World,
 ) -> TeachRunResult:
-    from gtnas.data import load_dataset  # imported here: data loading is the slow part
-
     folder = RunFolder(run_dir, command="gtnas teach train", writes=world.main)
     checkpoint = folder.open(resume)
     if resume:
@@ -509,14 +508,11 @@ def teacher_from_run(
     run_dir: Path, device: str | torch.device = "cpu"
 ) -> tuple[Teacher, TeacherInfo]:
     """Load the trained teacher of a finished run (the real-data teacher needs its data)."""
-    from gtnas.teachers.store import load_teacher
 
     run_dir = Path(run_dir)
     config = load_run_config(run_dir)
     real_images = real_labels = None
     if config.teacher == "real":
-        from gtnas.data import load_dataset
-
         dataset = load_dataset(config.dataset, quiet=True)
         real_images, real_labels = dataset.train.images, dataset.train.labels
     return load_teacher(run_dir, real_images=real_images, real_labels=real_labels, device=device)

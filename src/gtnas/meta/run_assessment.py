@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gtnas.config import config_to_dict
+from gtnas.data import load_dataset
 from gtnas.meta.fresh_learners import (
     LearnerResult,
     Summary,
@@ -53,7 +54,6 @@ def assess_run(
     """Assess the teacher of ``run_dir`` (see the module). ``examples`` limits the test images
     the learners are scored on and the validation images the real-data lr is tuned on (None:
     all); ``curve_points`` the inner steps the accuracy curve is read at."""
-    from gtnas.data import load_dataset
 
     run_dir = Path(run_dir)
     config = load_run_config(run_dir)

@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from gtnas.runtime.files import atomic_write
 
 if TYPE_CHECKING:
@@ -30,7 +32,6 @@ def plot_accuracy_vs_steps(
     ylabel: str = "test accuracy",
 ) -> Path:
     """One line per teacher (e.g. ``"gtn"``, ``"real"``) with a shaded ±std band."""
-    import numpy as np
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(6, 4), layout="constrained")

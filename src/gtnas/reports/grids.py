@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from gtnas.runtime.files import atomic_write
@@ -35,7 +36,6 @@ def save_image_grid(
     clipped to [0, 1]. ``ch`` is 1 (drawn grey) or 3 (RGB). A cell whose image is all NaN is
     left blank (for rows with fewer images than others).
     """
-    import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

@@ -32,9 +32,12 @@ from typing import Any
 from gtnas.analysis.rank import kendall_tau, spearman
 from gtnas.meta.run_assessment import EVAL_FILE
 from gtnas.reports.graphs import draw_genotype
+from gtnas.reports.teaching import draw_run_plots
 from gtnas.runtime.files import atomic_write_text
+from gtnas.runtime.metrics import MetricsLog
 from gtnas.runtime.run_folder import METRICS_FILE
 from gtnas.search.study import Study, TrialRecord
+from gtnas.spaces import parse_genotype
 from gtnas.teachers.store import META as TEACHER_FILE
 
 STYLE = (
@@ -108,8 +111,6 @@ def teacher_section(config: dict[str, Any], folder: Path) -> str:
     run = Path(teacher_config["run"]) if teacher_config.get("run") else folder / "teacher"
     if not (run / TEACHER_FILE).is_file():
         return ""
-    from gtnas.reports.teaching import draw_run_plots
-    from gtnas.runtime.metrics import MetricsLog
 
     plots = run / "plots"
     assessed = (run / EVAL_FILE).is_file() and not (plots / "accuracy_vs_steps.png").is_file()
@@ -295,7 +296,6 @@ def top_section(
     config: dict[str, Any], completed: list[TrialRecord], finals: dict[int, dict[str, Any]],
     folder: Path, top: int,
 ) -> str:  # fmt: skip
-    from gtnas.spaces import parse_genotype
 
     chosen = [r for r in completed if r.number in finals] if finals else completed[:top]
     rows = []

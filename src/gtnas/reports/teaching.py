@@ -3,12 +3,16 @@ meta-training and accuracy curves (figure 2)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
 
+from gtnas.meta.run import teacher_from_run
 from gtnas.meta.run_assessment import EVAL_FILE
+from gtnas.reports.curves import plot_accuracy_vs_steps, plot_meta_training
 from gtnas.reports.grids import save_image_grid
+from gtnas.runtime.metrics import MetricsLog
 from gtnas.runtime.run_folder import METRICS_FILE
 from gtnas.seeding import make_generator
 from gtnas.teachers import Teacher
@@ -59,9 +63,6 @@ def draw_assessment(run_dir: Path) -> Path | None:
     """The accuracy-by-inner-step plot (fresh learners on the teacher against real data at the
     same steps) of an assessed run, ``plots/accuracy_vs_steps.png``, drawn from the curves its
     ``eval.json`` holds; None when the run was not assessed (or before curves were recorded)."""
-    import json
-
-    from gtnas.reports.curves import plot_accuracy_vs_steps
 
     path = Path(run_dir) / EVAL_FILE
     if not path.is_file():
@@ -83,9 +84,6 @@ def draw_run_plots(run_dir: Path) -> list[Path]:
     """(Re)draw a finished teach run's plots: meta-training curves, for teachers that make
     their own images the curriculum grid, and for an assessed run its accuracy by inner step.
     Returns the files written."""
-    from gtnas.meta.run import teacher_from_run
-    from gtnas.reports.curves import plot_meta_training
-    from gtnas.runtime.metrics import MetricsLog
 
     run_dir = Path(run_dir)
     history = MetricsLog(run_dir / METRICS_FILE).read()

@@ -24,6 +24,13 @@ from typing import Any
 
 import torch
 
+from gtnas.data import load_dataset
+from gtnas.errors import ConfigError
+from gtnas.meta.run import teacher_from_run
+from gtnas.runtime.device import resolve_device
+from gtnas.search.proxies import ProxyContext, create_proxy
+from gtnas.spaces import create_space, parse_genotype
+
 
 @dataclass(frozen=True)
 class ContextSpec:
@@ -69,11 +76,6 @@ def build_context(spec: ContextSpec) -> Any:
     key = json.dumps(dataclasses.asdict(spec), sort_keys=True)
     if key in _CONTEXTS:
         return _CONTEXTS[key]
-    from gtnas.data import load_dataset
-    from gtnas.meta.run import teacher_from_run
-    from gtnas.runtime.device import resolve_device
-    from gtnas.search.proxies import ProxyContext
-    from gtnas.spaces import create_space
 
     torch.set_num_threads(spec.threads)
     device = resolve_device(spec.device)
@@ -107,8 +109,6 @@ def build_context(spec: ContextSpec) -> Any:
 
 def evaluate(spec: ContextSpec, task: EvaluationTask) -> EvaluationResult:
     """Score ``task.genotype`` with each proxy (runs in a worker)."""
-    from gtnas.search.proxies import create_proxy
-    from gtnas.spaces import parse_genotype
 
     try:
         context = build_context(spec)
@@ -254,8 +254,6 @@ class RayExecutor(Executor):
         try:
             import ray
         except ImportError:
-            from gtnas.errors import ConfigError
-
             raise ConfigError(
                 "Ray is not installed; pip install 'gtnas[ray]' (or run without --ray)"
             ) from None

@@ -15,6 +15,8 @@ every evaluation, and a stage whose result is on record is not run again.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import time
 from collections.abc import Callable
@@ -23,16 +25,29 @@ from pathlib import Path
 from typing import Any
 
 from gtnas.config import config_from_dict, config_to_dict
+from gtnas.data import load_dataset
+from gtnas.errors import GtnasError
+from gtnas.export.bundle import read_network, save_loaded
+from gtnas.export.onnx import export_verified
+from gtnas.meta.fresh_learners import tune_real_lr
+from gtnas.meta.meta_step import MetaTrainConfig
+from gtnas.meta.run import TeachRunConfig, meta_training_seconds, run_meta_training
+from gtnas.meta.run_assessment import EVAL_FILE, assess_run
+from gtnas.runtime.files import atomic_write_text
 from gtnas.runtime.run_folder import RunFolder
-from gtnas.search.executor import ContextSpec, create_executor
+from gtnas.search.executor import ContextSpec, EvaluationTask, create_executor, evaluate
+from gtnas.search.ladder import SCHEDULERS, create_scheduler, run_ladder
 from gtnas.search.proxies import create_proxy, proxy_needs_teacher
 from gtnas.search.runner import SearchProgress, run_search
 from gtnas.search.strategies import STRATEGIES, create_strategy
 from gtnas.search.study import Study, TrialRecord, default_storage
-from gtnas.spaces import SEARCH_SPACES, create_space
+from gtnas.spaces import SEARCH_SPACES, create_space, parse_genotype
+from gtnas.spaces.sampler import SpaceLearnerSampler
+from gtnas.teachers import TeacherConfig
 from gtnas.teachers.generator import GeneratorConfig
 from gtnas.teachers.store import META as TEACHER_FILE
 from gtnas.training.recipe import FinalTrainConfig
+from gtnas.training.trainer import train_network
 
 
 @dataclass(frozen=True)
@@ -116,7 +131,6 @@ class SearchConfig:
             raise ValueError("budget and workers must be >= 1 and top_k >= 0")
         if not 0.0 <= self.rescore_fraction <= 1.0:
             raise ValueError("rescore_fraction must be in [0, 1]")
-        from gtnas.search.ladder import SCHEDULERS
 
         if self.scheduler != "none":
             if self.scheduler not in SCHEDULERS:
@@ -232,9 +246,6 @@ class SearchPipeline:
             return None
         if self.config.teacher.run:
             return self.config.teacher.run
-        from gtnas.meta.meta_step import MetaTrainConfig
-        from gtnas.meta.run import TeachRunConfig, run_meta_training
-        from gtnas.teachers import TeacherConfig
 
         t = self.config.teacher
         run_dir = self.folder / "teacher"
@@ -270,8 +281,6 @@ class SearchPipeline:
 
     # -- stage 2: the search -----------------------------------------------------------------
     def context_spec(self, teacher_dir: str | None) -> ContextSpec:
-        import os
-
         threads = self.config.threads or max(1, (os.cpu_count() or 1) // self.config.workers)
         return ContextSpec(
             dataset=self.config.dataset,
@@ -295,9 +304,6 @@ class SearchPipeline:
         recorded = self.study.results("real_lr")
         if 0 in recorded:
             return float(recorded[0]["lr"])
-        from gtnas.data import load_dataset
-        from gtnas.meta.fresh_learners import tune_real_lr
-        from gtnas.spaces.sampler import SpaceLearnerSampler
 
         dataset = load_dataset(self.config.dataset, quiet=True)
         sampler = SpaceLearnerSampler(
@@ -323,7 +329,6 @@ class SearchPipeline:
     def search(self, teacher_dir: str | None, *, stop_after: int | None = None) -> SearchProgress:
         """Evaluate architectures: one proxy for each (``scheduler`` none), or up the ladder;
         until the budget, the scheduler, or the time budget says stop."""
-        from gtnas.search.ladder import create_scheduler, run_ladder
 
         spec = self.context_spec(teacher_dir)
         strategy = create_strategy(
@@ -381,7 +386,6 @@ class SearchPipeline:
         """What this search paid before its first evaluation: the meta-training of a teacher
         it trained itself (a given one was paid for elsewhere) and the tuning of real:K's
         learning rate."""
-        from gtnas.meta.run import meta_training_seconds
 
         total = 0.0
         if self.config.needs_teacher() and not self.config.teacher.run:
@@ -407,12 +411,10 @@ class SearchPipeline:
         """The teacher's fresh learners against real data at its T steps, on the test split
         (a report, never a choice): its run's ``eval.json``, written once
         (:func:`gtnas.meta.run_assessment.assess_run`); None without a teacher."""
-        import json
 
         learners = self.config.teacher.assess_learners
         if teacher_dir is None or learners < 1:
             return None
-        from gtnas.meta.run_assessment import EVAL_FILE, assess_run
 
         path = Path(teacher_dir) / EVAL_FILE
         if path.is_file():
@@ -430,7 +432,6 @@ class SearchPipeline:
         fraction = self.config.rescore_fraction
         if fraction <= 0:
             return
-        from gtnas.search.executor import EvaluationTask, evaluate
 
         spec = self.context_spec(teacher_dir)
         done = self.study.results("rescore")
@@ -481,10 +482,6 @@ class SearchPipeline:
 
     # -- stage 4: final training -------------------------------------------------------------
     def final_train(self) -> dict[int, dict[str, Any]]:
-        from gtnas.data import load_dataset
-        from gtnas.spaces import parse_genotype
-        from gtnas.training.trainer import train_network
-
         finals = self.study.results("final")
         top = self.top()
         if all(r.number in finals for r in top):
@@ -527,8 +524,6 @@ class SearchPipeline:
         if not finals:
             return None, None
         best = max(finals, key=lambda n: finals[n]["val_accuracy"] or 0.0)
-        from gtnas.errors import GtnasError
-        from gtnas.export.bundle import read_network, save_loaded
 
         export_dir = self.folder / "best"
         onnx_path = export_dir / "model.onnx"
@@ -542,17 +537,12 @@ class SearchPipeline:
         }
         save_loaded(export_dir, loaded, extra=extra)
         try:
-            from gtnas.export.onnx import export_verified
-
             difference, _ = export_verified(
                 loaded.module, onnx_path, image_shape=loaded.image_shape
             )
             report = {"onnx": onnx_path.name, "max_abs_difference_vs_pytorch": difference}
         except GtnasError as exc:  # the export extras missing, or a model that disagrees
             report = {"onnx": None, "why": str(exc)}
-        import json
-
-        from gtnas.runtime.files import atomic_write_text
 
         atomic_write_text(export_dir / "export.json", json.dumps(report, indent=2) + "\n")
         self._hook("exported", export_dir, report)

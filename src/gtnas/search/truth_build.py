@@ -49,8 +49,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from gtnas.config import config_from_dict, config_to_dict
 from gtnas.errors import ConfigError, GtnasError
+from gtnas.search.executor import ContextSpec, create_executor
 from gtnas.search.proxies.final_training import (
     RECIPE_KEY,
     RUNS_KEY,
@@ -58,7 +61,10 @@ from gtnas.search.proxies.final_training import (
     SEEDS_KEY,
     default_truth_recipe,
 )
+from gtnas.search.runner import record_keys, run_search
 from gtnas.search.strategies import create_strategy
+from gtnas.search.study import Study, default_storage
+from gtnas.spaces import create_space
 from gtnas.training.recipe import FinalTrainConfig
 
 TRUTH_KIND = "truth"  # the study config's "kind", telling truth builds from searches
@@ -184,7 +190,6 @@ def truth_config_of(stored: dict[str, Any], *, study: str = "") -> TruthConfig:
 
 def machine_description(config: TruthConfig, threads: int) -> dict[str, Any]:
     """Where a build session ran: what the recorded seconds mean."""
-    import torch
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -234,10 +239,6 @@ def build_truth(
     of this very build, exported elsewhere; when the study has no results yet, its records
     become the study's first trials (see :func:`adopt_records`). ``on_update(study)`` runs
     after every result (``gtnas truth build --export`` rewrites the set's file there)."""
-    from gtnas.search.executor import ContextSpec, create_executor
-    from gtnas.search.runner import run_search
-    from gtnas.search.study import Study, default_storage
-    from gtnas.spaces import create_space
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -388,7 +389,6 @@ def adopt_records(study: Any, document: dict[str, Any], config: TruthConfig, spa
     failed; an architecture that was still training when the file was written is left
     running, so the search loop re-runs it as an evaluation cut off by a crash.
     """
-    from gtnas.search.runner import record_keys
 
     if any(r.state in ("COMPLETE", "FAIL") for r in study.records()):
         held = len(study.completed())
@@ -471,7 +471,6 @@ def _differences(path: str, was: Any, now: Any) -> list[tuple[str, Any, Any]]:
 
 def open_truth_study(name: str, storage: str) -> tuple[Any, TruthConfig]:
     """An existing truth study and its config (for exporting it)."""
-    from gtnas.search.study import Study
 
     if storage.startswith("sqlite:///") and not Path(storage.removeprefix("sqlite:///")).exists():
         raise GtnasError(f"no study storage at {storage}; pass the --runs folder of the build")

@@ -22,6 +22,7 @@ from gtnas.errors import ConfigError
 from gtnas.runtime.checkpoint import CHECKPOINTS
 from gtnas.search.proxies.base import PROXIES, Proxy, ProxyContext
 from gtnas.training.recipe import FinalTrainConfig
+from gtnas.training.trainer import CONFIG_FILE, RESULT_FILE, load_train_config, train_network
 
 RECIPE_KEY = "train_recipe"  # ContextSpec.extra: the FinalTrainConfig (as a dict) of train:E
 RUNS_KEY = "train_root"  # ContextSpec.extra: the folder holding one run folder per architecture
@@ -126,8 +127,6 @@ def run_folder_name(context: ProxyContext, genotype: Any, seed: int | None = Non
 def _train(
     context: ProxyContext, genotype: Any, config: FinalTrainConfig, run_dir: Path
 ) -> tuple[float, dict]:
-    from gtnas.training.trainer import CONFIG_FILE, RESULT_FILE, load_train_config, train_network
-
     if (run_dir / RESULT_FILE).is_file():  # finished before a crash, not yet recorded
         _check_recipe(run_dir, load_train_config(run_dir), config, context)
         return _outcome(json.loads((run_dir / RESULT_FILE).read_text()))

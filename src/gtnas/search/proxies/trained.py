@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from gtnas.errors import ConfigError
+from gtnas.meta.fresh_learners import real_teacher
 from gtnas.meta.unroll import LearnerState, evaluate_accuracy, train_learner
 from gtnas.search.proxies.base import PROXIES, Proxy, ProxyContext
 from gtnas.seeding import derive_seed, make_generator
@@ -98,8 +99,6 @@ class RealProxy(_TrainedProxy):
     kind, default_steps = "real", 128
 
     def teacher(self, context: ProxyContext) -> Teacher:
-        from gtnas.meta.fresh_learners import real_teacher
-
         # Batches are drawn per episode of K steps; one episode covers all K.
         teacher = real_teacher(
             *context.train,
@@ -122,8 +121,6 @@ class ScheduleProxy(_TrainedProxy):
     needs_teacher = True
 
     def teacher(self, context: ProxyContext) -> Teacher:
-        from gtnas.meta.fresh_learners import real_teacher
-
         trained = _trained_teacher(context, self.kind)
         config = trained.config
         teacher = real_teacher(

@@ -12,6 +12,7 @@ from torch import nn
 from gtnas.learners.layers import BatchStatNorm, MeanOnlyBatchNorm
 from gtnas.search.proxies.base import PROXIES, Proxy, ProxyContext
 from gtnas.seeding import derive_seed, make_generator
+from gtnas.training.measure import count_flops
 
 
 @PROXIES.register("synflow", help="zero-cost: log sum |theta * dR/dtheta| with positive weights")
@@ -79,8 +80,6 @@ class FlopsProxy(Proxy):
     name = "flops"
 
     def _score(self, genotype: Any, context: ProxyContext, seed: int) -> tuple[float, dict]:
-        from gtnas.training.measure import count_flops
-
         return float(count_flops(_final_network(genotype, context), context.image_shape)), {}
 
 
