@@ -57,3 +57,12 @@ def test_every_benchmark_preset_variant_and_probe_is_a_valid_config() -> None:
         assert probe_set["about"] and probe_set["results"].endswith(".json")
         for probe in probe_set["probes"].values():
             _teach(merge_values(probe_set["scale"], probe))
+
+
+@pytest.mark.parametrize("path", TEACHER_CONFIGS, ids=lambda p: p.name)
+def test_every_named_teacher_config_states_its_start_and_labels(path: Path) -> None:
+    # `gtnas teach train` starts from its own defaults (a warm start, soft labels) and the
+    # Python API from the dataclasses' (random, hard): a config that left these out would
+    # mean two different teachers.
+    options = json.loads(path.read_text())["teacher_options"]
+    assert {"init", "soft_labels"} <= set(options), f"{path.name}: say init and soft_labels"
