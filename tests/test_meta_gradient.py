@@ -200,3 +200,32 @@ def test_a_truncated_meta_gradient_reaches_only_the_last_steps(name):
             assert torch.any(grad[steps - window :] != 0)
         differs = any(not torch.equal(a, b) for a, b in zip(cut.grads, full.grads, strict=True))
         assert differs  # truncation drops the early steps' contributions
+
+
+class _WithUnusedLayer(nn.Module):
+    """A learner with a layer its forward never uses, as an NB-201 cell whose `none` edges cut
+    a convolution off from the output: that layer's inner gradients are zero, not graphs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), WNLinear(16, 8), nn.LeakyReLU(0.1),
+                                  WNLinear(8, CLASSES))  # fmt: skip
+        self.cut_off = WNLinear(16, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+def test_checkpointed_equals_unrolled_with_a_fixed_schedule_and_an_unused_layer():
+    # With the inner lr and momentum fixed, nothing but the teacher's images carries a graph
+    # into the unused layer's step, so its new weights and velocity carry none: the
+    # checkpointed backward must leave them out instead of failing.
+    teacher = tiny_teacher("gtn")
+    teacher.optimizer.requires_grad_(False)  # learn_schedule=False
+    learner = init_learner(_WithUnusedLayer(), torch.Generator().manual_seed(6)).double()
+    batches = real_batches(teacher.inner_steps)
+    a = meta_gradient(learner, teacher, batches, mode="unroll")
+    b = meta_gradient(learner, teacher, batches, mode="checkpoint")
+    assert a.meta_loss == pytest.approx(b.meta_loss, rel=1e-12)
+    for ga, gb in zip(a.grads, b.grads, strict=True):
+        torch.testing.assert_close(ga, gb, rtol=1e-9, atol=1e-12)

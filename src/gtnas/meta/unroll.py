@@ -386,7 +386,17 @@ def _checkpointed(
             outputs.append(real_loss)
             grad_outputs.append(torch.full_like(real_loss, weights[t + 1]))
         inputs = params_t + (velocity_t if t > start else ()) + meta_params
-        result = torch.autograd.grad(outputs, inputs, grad_outputs, allow_unused=True)
+        # An output without a graph does not depend on the inputs: with a fixed inner schedule,
+        # a layer the learner never uses (an NB-201 cell's `none` edges can cut one off) gets
+        # zero inner gradients, so its w_{t+1} and v_{t+1} carry no graph and add nothing.
+        kept = [(o, g) for o, g in zip(outputs, grad_outputs, strict=True) if o.requires_grad]
+        result: Sequence[torch.Tensor | None] = (
+            torch.autograd.grad(
+                [o for o, _ in kept], inputs, [g for _, g in kept], allow_unused=True
+            )
+            if kept
+            else [None] * len(inputs)
+        )
         n = len(params_t)
         adj_params = tuple(
             torch.zeros_like(p) if g is None else g
