@@ -397,6 +397,9 @@ def render_table(records: list[dict[str, Any]]) -> str:
     def num(value: Any, digits: int = 2) -> str:
         return "-" if value is None else f"{value:.{digits}f}"
 
+    def times(value: Any) -> str:
+        return "-" if value is None else f"{value:.2f}x"
+
     lines = ["# Meta-training scaling benchmark", "",
              "`python -m benchmarks.meta_scaling --preset PRESET` (one torch thread per "
              "process; other jobs paused).", "",
@@ -412,8 +415,8 @@ def render_table(records: list[dict[str, Any]]) -> str:
             f"{num(r['speedup_over_one'])}x | {num(r['peak_memory_mb'], 0)} |"
         )
     lines += ["", "## Long horizons (one process)", "",
-              "The same two sampled cells per meta-step in every row (two learners per step, "
-              "one after another); seconds per learner.", "",
+              "The same sampled cells in every row (two learners per meta-step, one after "
+              "another; the mean over the timed meta-steps); seconds per learner.", "",
               "| preset | teacher | T | mode | s / learner | vs the shortest unroll | "
               "vs the shortest, same mode | peak MiB |",
               "|---|---|---|---|---|---|---|---|"]  # fmt: skip
@@ -427,8 +430,8 @@ def render_table(records: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['preset']} | {r['teacher']} | {r['inner_steps']} | {r['mode']} | "
             f"{num(r.get('seconds_per_learner', r['seconds_per_iteration']))} | "
-            f"{num(r.get('cost_over_shortest_unroll'))}x | "
-            f"{num(r.get('cost_over_shortest_same_mode'))}x | {num(r['peak_memory_mb'], 0)} |"
+            f"{times(r.get('cost_over_shortest_unroll'))} | "
+            f"{times(r.get('cost_over_shortest_same_mode'))} | {num(r['peak_memory_mb'], 0)} |"
         )
     lines += ["", "## Truncated meta-gradients (tiny MNIST teacher)", "",
               "| preset | T | window W | learners | cosine to full, all (mean / min) | "
