@@ -15,6 +15,7 @@ import pytest
 from scipy import stats
 
 from pictures import assert_picture
+from seeded_truth import write_seeded_truth
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE_PROXIES = {"real:2", "real:4", "gtn:3", "synflow", "rankavg:gtn:3+synflow", "params", "flops"}
@@ -130,25 +131,8 @@ def test_head3_is_the_nb201_search_head3_blueprint(bench: ModuleType) -> None:
 @pytest.fixture(scope="module")
 def smoke_long(tmp_path_factory: pytest.TempPathFactory, run_benchmark, mnist) -> Path:
     """The teacher-less long preset at toy size on a two-seed set written here."""
-    from gtnas.search.truth_build import TRUTH_FORMAT
-
     out = tmp_path_factory.mktemp("bench-rankcorr-long")
-    shipped = json.loads((ROOT / "truth" / "mnist-nb201-n100-e3.json").read_text())
-    records = []
-    for i, record in enumerate(shipped["records"][:8]):
-        first, second = record["test_accuracy"], record["test_accuracy"] + 0.01 * (i % 3 - 1)
-        records.append({
-            "genotype": record["genotype"], "val_accuracy": (first + second) / 2,
-            "test_accuracy": (first + second) / 2, "seconds": 1.0, "parameters": 1,
-            "seeds": [{"seed": 0, "val_accuracy": first, "test_accuracy": first},
-                      {"seed": 1, "val_accuracy": second, "test_accuracy": second}],
-        })  # fmt: skip
-    document = {**{k: shipped[k] for k in ("dataset", "space", "space_options", "epochs",
-                                           "train_subset", "seed")},
-                "format": TRUTH_FORMAT, "blueprint": "tiny", "complete": False,
-                "records": records}  # fmt: skip
-    (out / "truth").mkdir()
-    (out / "truth" / "mnist-smoke-seeded.json").write_text(json.dumps(document))
+    write_seeded_truth(out / "truth" / "mnist-smoke-seeded.json", 8)
     args = ["--preset", "smoke-long", "--datasets", "mnist", "--truth-dir", str(out / "truth")]
     args += ["--out", str(out), "--runs", str(out / "runs")]
     run_benchmark("rankcorr", args, OMP_NUM_THREADS="1")

@@ -1,0 +1,292 @@
+"""Teacher recipes built for ranking, judged on the long-horizon yardstick (issue "A teacher that
+ranks").
+
+    python -m benchmarks.teacher_ranking --preset cpu [--variants fixed-step,fixed-step-rank]
+        [--datasets fashion-mnist] [--truth-dir truth] [--out DIR] [--runs DIR]
+
+The recipes are data: ``benchmarks/configs/teacher_ranking.json`` holds the presets (data sets,
+a base TeachRunConfig, the baselines, scoring settings) and the variants (each a change to the
+base, the levers of the issue: a learned or fixed inner step, the ranking-aware meta-objective,
+...). For each data set of the preset (its ``truth``: a long-horizon, two-seed set under
+``--truth-dir``; a set still being built is used as far as it goes, and its records say so):
+(``--train-only`` does step 1 alone, so that teachers can be trained side by side, one command
+per core, before one run scores them all)
+
+1. every asked variant is meta-trained (resumably: a re-run continues a killed teacher from its
+   checkpoint and trains a finished one no further) on NB-201 cells at the set's blueprint; a
+   variant with ``"calibration": true`` meta-trains on the set's first C architectures (the
+   preset's ``calibration``) with their validation accuracies (never the test split);
+2. its ``gtn:T`` (K = T, the teacher's own curriculum) scores every architecture of the set, and
+   so do the baselines in the same run: ``real:T`` (its learning rate tuned on the validation
+   split), the zero-cost proxies and the free floor (params, flops);
+3. every proxy is judged on the same evaluation architectures: the set less its first C, for
+   every variant and baseline alike (so that a calibrated teacher is never judged on what it
+   was fitted on, and the others on the same set), against the seed-mean test accuracy, with
+   the set's noise ceiling on those architectures beside.
+
+Scores are cached in studies under ``--runs`` (one per proxy and teacher), so a re-run on a
+grown set scores only the new architectures. Writes ``teacher_ranking.json`` (one ``teacher``
+record per variant, one ``proxy`` record per proxy, one ``ceiling`` record per data set) and a
+table, ``teacher_ranking.md``. Seeded; the machine is described in every record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.machine import describe_machine
+from benchmarks.rankcorr import TRUTH
+from benchmarks.results import argument_parser, machine_line, write_records
+from gtnas.analysis.ceiling import (
+    FLOOR_PROXIES,
+    beats_floor,
+    floor_of,
+    fraction_of_ceiling,
+    noise_ceiling,
+    with_floor,
+)
+from gtnas.analysis.rankcorr import ScoringOptions, correlate, score_truth_set
+from gtnas.analysis.rankcorr import without_architectures as drop_architectures
+from gtnas.analysis.truthset import TruthSet, load_truth
+from gtnas.config import config_from_dict, config_to_dict, merge_values
+from gtnas.meta.run import TeachRunConfig, run_meta_training
+from gtnas.runtime.metrics import MetricsLog
+
+CONFIG = Path(__file__).parent / "configs" / "teacher_ranking.json"
+RESULTS = Path(__file__).parent / "results"
+RUNS = Path(__file__).parent / "runs" / "teacher_ranking"
+
+
+def load_recipes(path: Path = CONFIG) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+def teacher_config(
+    recipes: dict[str, Any], preset: str, variant: str, truth: TruthSet, seed: int
+) -> TeachRunConfig:
+    """The variant's TeachRunConfig on ``truth``: the preset's base, the variant's changes, the
+    set's data and space, and its calibration architectures when the variant asks for them."""
+    spec = recipes["variants"][variant]
+    values = merge_values(config_to_dict(TeachRunConfig()), recipes["presets"][preset]["base"])
+    values = merge_values(values, spec.get("config", {}))
+    values.update(dataset=truth.dataset, learner=truth.space, seed=seed, device="cpu",
+                  space_options=dict(truth.space_options))  # fmt: skip
+    if spec.get("calibration"):
+        values["calibration"] = calibration_of(truth, recipes["presets"][preset]["calibration"])
+    return config_from_dict(TeachRunConfig, values)
+
+
+def calibration_of(truth: TruthSet, count: int) -> dict[str, float]:
+    """The set's first ``count`` architectures with their validation accuracy (seed mean)."""
+    if len(truth) < count + 3:
+        raise SystemExit(
+            f"[teacher_ranking] {truth.name} has {len(truth)} architectures: too few to "
+            f"calibrate on {count} and judge on the rest (let its build run on)"
+        )
+    return dict(zip(truth.genotypes()[:count], truth.accuracies("val")[:count], strict=True))
+
+
+def train_teacher(config: TeachRunConfig, run_dir: Path) -> Path:
+    """Meta-train ``config`` into ``run_dir``, continuing it from its checkpoint if it exists
+    (a finished teacher is left as it is)."""
+    if not (run_dir / "teacher.json").is_file():
+        print(f"[teacher_ranking] meta-training {run_dir.name} ...", flush=True)
+        resume = (run_dir / "config.json").is_file()
+        run_meta_training(config, run_dir, resume=resume, show_progress=False)
+    return run_dir
+
+
+def teacher_record(run_dir: Path, config: TeachRunConfig, truth: TruthSet) -> dict[str, Any]:
+    history = MetricsLog(run_dir / "metrics.jsonl").read()
+    steps = [h for h in history if h.get("iteration", 0) >= 1]
+    validated = [h["val_acc"] for h in history if h.get("val_acc") is not None]
+    calibrated = set(config.calibration)
+    return {
+        "run": str(run_dir),
+        "meta_iterations": len(steps),
+        "meta_train_seconds": history[-1].get("elapsed") if history else None,
+        "val_accuracy": validated[-1] if validated else None,
+        "rank_tau_last10": _mean(
+            [h["rank_tau"] for h in steps[-10:] if h.get("rank_tau") is not None]
+        ),
+        "calibration_architectures": len(calibrated),
+        # what the calibration set cost to learn: its truth trainings (both seeds)
+        "calibration_seconds": sum(r.seconds for r in truth.records if r.genotype in calibrated),
+        "config": config_to_dict(config),
+    }
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def proxy_fields(correlation: Any, ceiling: Any, floor: dict[str, float]) -> dict[str, Any]:
+    return {
+        **correlation.to_json(),
+        "of_ceiling": fraction_of_ceiling(correlation, ceiling),
+        "beats_floor": beats_floor(correlation, floor),
+    }
+
+
+def measure_dataset(
+    recipes: dict[str, Any], preset: str, variants: list[str], truth: TruthSet, args: Any
+) -> list[dict[str, Any]]:
+    settings = recipes["presets"][preset]
+    count = settings["calibration"]
+    calibration_of(truth, count)  # enough architectures, or a clear stop before any training
+    work = args.runs / preset / truth.dataset  # the teachers' folders: see main's --train-only
+    options = ScoringOptions(seed=args.seed, workers=settings["workers"],
+                             threads=settings["threads"],
+                             eval_examples=settings["eval_examples"])  # fmt: skip
+    # the evaluation architectures: the same for every proxy
+    left_out = set(truth.genotypes()[:count])
+    scores: dict[str, Any] = {}
+    teachers: dict[str, dict[str, Any]] = {}
+    for variant in variants:
+        config = teacher_config(recipes, preset, variant, truth, args.seed)
+        run_dir = train_teacher(config, work / f"teacher-{variant}")
+        teachers[variant] = teacher_record(run_dir, config, truth)
+        proxy = f"gtn:{config.teacher_options.inner_steps}"
+        print(f"[teacher_ranking] {truth.dataset}: scoring with {variant}'s {proxy}", flush=True)
+        found = score_truth_set(truth, [proxy], work, dataclasses.replace(options,
+                                teacher=str(run_dir)))  # fmt: skip
+        scores[f"{proxy} ({variant})"] = found[proxy]
+    print(f"[teacher_ranking] {truth.dataset}: scoring the baselines", flush=True)
+    scores.update(score_truth_set(truth, with_floor(settings["baselines"]), work, options))
+    judged, scores = drop_architectures(truth, scores, left_out)
+    values = judged.accuracies("test")
+    correlations = {
+        name: correlate(s, values, resamples=settings["resamples"], seed=args.seed)
+        for name, s in scores.items()
+    }
+    ceiling = noise_ceiling(judged, resamples=settings["resamples"], seed=args.seed)
+    floor = floor_of(correlations.values())
+    common = {"preset": preset, "dataset": truth.dataset, "truth": truth.name,
+              "truth_complete": truth.complete, "truth_architectures": len(truth),
+              "left_out": count, "seed": args.seed,
+              "machine": describe_machine()}  # fmt: skip
+    records = []
+    if ceiling is not None:
+        records.append({**common, "kind": "ceiling", **ceiling.to_json()})
+    for name, correlation in correlations.items():
+        variant = name.partition(" (")[2].rstrip(")") or None
+        record = {**common, "kind": "proxy", **proxy_fields(correlation, ceiling, floor),
+                  "proxy": name, "variant": variant}  # fmt: skip
+        if variant is not None:
+            record["teacher"] = teachers[variant]
+        records.append(record)
+    return records
+
+
+def record_key(record: dict[str, Any]) -> tuple[Any, ...]:
+    return (record["preset"], record["dataset"], record["kind"], record.get("proxy"))
+
+
+def render_table(records: list[dict[str, Any]]) -> str:
+    def num(value: Any, digits: int = 3) -> str:
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    def interval(ci: list[float]) -> str:
+        return f"[{num(ci[0], 2)}, {num(ci[1], 2)}]"
+
+    lines = ["# Teachers built for ranking", "",
+             "`python -m benchmarks.teacher_ranking --preset PRESET` (recipes: "
+             "`benchmarks/configs/teacher_ranking.json`). Spearman with the truth set's "
+             "seed-mean test accuracy on its evaluation architectures (the set less the first "
+             "C, which calibrated teachers were fitted on; the same for every row); 95% "
+             "bootstrap intervals; `*` marks a proxy that does not beat the free floor "
+             "(params, flops) on that measure.", ""]  # fmt: skip
+    for key in dict.fromkeys((r["preset"], r["dataset"]) for r in records):
+        rows = [r for r in records if (r["preset"], r["dataset"]) == key]
+        first = rows[0]
+        state = "complete" if first["truth_complete"] else "a build under way"
+        judged = first["truth_architectures"] - first["left_out"]
+        lines += [f"## {key[0]}: {first['truth']} ({first['truth_architectures']} "
+                  f"architectures, {state}; judged on {judged}"
+                  f", the first {first['left_out']} left out)", "",
+                  "| proxy | Spearman, all | of ceiling | Spearman, top half | of ceiling | "
+                  "s / eval | teacher: meta-train s (iterations), val acc |",
+                  "|---|---|---|---|---|---|---|"]  # fmt: skip
+        for r in rows:
+            if r["kind"] == "ceiling":
+                lines.append(f"| noise ceiling ({r['proxy']}) | {num(r['spearman_all'])} "
+                             f"{interval(r['spearman_all_ci95'])} | 1 | "
+                             f"{num(r['spearman_top'])} {interval(r['spearman_top_ci95'])} | 1 "
+                             "| - | - |")  # fmt: skip
+                continue
+            floor = r["proxy"] in FLOOR_PROXIES
+            marks = {m: "" if floor or r["beats_floor"].get(m, True) else " *"
+                     for m in ("spearman_all", "spearman_top")}  # fmt: skip
+            teacher = r.get("teacher")
+            about = "-" if teacher is None else (
+                f"{num(teacher['meta_train_seconds'], 0)} ({teacher['meta_iterations']}), "
+                f"{num(teacher['val_accuracy'], 3)}"
+                + (f"; calibrated on {teacher['calibration_architectures']}"
+                   if teacher["calibration_architectures"] else "")
+                + (f", last-10 rank tau {num(teacher['rank_tau_last10'], 2)}"
+                   if teacher["rank_tau_last10"] is not None else "")
+            )  # fmt: skip
+            lines.append(
+                f"| {r['proxy']} | {num(r['spearman_all'])}{marks['spearman_all']} "
+                f"{interval(r['spearman_all_ci95'])} | {num(r['of_ceiling']['spearman_all'], 2)} "
+                f"| {num(r['spearman_top'])}{marks['spearman_top']} "
+                f"{interval(r['spearman_top_ci95'])} | {num(r['of_ceiling']['spearman_top'], 2)} "
+                f"| {num(r['seconds_per_evaluation'], 2)} | {about} |"
+            )
+        lines.append("")
+    lines += [machine_line(records), ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    recipes = load_recipes()
+    parser = argument_parser(__doc__)
+    parser.add_argument("--preset", choices=sorted(recipes["presets"]), default="cpu")
+    parser.add_argument("--variants", help="comma-separated (default: all)")
+    parser.add_argument("--datasets", help="comma-separated (default: the preset's)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--truth-dir", type=Path, default=TRUTH)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--runs", type=Path, default=RUNS)
+    parser.add_argument("--train-only", action="store_true",
+                        help="meta-train the asked variants and stop (several such commands "
+                        "side by side train teachers on several cores; a run without it "
+                        "then scores them)")  # fmt: skip
+    args = parser.parse_args(argv)
+    variants = args.variants.split(",") if args.variants else list(recipes["variants"])
+    unknown = sorted(set(variants) - set(recipes["variants"]))
+    if unknown:
+        parser.error(f"unknown variants {unknown}; choose from {sorted(recipes['variants'])}")
+    datasets = (
+        args.datasets.split(",")
+        if args.datasets
+        else list(recipes["presets"][args.preset]["truth"])
+    )
+    truths = recipes["presets"][args.preset]["truth"]
+    for dataset in datasets:
+        if dataset not in truths:
+            parser.error(f"preset {args.preset} has no truth set for {dataset}")
+        path = args.truth_dir / truths[dataset]
+        if not path.is_file():
+            print(f"[teacher_ranking] {dataset}: no truth set at {path}; skipped", flush=True)
+            continue
+        start = time.time()
+        if args.train_only:
+            truth = load_truth(path)
+            for variant in variants:
+                config = teacher_config(recipes, args.preset, variant, truth, args.seed)
+                train_teacher(config, args.runs / args.preset / dataset / f"teacher-{variant}")
+            print(f"[teacher_ranking] {dataset}: trained in {time.time() - start:.0f} s")
+            continue
+        records = measure_dataset(recipes, args.preset, variants, load_truth(path), args)
+        merged = write_records(args.out, "teacher_ranking", records, record_key, render_table)
+        print(f"[teacher_ranking] {dataset} in {time.time() - start:.0f} s", flush=True)
+        print(render_table([r for r in merged if r["dataset"] == dataset]))
+
+
+if __name__ == "__main__":
+    main()
