@@ -3,9 +3,11 @@ and several processes, the cost of long horizons, and what truncating the meta-g
 in bias and buys in time.
 
     python -m benchmarks.meta_scaling --preset cpu        # these 2 cores (about an hour)
+    python -m benchmarks.meta_scaling --preset gpu        # one GPU (about 10 minutes)
     python -m benchmarks.meta_scaling --preset smoke --out /tmp/b --runs /tmp/b/runs
 
-Three parts, each a list of records in ``meta_scaling.json`` (``--only`` runs one):
+Four parts, each a list of records in ``meta_scaling.json`` (``--only`` runs one; a preset
+names the parts it runs):
 
 - ``scaling``: (processes, learners per process) in (1, 1), (1, 2), (2, 1) at one torch thread
   per process, for the paper's MNIST teacher (``configs/mnist-paper.json``, random start: the
@@ -19,7 +21,15 @@ Three parts, each a list of records in ``meta_scaling.json`` (``--only`` runs on
 - ``truncation``: on a small problem (the test suite's tiny MNIST teacher, T = 32), the
   cosine between truncated and full meta-gradients of the same learners for W = 4, 8, 16, 32,
   and fresh learners' validation accuracy of a teacher meta-trained full or truncated for the
-  same wall time.
+  same wall time;
+- ``determinism``: one process of one learner with ``deterministic`` off and on (cuDNN's and
+  torch's deterministic algorithms): seconds per meta-iteration, the cost of the option, and
+  whether two deterministic runs of the same seed record the same meta-losses.
+
+On the ``gpu`` preset every process computes on the one GPU (``device cuda``; several ranks on
+one GPU share it over gloo), the layouts reach 8 learners in flight (8 processes of 1 and 1
+process of 8), nothing is checkpointed (the GPU holds a 128-step unroll), and the peak memory
+is the GPU's (``torch.cuda.max_memory_allocated`` of rank 0).
 
 Every run is seeded; a machine description goes with every record. Nothing here reads a test
 split. Other jobs on the machine distort the timings: pause them while this runs.
@@ -59,6 +69,7 @@ TINY = {
 
 PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {
+        "parts": ("scaling", "horizon", "truncation"),
         # With gradient checkpointing: a fully unrolled paper-size MNIST meta-gradient peaks
         # at 13 GB, so two processes of it do not fit in 24 GB (the first attempt's second
         # rank was killed by the kernel's OOM killer); checkpointed, every layout fits.
@@ -85,6 +96,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     # For the test: everything at the tiny teacher, seconds in all.
     "smoke": {
+        "parts": ("scaling", "horizon", "truncation", "determinism"),
+        "determinism_teacher": "tiny",
+        "determinism_iterations": 3,
         "teachers": {"tiny": (None, {"teacher_options": {"inner_steps": 4}})},
         "scaling_iterations": 3,
         "horizon_teacher": "tiny",
@@ -99,15 +113,38 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# One GPU (the H200 of the device tool): the same teachers unrolled, up to 8 learners in
+# flight, the horizons unrolled too, and the cost of deterministic kernels. Sized for a 15-minute
+# device lease: about 10 minutes of runs, most of it process start-up.
+PRESETS["gpu"] = {
+    "parts": ("scaling", "horizon", "determinism"),
+    "device": "cuda",
+    "layouts": ((1, 1), (1, 8), (8, 1)),
+    "teachers": {
+        "paper-mnist": ("configs/mnist-paper.json", {"teacher_options": {"init": "random"}}),
+        "nb201": ("configs/nb201-teacher.json", {}),
+    },
+    "scaling_iterations": {"paper-mnist": 6, "nb201": 6},
+    "horizon_teacher": "nb201",
+    "horizons": (32, 64, 128),
+    "horizon_truncation": 32,
+    "horizon_iterations": 4,
+    "determinism_teacher": "paper-mnist",
+    "determinism_iterations": 6,
+}
+
+
 def teacher_values(preset: dict[str, Any], name: str) -> dict[str, Any]:
     """A TeachRunConfig as a dict: the named teacher's config file (or TINY) with its
-    overrides, on the CPU, without validation during the timed iterations."""
+    overrides, on the preset's device (the CPU unless it names one), without validation during
+    the timed iterations."""
     from gtnas.config import merge_values
 
     path, overrides = preset["teachers"][name]
     values = json.loads((ROOT / path).read_text()) if path else json.loads(json.dumps(TINY))
     values = merge_values(values, overrides)
-    return merge_values(values, {"device": "cpu", "meta": {"eval_every": 0}})
+    device = preset.get("device", "cpu")
+    return merge_values(values, {"device": device, "meta": {"eval_every": 0}})
 
 
 def run_teach(values: dict[str, Any], run: Path, processes: int, iterations: int) -> list[dict]:
@@ -134,12 +171,14 @@ def run_teach(values: dict[str, Any], run: Path, processes: int, iterations: int
     return [json.loads(line) for line in lines]
 
 
-def peak_of(run: Path) -> float | None:
-    """The peak resident memory (MiB) rank 0 recorded in the run's latest checkpoint."""
+def peak_of(run: Path, preset: dict[str, Any]) -> float | None:
+    """The peak memory (MiB) rank 0 recorded in the run's latest checkpoint: resident memory
+    on the CPU, the GPU's allocations on a GPU preset."""
     from gtnas.runtime.checkpoint import load_checkpoint
 
     checkpoint = load_checkpoint(run / "run")
-    return None if checkpoint is None else checkpoint.state.get("peak_memory_mb")
+    key = "peak_memory_mb" if preset.get("device", "cpu") == "cpu" else "peak_device_memory_mb"
+    return None if checkpoint is None else checkpoint.state.get(key)
 
 
 def seconds_per_iteration(history: list[dict]) -> float:
@@ -158,7 +197,7 @@ def scaling_records(
         if teachers and name not in teachers:
             continue
         base = None
-        for processes, per in LAYOUTS:
+        for processes, per in preset.get("layouts", LAYOUTS):
             learners = processes * per
             values = teacher_values(preset, name)
             values["meta"]["learners_per_step"] = learners
@@ -179,13 +218,17 @@ def scaling_records(
                 "batch_size": values["teacher_options"].get("batch_size", 128),
                 "seconds_per_iteration": seconds, "learners_per_second": rate,
                 "speedup_over_one": rate / base, "iterations": len(history),
-                "peak_memory_mb": peak_of(folder),
+                "peak_memory_mb": peak_of(folder, preset),
             })  # fmt: skip
     return records
 
 
-def _available_mb() -> float:
-    """Memory the machine has in all (MiB)."""
+def _available_mb(device: str = "cpu") -> float:
+    """Memory the preset's device has in all (MiB): the machine's, or the GPU's."""
+    if device != "cpu":
+        import torch
+
+        return torch.cuda.get_device_properties(torch.device(device)).total_memory / 2**20
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
 
 
@@ -213,7 +256,7 @@ def horizon_records(preset: dict[str, Any], work: Path) -> list[dict[str, Any]]:
                 # the unrolled graph grows with T: past the memory, estimate instead of crashing
                 last_steps, last_peak = max(unrolled_peak.items())
                 estimate = last_peak * steps / last_steps
-                if estimate > 0.8 * _available_mb():
+                if estimate > 0.8 * _available_mb(preset.get("device", "cpu")):
                     records.append({**record, "run": False, "estimated_peak_memory_mb":
                                     estimate, "note": "not run: the estimated peak exceeds "
                                     "80% of this machine's memory"})  # fmt: skip
@@ -221,7 +264,7 @@ def horizon_records(preset: dict[str, Any], work: Path) -> list[dict[str, Any]]:
             folder = work / "horizon" / f"{name}-t{steps}-{label.split()[0]}"
             print(f"[meta_scaling] horizon: T={steps}, {label}", flush=True)
             history = run_teach(values, folder, 1, preset["horizon_iterations"])
-            peak = peak_of(folder)
+            peak = peak_of(folder, preset)
             if label == "unroll" and peak is not None:
                 unrolled_peak[steps] = peak
             seconds = seconds_per_iteration(history)
@@ -239,6 +282,33 @@ def horizon_records(preset: dict[str, Any], work: Path) -> list[dict[str, Any]]:
         if same and r.get("seconds_per_iteration"):
             r["cost_over_shortest_same_mode"] = r["seconds_per_iteration"] / same
     return records
+
+
+def determinism_records(preset: dict[str, Any], work: Path) -> list[dict[str, Any]]:
+    """One process of one learner with ``deterministic`` off, on, and on again (same seed):
+    seconds per meta-iteration, and whether the two deterministic runs agree exactly."""
+    name, iterations = preset["determinism_teacher"], preset["determinism_iterations"]
+    histories = {}
+    for label, flag in (("off", False), ("on", True), ("on, again", True)):
+        values = teacher_values(preset, name)
+        values["deterministic"] = flag
+        folder = work / "determinism" / f"{name}-{label.replace(', ', '-')}"
+        print(f"[meta_scaling] determinism {label}: {name}", flush=True)
+        histories[label] = run_teach(values, folder, 1, iterations)
+    seconds = {label: seconds_per_iteration(h) for label, h in histories.items()}
+
+    def losses(label: str) -> list[float]:
+        return [h["meta_loss"] for h in histories[label] if h.get("iteration", 0) >= 1]
+
+    return [{
+        "part": "determinism", "teacher": name, "processes": 1, "learners_per_process": 1,
+        "iterations": iterations, "seconds_off": seconds["off"], "seconds_on": seconds["on"],
+        "cost_of_determinism": seconds["on"] / seconds["off"],
+        "repeat_identical": losses("on") == losses("on, again"),
+        "off_vs_on_max_difference": max(
+            abs(a - b) for a, b in zip(losses("off"), losses("on"), strict=True)
+        ),
+    }]  # fmt: skip
 
 
 def truncation_records(preset: dict[str, Any], work: Path, seed: int) -> list[dict[str, Any]]:
@@ -405,7 +475,7 @@ def render_table(records: list[dict[str, Any]]) -> str:
              "process; other jobs paused).", "",
              "## Learners per second", "",
              "| preset | teacher | processes | learners / process | T | B | s / meta-iteration "
-             "| learners / s | vs (1, 1) | peak MiB (rank 0) |",
+             "| learners / s | vs (1, 1) | peak MiB (rank 0; the GPU's on a GPU preset) |",
              "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in (r for r in records if r["part"] == "scaling"):
         lines.append(
@@ -452,6 +522,19 @@ def render_table(records: list[dict[str, Any]]) -> str:
             f"{100 * r['val_accuracy_mean']:.2f} ± {100 * r['val_accuracy_std']:.2f} "
             f"({r['judges']}) |"
         )
+    determinism = [r for r in records if r["part"] == "determinism"]
+    if determinism:
+        lines += ["", "## Deterministic kernels (one process, one learner)", "",
+                  "| preset | teacher | s / meta-iteration, off | on | cost | two same-seed "
+                  "runs identical | largest meta-loss difference, off vs on |",
+                  "|---|---|---|---|---|---|---|"]  # fmt: skip
+        for r in determinism:
+            lines.append(
+                f"| {r['preset']} | {r['teacher']} | {num(r['seconds_off'])} | "
+                f"{num(r['seconds_on'])} | {num(r['cost_of_determinism'])}x | "
+                f"{'yes' if r['repeat_identical'] else 'no'} | "
+                f"{r['off_vs_on_max_difference']:.2e} |"
+            )
     lines += ["", machine_line(records), ""]
     return "\n".join(lines)
 
@@ -461,7 +544,7 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argument_parser(__doc__)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
-    parser.add_argument("--only", choices=("scaling", "horizon", "truncation"))
+    parser.add_argument("--only", choices=("scaling", "horizon", "truncation", "determinism"))
     parser.add_argument("--teachers", help="scaling: only these teachers (comma-separated)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -475,11 +558,12 @@ def main(argv: list[str] | None = None) -> None:
         ),
         "horizon": lambda: horizon_records(preset, work),
         "truncation": lambda: truncation_records(preset, work, args.seed),
+        "determinism": lambda: determinism_records(preset, work),
     }
     machine = describe_machine()
     records: list[dict[str, Any]] = []
     for name, part in parts.items():
-        if args.only not in (None, name):
+        if name not in preset["parts"] or args.only not in (None, name):
             continue
         start = time.time()
         new = part()

@@ -32,5 +32,21 @@ def test_smoke_preset_writes_every_part(tmp_path: Path, run_benchmark, mnist) ->
     equal = [r for r in records if r.get("measure") == "equal seconds"]
     assert [r["mode"] for r in equal] == ["full", "truncated to 8"]
     assert all(r["iterations"] >= 5 and 0 <= r["val_accuracy_mean"] <= 1 for r in equal)
+    (determinism,) = [r for r in records if r["part"] == "determinism"]
+    # on the CPU the option changes no kernel: the same seed gives the same meta-losses
+    assert determinism["repeat_identical"] and determinism["off_vs_on_max_difference"] == 0
+    assert determinism["cost_of_determinism"] == pytest.approx(
+        determinism["seconds_on"] / determinism["seconds_off"]
+    )
     table = (tmp_path / "meta_scaling.md").read_text()
     assert "## Learners per second" in table and "## Long horizons" in table
+    assert "## Deterministic kernels" in table
+
+
+def test_the_gpu_preset_puts_every_teacher_on_the_gpu(benchmark_module) -> None:
+    bench = benchmark_module("meta_scaling")
+    preset = bench.PRESETS["gpu"]
+    assert (8, 1) in preset["layouts"] and (1, 8) in preset["layouts"]
+    for name in preset["teachers"]:
+        assert bench.teacher_values(preset, name)["device"] == "cuda"
+    assert bench.teacher_values(bench.PRESETS["cpu"], "nb201")["device"] == "cpu"

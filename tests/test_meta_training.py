@@ -81,6 +81,25 @@ def test_a_resumed_run_reports_the_peak_memory_of_all_its_sittings(tmp_path, mon
     assert fresh.peak_memory_mb > 50  # the real helper: torch alone takes more
 
 
+
+def test_the_gpu_peak_is_carried_across_sittings_and_absent_on_the_cpu(tmp_path, monkeypatch):
+    # The resident set does not see GPU memory: a run records the GPU's own peak allocations
+    # (here stood in for, on the CPU), the largest over its sittings like the host's.
+    import gtnas.meta.run as run_module
+    from gtnas.runtime.checkpoint import load_checkpoint
+    from gtnas.runtime.memory import peak_device_memory_mb
+
+    assert peak_device_memory_mb(torch.device("cpu")) is None
+    config = tiny_config(4)
+    monkeypatch.setattr(run_module, "peak_device_memory_mb", lambda device: 700.0)
+    run_meta_training(config, tmp_path / "run", show_progress=False, stop_after=2)
+    monkeypatch.setattr(run_module, "peak_device_memory_mb", lambda device: 200.0)
+    run_meta_training(config, tmp_path / "run", show_progress=False, resume=True)
+    assert load_checkpoint(tmp_path / "run").state["peak_device_memory_mb"] == 700.0
+    monkeypatch.undo()
+    run_meta_training(config, tmp_path / "cpu", show_progress=False)
+    assert load_checkpoint(tmp_path / "cpu").state["peak_device_memory_mb"] is None
+
 def test_a_finished_run_trained_further_continues_exactly(tmp_path):
     # At a constant meta-lr a 5-iteration run extended to 12 must be the 12-iteration run.
     flat = run_meta_training(

@@ -51,7 +51,7 @@ from gtnas.runtime import distributed
 from gtnas.runtime.allocator import keep_freed_memory
 from gtnas.runtime.checkpoint import Checkpoint
 from gtnas.runtime.device import deterministic, resolve_device
-from gtnas.runtime.memory import peak_memory_mb
+from gtnas.runtime.memory import peak_device_memory_mb, peak_memory_mb
 from gtnas.runtime.metrics import MetricsLog
 from gtnas.runtime.progress import progress_bar
 from gtnas.runtime.run_folder import CONFIG_FILE, METRICS_FILE, RunFolder
@@ -319,9 +319,15 @@ class _MetaSession:
     val: tuple[torch.Tensor, torch.Tensor]  # the validation images a fresh learner is read on
     start_iteration: int = 0
     peak_before: float = 0.0  # MB, of the earlier sessions
+    device_peak_before: float = 0.0  # MB of GPU allocations, of the earlier sessions
 
     def peak(self) -> float:
         return max(self.peak_before, peak_memory_mb())
+
+    def device_peak(self) -> float | None:
+        """The GPU's peak allocations over the run's sittings (MiB); None on the CPU."""
+        now = peak_device_memory_mb(self.device)
+        return None if now is None else max(self.device_peak_before, now)
 
     def validate(self, iteration: int) -> float:
         """One fresh learner's validation accuracy, seeded apart from training."""
@@ -344,6 +350,7 @@ class _MetaSession:
                 "scheduler": self.scheduler.state_dict(),
                 "guard": {"skipped_total": guard.skipped_total, "consecutive": guard.consecutive},
                 "peak_memory_mb": self.peak(),
+                "peak_device_memory_mb": self.device_peak(),
             },
             generators={"train": self.generator},
         )
@@ -406,6 +413,7 @@ def _open_session(
         s.guard = NonFiniteGuard(config.meta.max_nonfinite, **state["guard"])
         s.start_iteration = checkpoint.step
         s.peak_before = state.get("peak_memory_mb", 0.0)  # absent in checkpoints before 12-04
+        s.device_peak_before = state.get("peak_device_memory_mb") or 0.0  # before 12-05
     return s
 
 

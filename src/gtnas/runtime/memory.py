@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import sys
 
+import torch
+
 try:
     import resource
 except ImportError:  # pragma: no cover - Windows has no getrusage
@@ -22,3 +24,11 @@ def peak_memory_mb() -> float:
         return 0.0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+def peak_device_memory_mb(device: torch.device) -> float | None:
+    """The most memory torch has held allocated on ``device`` so far, in MiB, where it is a
+    GPU (the resident set above does not see GPU memory); None on the CPU."""
+    if device.type != "cuda":
+        return None
+    return torch.cuda.max_memory_allocated(device) / 2**20
