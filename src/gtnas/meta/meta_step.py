@@ -60,7 +60,7 @@ class MetaTrainConfig:
     warmup_iterations: int = 0
     # Multipliers of meta_lr per group of meta-parameters (generator, curriculum, images,
     # soft_labels, schedule; Teacher.meta_parameter_groups), on top of the teacher's own
-    # defaults (GTN teachers: the generator at 1/30, see gtnas.teachers.gtn).
+    # defaults (GTN teachers: the generator at 1/30, see gtnas.teachers.curriculum).
     lr_scale: dict[str, float] = field(default_factory=dict)
     real_batch_size: int = 128  # real training examples per scored inner step
     # Mirror each real meta-batch image left-right with probability 1/2: the teacher is then
