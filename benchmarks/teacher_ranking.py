@@ -19,7 +19,11 @@ per core, before one run scores them all)
 2. its ``gtn:T`` (K = T, the teacher's own curriculum) scores every architecture of the set, and
    so do the baselines in the same run: ``real:T`` (its learning rate tuned on the validation
    split), the zero-cost proxies and the free floor (params, flops);
-3. every proxy is judged on the same evaluation architectures: the set less its first C, for
+3. combinations: each GTN proxy with params (``rankavg``, equal weights), and weighted rank
+   averages fitted on the first C architectures' validation accuracy
+   (:func:`gtnas.analysis.combination.fit_rank_weights`) of each GTN proxy with params,
+   synflow and naswot, and of those three alone (what a free combination does without GTN);
+4. every proxy is judged on the same evaluation architectures: the set less its first C, for
    every variant and baseline alike (so that a calibrated teacher is never judged on what it
    was fitted on, and the others on the same set), against the seed-mean test accuracy, with
    the set's noise ceiling on those architectures beside.
@@ -34,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -49,14 +54,17 @@ from gtnas.analysis.ceiling import (
     noise_ceiling,
     with_floor,
 )
-from gtnas.analysis.rankcorr import ScoringOptions, correlate, score_truth_set
+from gtnas.analysis.combination import fit_rank_weights
+from gtnas.analysis.rankcorr import ProxyScores, ScoringOptions, correlate, score_truth_set
 from gtnas.analysis.rankcorr import without_architectures as drop_architectures
 from gtnas.analysis.truthset import TruthSet, load_truth
 from gtnas.config import config_from_dict, config_to_dict, merge_values
 from gtnas.meta.run import TeachRunConfig, run_meta_training
+from gtnas.ranks import rank_average
 from gtnas.runtime.metrics import MetricsLog
 
 CONFIG = Path(__file__).parent / "configs" / "teacher_ranking.json"
+VARIANT_OF = re.compile(r"^gtn:\d+ \(([^)]+)\)$")  # "gtn:32 (fixed-step)" -> its variant
 RESULTS = Path(__file__).parent / "results"
 RUNS = Path(__file__).parent / "runs" / "teacher_ranking"
 
@@ -157,7 +165,11 @@ def measure_dataset(
         scores[f"{proxy} ({variant})"] = found[proxy]
     print(f"[teacher_ranking] {truth.dataset}: scoring the baselines", flush=True)
     scores.update(score_truth_set(truth, with_floor(settings["baselines"]), work, options))
+    gtn_names = [name for name in scores if name.startswith("gtn:")]
+    combinations = fit_combinations(truth, scores, count, gtn_names)
     judged, scores = drop_architectures(truth, scores, left_out)
+    for name, (parts, weights) in combinations.items():
+        scores[name] = combined(name, [scores[p] for p in parts], weights)
     values = judged.accuracies("test")
     correlations = {
         name: correlate(s, values, resamples=settings["resamples"], seed=args.seed)
@@ -173,13 +185,53 @@ def measure_dataset(
     if ceiling is not None:
         records.append({**common, "kind": "ceiling", **ceiling.to_json()})
     for name, correlation in correlations.items():
-        variant = name.partition(" (")[2].rstrip(")") or None
+        found = VARIANT_OF.match(name)
+        variant = found.group(1) if found else None
         record = {**common, "kind": "proxy", **proxy_fields(correlation, ceiling, floor),
                   "proxy": name, "variant": variant}  # fmt: skip
+        if name in combinations:
+            parts, weights = combinations[name]
+            record.update(components=parts, weights=weights)
         if variant is not None:
             record["teacher"] = teachers[variant]
         records.append(record)
     return records
+
+
+def fit_combinations(
+    truth: TruthSet, scores: dict[str, Any], count: int, gtn_names: list[str]
+) -> dict[str, tuple[list[str], list[float] | None]]:
+    """The combinations judged beside the proxies: {name: (components, weights)}. Each GTN
+    proxy with params at equal weights; and weighted rank averages fitted on the calibration
+    architectures (the set's first ``count``, their validation accuracy) of each GTN proxy with
+    the free and zero-cost proxies, and of those alone. (A calibrated teacher's own scores on
+    its calibration architectures are in-sample: its fitted weight may be flattered.)"""
+    free = [p for p in ("params", "synflow", "naswot") if p in scores]
+    calibration, fitted_on = drop_architectures(truth, scores, set(truth.genotypes()[count:]))
+    target = calibration.accuracies("val")
+    out: dict[str, tuple[list[str], list[float] | None]] = {}
+    for parts in [*([g, *free] for g in gtn_names), free]:
+        complete = [i for i in range(len(target))
+                    if all(fitted_on[p].scores[i] is not None for p in parts)]  # fmt: skip
+        columns = [[fitted_on[p].scores[i] for i in complete] for p in parts]
+        weights, _ = fit_rank_weights(columns, [target[i] for i in complete])
+        out["fitted:" + "+".join(parts)] = (parts, list(weights))
+    for g in gtn_names:
+        out[f"rankavg:{g}+params"] = ([g, "params"], None)
+    return out
+
+
+def combined(name: str, parts: list[Any], weights: list[float] | None) -> ProxyScores:
+    """The weighted rank average of ``parts`` over the architectures they all scored."""
+    scored = [i for i in range(len(parts[0].scores))
+              if all(p.scores[i] is not None for p in parts)]  # fmt: skip
+    values: list[float | None] = [None] * len(parts[0].scores)
+    ranked = rank_average([[p.scores[i] for i in scored] for p in parts], weights)
+    for i, value in zip(scored, ranked, strict=True):
+        values[i] = float(value)
+    seconds = [p.seconds for p in parts]
+    return ProxyScores(proxy=name, scores=values, steps=None,
+                       seconds=None if None in seconds else float(sum(seconds)))  # fmt: skip
 
 
 def record_key(record: dict[str, Any]) -> tuple[Any, ...]:
@@ -230,8 +282,11 @@ def render_table(records: list[dict[str, Any]]) -> str:
                 + (f", last-10 rank tau {num(teacher['rank_tau_last10'], 2)}"
                    if teacher["rank_tau_last10"] is not None else "")
             )  # fmt: skip
+            shown = r["proxy"]
+            if r.get("weights"):
+                shown += f" (weights {', '.join(f'{w:g}' for w in r['weights'])})"
             lines.append(
-                f"| {r['proxy']} | {num(r['spearman_all'])}{marks['spearman_all']} "
+                f"| {shown} | {num(r['spearman_all'])}{marks['spearman_all']} "
                 f"{interval(r['spearman_all_ci95'])} | {num(r['of_ceiling']['spearman_all'], 2)} "
                 f"| {num(r['spearman_top'])}{marks['spearman_top']} "
                 f"{interval(r['spearman_top_ci95'])} | {num(r['of_ceiling']['spearman_top'], 2)} "

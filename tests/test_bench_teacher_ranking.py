@@ -35,8 +35,14 @@ def test_every_proxy_is_judged_on_the_architectures_left_after_calibration(smoke
     truth = json.loads((smoke / "truth" / "mnist-smoke-seeded.json").read_text())["records"]
     judged = truth[3:]  # the smoke preset calibrates on 3
     proxies = {r["proxy"]: r for r in _records(smoke) if r["kind"] == "proxy"}
-    assert set(proxies) == {"gtn:3 (fixed-step)", "gtn:3 (fixed-step-rank)", "real:3",
-                            "params", "flops"}  # fmt: skip
+    gtn = ["gtn:3 (fixed-step)", "gtn:3 (fixed-step-rank)"]
+    assert set(proxies) == {*gtn, "real:3", "params", "flops", "fitted:params",
+                            *(f"fitted:{g}+params" for g in gtn),
+                            *(f"rankavg:{g}+params" for g in gtn)}  # fmt: skip
+    for g in gtn:  # weights fitted on the calibration architectures, a split of one
+        fitted = proxies[f"fitted:{g}+params"]
+        assert fitted["components"] == [g, "params"] and sum(fitted["weights"]) == pytest.approx(1)
+        assert proxies[f"rankavg:{g}+params"]["weights"] is None
     assert {r["n"] for r in proxies.values()} == {len(judged)}
     (ceiling,) = [r for r in _records(smoke) if r["kind"] == "ceiling"]
     first = [r["seeds"][0]["test_accuracy"] for r in judged]

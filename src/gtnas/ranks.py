@@ -23,9 +23,17 @@ def average_ranks(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def rank_average(columns: Sequence[Sequence[float]]) -> np.ndarray:
-    """Mean over columns of each item's average rank (1 = lowest score) in that column."""
+def rank_average(
+    columns: Sequence[Sequence[float]], weights: Sequence[float] | None = None
+) -> np.ndarray:
+    """Mean over columns of each item's average rank (1 = lowest score) in that column,
+    weighted by ``weights`` (one per column, not all zero; default: equal)."""
     ranks = [average_ranks(np.asarray(column, dtype=np.float64)) for column in columns]
     if not ranks or len({len(r) for r in ranks}) != 1:
         raise ValueError("rank_average needs one or more columns of equal length")
-    return np.mean(ranks, axis=0)
+    if weights is None:
+        return np.mean(ranks, axis=0)
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != (len(ranks),) or (w < 0).any() or not w.sum() > 0:
+        raise ValueError("rank_average needs one weight >= 0 per column, not all zero")
+    return np.average(ranks, axis=0, weights=w)
