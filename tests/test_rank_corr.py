@@ -411,3 +411,29 @@ def test_a_grown_truth_set_is_scored_only_for_what_it_gained(tmp_path: Path, mni
     assert len(scored) == 6 and scored[4:] == [r["genotype"] for r in whole["records"][4:]]
     assert grown.study == first.study and grown.scores[:4] == first.scores
     assert grown.scores == _parameters([r["genotype"] for r in whole["records"]])
+
+
+def test_architectures_inserted_mid_file_are_scored_once_each(tmp_path: Path, mnist) -> None:
+    """Two build workers finish out of sample order, so a grown file can hold a new
+    architecture between old ones: the cache replays what it asked and scores the new one,
+    each architecture once, with no replay warning."""
+    import warnings
+
+    from gtnas.analysis.rankcorr import ScoringOptions, score_truth_set
+    from gtnas.analysis.truthset import load_truth
+
+    path, out = tmp_path / "growing.json", tmp_path / "out"
+    document = _write_truth(path, n=6)
+    records = document["records"]
+    first_part = [records[0], records[1], records[3], records[5]]  # 2 and 4 still training
+    path.write_text(json.dumps({**document, "records": first_part}))
+    options = ScoringOptions(blueprint="tiny", threads=1)
+    scored: list[str] = []
+    hooks = {"result": lambda record: scored.append(record.genotype)}
+    score_truth_set(load_truth(path), ["params"], out, options, hooks=hooks)
+    path.write_text(json.dumps(document))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "replayed proposals differ" would fail here
+        grown = score_truth_set(load_truth(path), ["params"], out, options, hooks=hooks)
+    assert sorted(scored) == sorted(r["genotype"] for r in records)  # each once
+    assert grown["params"].scores == _parameters([r["genotype"] for r in records])

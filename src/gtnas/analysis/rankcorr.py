@@ -291,10 +291,21 @@ def _score_with(
     if proxy.startswith("real") and options.real_lr is not None and not study.results("real_lr"):
         # the pipeline uses a recorded learning rate instead of tuning one
         study.set_result("real_lr", 0, {"lr": options.real_lr, "given": True})
-    if pipeline.study_progress() < len(truth):
+    asked = [record.genotype for _, kind, record in study.events() if kind == "ask"]
+    trials = study.records()
+    new = [g for g in truth.genotypes() if g not in {record.genotype for record in trials}]
+    if new or pipeline.study_progress() < len(trials):  # new architectures, or a cut-off run
+        # The list the study replays: what it asked, in that order, then the new architectures.
+        # A set still being built inserts architectures mid-file (its workers finish out of
+        # sample order), so the file's order alone would not replay the study's history.
+        config = replace(config, strategy_options={"genotypes": [*asked, *new]},
+                         budget=len(trials) + len(new))  # fmt: skip
+        pipeline = SearchPipeline(
+            name, out, config=config, storage=storage, show_progress=False, hooks=hooks
+        )
         hook = hooks.get("stage")
         if hook is not None:
-            hook(f"scoring {len(truth)} architectures with {proxy} (study {name})")
+            hook(f"scoring {len(new)} of {len(truth)} architectures with {proxy} (study {name})")
         pipeline.search(pipeline.teacher_dir())
     by_genotype = {r.genotype: r for r in study.completed()}
     # The search loop records a non-finite score as a failed evaluation; a score of -inf (a
