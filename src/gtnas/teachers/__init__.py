@@ -11,8 +11,8 @@ i.e. dataset distillation) and ``real`` (real training batches).
 """
 
 from gtnas.teachers.base import TEACHERS, Teacher, TeacherConfig, create_teacher
-from gtnas.teachers.generator import Generator, GeneratorConfig
 from gtnas.teachers.curriculum import CurriculumTeacher, NoCurriculumTeacher
+from gtnas.teachers.generator import Generator, GeneratorConfig
 from gtnas.teachers.inner_optimizer import InnerOptimizer
 from gtnas.teachers.pixels import PixelTeacher
 from gtnas.teachers.real import RealDataTeacher
