@@ -81,7 +81,6 @@ def test_a_resumed_run_reports_the_peak_memory_of_all_its_sittings(tmp_path, mon
     assert fresh.peak_memory_mb > 50  # the real helper: torch alone takes more
 
 
-
 def test_the_gpu_peak_is_carried_across_sittings_and_absent_on_the_cpu(tmp_path, monkeypatch):
     # The resident set does not see GPU memory: a run records the GPU's own peak allocations
     # (here stood in for, on the CPU), the largest over its sittings like the host's.
@@ -99,6 +98,7 @@ def test_the_gpu_peak_is_carried_across_sittings_and_absent_on_the_cpu(tmp_path,
     monkeypatch.undo()
     run_meta_training(config, tmp_path / "cpu", show_progress=False)
     assert load_checkpoint(tmp_path / "cpu").state["peak_device_memory_mb"] is None
+
 
 def test_a_finished_run_trained_further_continues_exactly(tmp_path):
     # At a constant meta-lr a 5-iteration run extended to 12 must be the 12-iteration run.
