@@ -165,6 +165,9 @@ def test_an_interrupted_evaluation_is_run_again_in_its_place(tmp_path: Path, toy
 
 
 def test_the_time_budget_stops_within_one_evaluation(tmp_path: Path, toy_proxy, mnist) -> None:
+    # The count of evaluations that fit in the limit is not asserted from below: on a loaded
+    # machine the study's bookkeeping alone can take most of a second ("at least 3" failed
+    # there once with 2), and speed belongs in benchmarks, not in tests.
     ToyRung.delay = 0.15
     start = time.monotonic()
     limit = 1.0
@@ -174,5 +177,6 @@ def test_the_time_budget_stops_within_one_evaluation(tmp_path: Path, toy_proxy, 
     )  # fmt: skip
     spent = time.monotonic() - start
     assert progress.stopped_by_time
-    assert limit <= spent <= limit + 0.15 + 0.5  # at most one evaluation past it (and overhead)
-    assert 3 <= len(study.completed()) <= 1.0 / 0.15 + 1
+    # at most the evaluation in flight when the limit passed (and a loaded machine's overhead)
+    assert limit <= spent <= limit + ToyRung.delay + 1.0
+    assert 1 <= len(study.completed()) <= limit / ToyRung.delay + 1
