@@ -43,6 +43,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from benchmarks.machine import describe_machine
 from benchmarks.rankcorr import TRUTH
 from benchmarks.results import argument_parser, machine_line, write_records
@@ -57,6 +59,7 @@ from gtnas.analysis.ceiling import (
 from gtnas.analysis.combination import fit_rank_weights
 from gtnas.analysis.rankcorr import ProxyScores, ScoringOptions, correlate, score_truth_set
 from gtnas.analysis.rankcorr import without_architectures as drop_architectures
+from gtnas.analysis.speedup import CurvePoint, compute_speedup
 from gtnas.analysis.truthset import TruthSet, load_truth
 from gtnas.config import config_from_dict, config_to_dict, merge_values
 from gtnas.meta.run import TeachRunConfig, run_meta_training
@@ -66,6 +69,7 @@ from gtnas.runtime.metrics import MetricsLog
 CONFIG = Path(__file__).parent / "configs" / "teacher_ranking.json"
 VARIANT_OF = re.compile(r"^gtn:\d+ \(([^)]+)\)$")  # "gtn:32 (fixed-step)" -> its variant
 RESULTS = Path(__file__).parent / "results"
+AMORTISED_OVER = 1000  # evaluations a teacher's cost is shared out over (the issue's figure)
 RUNS = Path(__file__).parent / "runs" / "teacher_ranking"
 
 
@@ -150,52 +154,133 @@ def measure_dataset(
     options = ScoringOptions(seed=args.seed, workers=settings["workers"],
                              threads=settings["threads"],
                              eval_examples=settings["eval_examples"])  # fmt: skip
-    # the evaluation architectures: the same for every proxy
-    left_out = set(truth.genotypes()[:count])
-    scores: dict[str, Any] = {}
     teachers: dict[str, dict[str, Any]] = {}
+    proxies: dict[str, tuple[str, Path]] = {}  # "gtn:32 (variant)" -> (gtn:32, its teacher)
     for variant in variants:
         config = teacher_config(recipes, preset, variant, truth, args.seed)
         run_dir = train_teacher(config, work / f"teacher-{variant}")
         teachers[variant] = teacher_record(run_dir, config, truth)
-        proxy = f"gtn:{config.teacher_options.inner_steps}"
-        print(f"[teacher_ranking] {truth.dataset}: scoring with {variant}'s {proxy}", flush=True)
-        found = score_truth_set(truth, [proxy], work, dataclasses.replace(options,
-                                teacher=str(run_dir)))  # fmt: skip
-        scores[f"{proxy} ({variant})"] = found[proxy]
-    print(f"[teacher_ranking] {truth.dataset}: scoring the baselines", flush=True)
-    scores.update(score_truth_set(truth, with_floor(settings["baselines"]), work, options))
-    gtn_names = [name for name in scores if name.startswith("gtn:")]
-    combinations = fit_combinations(truth, scores, count, gtn_names)
-    judged, scores = drop_architectures(truth, scores, left_out)
-    for name, (parts, weights) in combinations.items():
-        scores[name] = combined(name, [scores[p] for p in parts], weights)
+        proxies[f"gtn:{config.teacher_options.inner_steps} ({variant})"] = (
+            f"gtn:{config.teacher_options.inner_steps}",
+            run_dir,
+        )
+    # Every proxy is scored once per scoring seed (the learners' initialisation and data
+    # order; the teachers stay those of --seed): its correlation is given as the mean and
+    # spread over the seeds, with the first seed's bootstrap interval over architectures.
+    seeds = [args.seed + i for i in range(args.score_seeds or settings.get("score_seeds", 1))]
+    by_seed = [
+        score_one_seed(truth, settings, proxies, work, dataclasses.replace(options, seed=seed))
+        for seed in seeds
+    ]
+    judged = drop_architectures(truth, {}, set(truth.genotypes()[:count]))[0]
     values = judged.accuracies("test")
-    correlations = {
-        name: correlate(s, values, resamples=settings["resamples"], seed=args.seed)
-        for name, s in scores.items()
-    }
+    correlations = [
+        {name: correlate(s, values, resamples=settings["resamples"], seed=args.seed)
+         for name, s in scores.items()}
+        for scores, _ in by_seed
+    ]  # fmt: skip
     ceiling = noise_ceiling(judged, resamples=settings["resamples"], seed=args.seed)
-    floor = floor_of(correlations.values())
+    floor = floor_of(correlations[0].values())  # params and flops: the same for every seed
     common = {"preset": preset, "dataset": truth.dataset, "truth": truth.name,
               "truth_complete": truth.complete, "truth_architectures": len(truth),
-              "left_out": count, "seed": args.seed,
+              "left_out": count, "seed": args.seed, "score_seeds": seeds,
               "machine": describe_machine()}  # fmt: skip
     records = []
     if ceiling is not None:
         records.append({**common, "kind": "ceiling", **ceiling.to_json()})
-    for name, correlation in correlations.items():
+    curve = [name for name in correlations[0] if re.fullmatch(r"real:\d+", name)]
+    for name, first in correlations[0].items():
         found = VARIANT_OF.match(name)
         variant = found.group(1) if found else None
-        record = {**common, "kind": "proxy", **proxy_fields(correlation, ceiling, floor),
-                  "proxy": name, "variant": variant}  # fmt: skip
+        record = {**common, "kind": "proxy", **proxy_fields(first, ceiling, floor),
+                  "proxy": name, "variant": variant,
+                  **over_seeds([c[name] for c in correlations], ceiling, floor)}  # fmt: skip
+        combinations = by_seed[0][1]
         if name in combinations:
             parts, weights = combinations[name]
-            record.update(components=parts, weights=weights)
+            record.update(components=parts, weights=weights,
+                          weights_by_seed=[c[name][1] for _, c in by_seed])  # fmt: skip
         if variant is not None:
             record["teacher"] = teachers[variant]
+            record["speedup"] = speedups(record, correlations, curve)
         records.append(record)
     return records
+
+
+def score_one_seed(
+    truth: TruthSet,
+    settings: dict[str, Any],
+    proxies: dict[str, tuple[str, Path]],
+    work: Path,
+    options: ScoringOptions,
+) -> tuple[dict[str, ProxyScores], dict[str, tuple[list[str], list[float] | None]]]:
+    """Every proxy's scores with ``options.seed`` on the evaluation architectures (the set
+    less its first C), the combinations included; and the combinations' (parts, weights)."""
+    count = settings["calibration"]
+    scores: dict[str, Any] = {}
+    for name, (proxy, run_dir) in proxies.items():
+        print(f"[teacher_ranking] {truth.dataset}, seed {options.seed}: scoring {name}",
+              flush=True)  # fmt: skip
+        found = score_truth_set(truth, [proxy], work, dataclasses.replace(options,
+                                teacher=str(run_dir)))  # fmt: skip
+        scores[name] = found[proxy]
+    print(f"[teacher_ranking] {truth.dataset}, seed {options.seed}: scoring the baselines",
+          flush=True)  # fmt: skip
+    scores.update(score_truth_set(truth, with_floor(settings["baselines"]), work, options))
+    combinations = fit_combinations(truth, scores, count, list(proxies))
+    _, scores = drop_architectures(truth, scores, set(truth.genotypes()[:count]))
+    for name, (parts, weights) in combinations.items():
+        scores[name] = combined(name, [scores[p] for p in parts], weights)
+    return scores, combinations
+
+
+def over_seeds(correlations: list[Any], ceiling: Any, floor: dict[str, float]) -> dict[str, Any]:
+    """A proxy's Spearman over the scoring seeds: each seed's, their mean and (n - 1) standard
+    deviation, the mean as a fraction of the ceiling, and whether the mean beats the floor."""
+    out: dict[str, Any] = {}
+    for measure in ("spearman_all", "spearman_top"):
+        values = [c.measure(measure) for c in correlations]
+        mean = float(np.mean(values))
+        limit = None if ceiling is None else ceiling.measure(measure)
+        out[f"{measure}_by_seed"] = values
+        out[f"{measure}_mean"] = mean
+        out[f"{measure}_sd"] = float(np.std(values, ddof=1)) if len(values) > 1 else None
+        out.setdefault("of_ceiling_mean", {})[measure] = (
+            None if limit is None or not limit > 0 else mean / limit
+        )
+        if measure in floor:
+            out.setdefault("beats_floor_mean", {})[measure] = mean > floor[measure]
+    seconds = [c.seconds for c in correlations if c.seconds is not None]
+    out["seconds_per_evaluation_mean"] = float(np.mean(seconds)) if seconds else None
+    return out
+
+
+def speedups(
+    record: dict[str, Any], correlations: list[dict[str, Any]], curve: list[str]
+) -> dict[str, Any] | None:
+    """Where the real:K curve (every ``real:K`` baseline, means over the seeds) reaches the
+    GTN proxy's mean Spearman (all, top half), in steps and seconds per evaluation
+    (:func:`gtnas.analysis.speedup.compute_speedup`); the teacher's cost (its meta-training
+    and its calibration architectures' truth trainings) shared out over 1,000 evaluations
+    beside. None without at least two points on the curve."""
+    if len(curve) < 2:
+        return None
+    teacher = record["teacher"]
+    cost = (teacher["meta_train_seconds"] or 0.0) + teacher["calibration_seconds"]
+
+    def point(name: str, measure: str) -> CurvePoint:
+        steps = int(name.split(":")[1].split(" ")[0])
+        seconds = [c[name].seconds for c in correlations if c[name].seconds is not None]
+        mean = float(np.mean([c[name].measure(measure) for c in correlations]))
+        return CurvePoint(steps, float(np.mean(seconds)) if seconds else float("nan"), mean)
+
+    return {
+        measure: compute_speedup(
+            [point(name, measure) for name in curve], point(record["proxy"], measure),
+            measure=measure, meta_seconds=cost, evaluations=AMORTISED_OVER,
+        ).to_json()
+        for measure in ("spearman_all", "spearman_top")
+    }  # fmt: skip
 
 
 def fit_combinations(
@@ -245,21 +330,30 @@ def render_table(records: list[dict[str, Any]]) -> str:
     def interval(ci: list[float]) -> str:
         return f"[{num(ci[0], 2)}, {num(ci[1], 2)}]"
 
+    def spread(r: dict[str, Any], measure: str) -> str:
+        # mean ± sd over the scoring seeds (records before seeds: the one seed's value)
+        sd = r.get(f"{measure}_sd")
+        return num(r.get(f"{measure}_mean", r[measure])) + ("" if sd is None else f" ± {sd:.3f}")
+
     lines = ["# Teachers built for ranking", "",
              "`python -m benchmarks.teacher_ranking --preset PRESET` (recipes: "
              "`benchmarks/configs/teacher_ranking.json`). Spearman with the truth set's "
              "seed-mean test accuracy on its evaluation architectures (the set less the first "
-             "C, which calibrated teachers were fitted on; the same for every row); 95% "
-             "bootstrap intervals; `*` marks a proxy that does not beat the free floor "
-             "(params, flops) on that measure.", ""]  # fmt: skip
+             "C, which calibrated teachers were fitted on; the same for every row): the mean ± "
+             "standard deviation over the scoring seeds (each proxy's learners initialised "
+             "and fed anew; the teachers stay one each), and the first seed's 95% bootstrap "
+             "interval over architectures; `*` marks a proxy whose mean does not beat the free "
+             "floor (params, flops) on that measure.", ""]  # fmt: skip
     for key in dict.fromkeys((r["preset"], r["dataset"]) for r in records):
         rows = [r for r in records if (r["preset"], r["dataset"]) == key]
         first = rows[0]
         state = "complete" if first["truth_complete"] else "a build under way"
         judged = first["truth_architectures"] - first["left_out"]
+        seeds = len(first.get("score_seeds", [first["seed"]]))
         lines += [f"## {key[0]}: {first['truth']} ({first['truth_architectures']} "
                   f"architectures, {state}; judged on {judged}"
-                  f", the first {first['left_out']} left out)", "",
+                  f", the first {first['left_out']} left out; {seeds} scoring seed"
+                  f"{'s' if seeds > 1 else ''})", "",
                   "| proxy | Spearman, all | of ceiling | Spearman, top half | of ceiling | "
                   "s / eval | teacher: meta-train s (iterations), val acc |",
                   "|---|---|---|---|---|---|---|"]  # fmt: skip
@@ -271,7 +365,9 @@ def render_table(records: list[dict[str, Any]]) -> str:
                              "| - | - |")  # fmt: skip
                 continue
             floor = r["proxy"] in FLOOR_PROXIES
-            marks = {m: "" if floor or r["beats_floor"].get(m, True) else " *"
+            beats = r.get("beats_floor_mean", r["beats_floor"])
+            of_ceiling = r.get("of_ceiling_mean", r["of_ceiling"])
+            marks = {m: "" if floor or beats.get(m, True) else " *"
                      for m in ("spearman_all", "spearman_top")}  # fmt: skip
             teacher = r.get("teacher")
             about = "-" if teacher is None else (
@@ -285,16 +381,41 @@ def render_table(records: list[dict[str, Any]]) -> str:
             shown = r["proxy"]
             if r.get("weights"):
                 shown += f" (weights {', '.join(f'{w:g}' for w in r['weights'])})"
+            seconds = r.get("seconds_per_evaluation_mean", r["seconds_per_evaluation"])
             lines.append(
-                f"| {shown} | {num(r['spearman_all'])}{marks['spearman_all']} "
-                f"{interval(r['spearman_all_ci95'])} | {num(r['of_ceiling']['spearman_all'], 2)} "
-                f"| {num(r['spearman_top'])}{marks['spearman_top']} "
-                f"{interval(r['spearman_top_ci95'])} | {num(r['of_ceiling']['spearman_top'], 2)} "
-                f"| {num(r['seconds_per_evaluation'], 2)} | {about} |"
+                f"| {shown} | {spread(r, 'spearman_all')}{marks['spearman_all']} "
+                f"{interval(r['spearman_all_ci95'])} | {num(of_ceiling['spearman_all'], 2)} "
+                f"| {spread(r, 'spearman_top')}{marks['spearman_top']} "
+                f"{interval(r['spearman_top_ci95'])} | {num(of_ceiling['spearman_top'], 2)} "
+                f"| {num(seconds, 2)} | {about} |"
             )
-        lines.append("")
+        lines += ["", *speedup_lines(rows), ""]
     lines += [machine_line(records), ""]
     return "\n".join(lines)
+
+
+def speedup_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """Each GTN proxy against the real:K curve: the seconds real data needs to rank as well."""
+    found = [r for r in rows if r.get("speedup")]
+    if not found:
+        return []
+    out = ["Real data against each teacher (the real:K rows as a curve of mean Spearman "
+           "against seconds, log-interpolated where it crosses the teacher's mean; "
+           f"amortised: the teacher's meta-training and calibration truth shared over "
+           f"{AMORTISED_OVER:,} evaluations):", ""]  # fmt: skip
+    for r in found:
+        parts = []
+        for measure, label in (("spearman_all", "all"), ("spearman_top", "top half")):
+            s = r["speedup"][measure]
+            bound = "" if s["bound"] == "interpolated" else f"{s['bound']} "
+            parts.append(
+                f"{label} {s['gtn_correlation']:.3f}: real:{s['real_steps_at_match']:.0f} "
+                f"({bound}{s['real_seconds_at_match']:.1f} s), {bound}"
+                f"{s['speedup_seconds']:.2f}x ({s['speedup_seconds_amortised']:.2f}x amortised)"
+            )
+        out.append(f"- {r['proxy']}, {r['seconds_per_evaluation_mean']:.1f} s: "
+                   + "; ".join(parts))  # fmt: skip
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -304,6 +425,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--variants", help="comma-separated (default: all)")
     parser.add_argument("--datasets", help="comma-separated (default: the preset's)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--score-seeds", type=int,
+                        help="scoring seeds per proxy (--seed, --seed + 1, ...; default: the "
+                        "preset's score_seeds); a larger run reuses a smaller one's "
+                        "scores")  # fmt: skip
     parser.add_argument("--truth-dir", type=Path, default=TRUTH)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--runs", type=Path, default=RUNS)

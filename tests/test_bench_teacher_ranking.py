@@ -5,9 +5,11 @@ beside, and a re-run that trains and scores nothing again."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 from scipy import stats
 
@@ -36,7 +38,7 @@ def test_every_proxy_is_judged_on_the_architectures_left_after_calibration(smoke
     judged = truth[3:]  # the smoke preset calibrates on 3
     proxies = {r["proxy"]: r for r in _records(smoke) if r["kind"] == "proxy"}
     gtn = ["gtn:3 (fixed-step)", "gtn:3 (fixed-step-rank)"]
-    assert set(proxies) == {*gtn, "real:3", "params", "flops", "fitted:params",
+    assert set(proxies) == {*gtn, "real:3", "real:6", "params", "flops", "fitted:params",
                             *(f"fitted:{g}+params" for g in gtn),
                             *(f"rankavg:{g}+params" for g in gtn)}  # fmt: skip
     for g in gtn:  # weights fitted on the calibration architectures, a split of one
@@ -53,6 +55,53 @@ def test_every_proxy_is_judged_on_the_architectures_left_after_calibration(smoke
         assert record["of_ceiling"]["spearman_all"] == pytest.approx(
             record["spearman_all"] / ceiling["spearman_all"]
         )
+
+
+def test_each_proxy_is_given_over_the_scoring_seeds(smoke: Path) -> None:
+    records = _records(smoke)
+    truth = json.loads((smoke / "truth" / "mnist-smoke-seeded.json").read_text())["records"]
+    test = [r["test_accuracy"] for r in truth[3:]]
+    proxies = {r["proxy"]: r for r in records if r["kind"] == "proxy"}
+    assert {tuple(r["score_seeds"]) for r in records} == {(0, 1)}  # the smoke preset's 2
+    for name in ("real:3", "gtn:3 (fixed-step-rank)"):
+        r = proxies[name]
+        assert r["spearman_all_by_seed"][0] == pytest.approx(r["spearman_all"])  # seed 0's
+        assert r["spearman_all_mean"] == pytest.approx(np.mean(r["spearman_all_by_seed"]))
+        assert r["spearman_all_sd"] == pytest.approx(np.std(r["spearman_all_by_seed"], ddof=1))
+    # seed 1 is a scoring of its own: its Spearman is the one of that seed's study's scores
+    study = sqlite3.connect(smoke / "runs" / "smoke" / "mnist" / "studies.db")
+    names = [n for (n,) in study.execute("select study_name from studies")]
+    assert any(n.endswith("-s1") and "real-3" in n for n in names), names
+    # the free floor is seed-independent, so its spread is nil
+    assert proxies["params"]["spearman_all_sd"] == pytest.approx(0)
+    assert proxies["params"]["spearman_all_mean"] == pytest.approx(
+        proxies["params"]["spearman_all"]
+    )
+    assert len(test) == proxies["params"]["n"]
+
+
+def test_each_teacher_is_placed_on_the_real_data_curve(smoke: Path) -> None:
+    proxies = {r["proxy"]: r for r in _records(smoke) if r["kind"] == "proxy"}
+    curve = {k: proxies[f"real:{k}"] for k in (3, 6)}
+    for name in ("gtn:3 (fixed-step)", "gtn:3 (fixed-step-rank)"):
+        record = proxies[name]
+        for measure in ("spearman_all", "spearman_top"):
+            s = record["speedup"][measure]
+            assert s["gtn_correlation"] == pytest.approx(record[f"{measure}_mean"])
+            assert s["gtn_seconds"] == pytest.approx(record["seconds_per_evaluation_mean"])
+            reals = [curve[k][f"{measure}_mean"] for k in (3, 6)]
+            if s["bound"] == "at most":  # real:3 already ranks as well
+                assert reals[0] >= s["gtn_correlation"] and s["real_steps_at_match"] == 3
+            elif s["bound"] == "at least":  # no measured K does
+                assert max(reals) < s["gtn_correlation"] and s["real_steps_at_match"] == 6
+            else:
+                assert reals[0] < s["gtn_correlation"] <= reals[1]
+                assert 3 < s["real_steps_at_match"] <= 6
+            cost = (
+                record["teacher"]["meta_train_seconds"] + record["teacher"]["calibration_seconds"]
+            )
+            assert s["gtn_seconds_amortised"] == pytest.approx(s["gtn_seconds"] + cost / 1000)
+    assert "Real data against each teacher" in (smoke / "teacher_ranking.md").read_text()
 
 
 def test_the_ranking_variant_is_calibrated_and_the_other_is_not(smoke: Path) -> None:
