@@ -60,7 +60,7 @@ from gtnas.analysis.combination import fit_rank_weights
 from gtnas.analysis.rankcorr import ProxyScores, ScoringOptions, correlate, score_truth_set
 from gtnas.analysis.rankcorr import without_architectures as drop_architectures
 from gtnas.analysis.speedup import CurvePoint, compute_speedup
-from gtnas.analysis.truthset import TruthSet, load_truth
+from gtnas.analysis.truthset import TruthSet, calibration_accuracies, load_truth
 from gtnas.config import config_from_dict, config_to_dict, merge_values
 from gtnas.meta.run import TeachRunConfig, run_meta_training
 from gtnas.ranks import rank_average
@@ -99,7 +99,7 @@ def calibration_of(truth: TruthSet, count: int) -> dict[str, float]:
             f"[teacher_ranking] {truth.name} has {len(truth)} architectures: too few to "
             f"calibrate on {count} and judge on the rest (let its build run on)"
         )
-    return dict(zip(truth.genotypes()[:count], truth.accuracies("val")[:count], strict=True))
+    return calibration_accuracies(truth, count)
 
 
 def train_teacher(config: TeachRunConfig, run_dir: Path) -> Path:

@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 from gtnas.cli.app import main
+from gtnas.search.pipeline import SearchPipeline
 from gtnas.search.study import Study, default_storage
+from seeded_truth import ROOT, write_seeded_truth
 
 TOY = [
     "--dataset", "mnist", "--space", "nb201", "--blueprint", "tiny", "--budget", "4",
@@ -15,6 +17,10 @@ TOY = [
     "--set", "teacher.batch_size=16", "--set", "teacher.eval_every=2",
     "--set", "final.train_subset=256", "--set", "final.blueprint=tiny",
     "--set", "eval_examples=300",
+    # the nb201 default teacher ranks: its calibration architectures at toy size
+    "--set", "teacher.calibration.count=3", "--set", "teacher.calibration.epochs=1",
+    "--set", "teacher.calibration.seeds=1", "--set", "teacher.calibration.train_subset=256",
+    "--set", "teacher.learners_per_step=2",
 ]  # fmt: skip
 
 
@@ -47,6 +53,63 @@ def test_search_end_to_end_then_resume_with_a_larger_budget(tmp_path: Path, mnis
     # the teacher: assessed against real data at its steps, its plots embedded
     assert "The teacher" in page and "real data (lr" in page and "meta-training" in page
     assert (folder / "teacher" / "eval.json").is_file()
+
+
+def test_nb201_searches_start_from_the_teacher_built_to_rank(tmp_path: Path, mnist) -> None:
+    """Without --calibration the 3 calibration architectures are trained first (their
+    validation accuracy, their time counted); the teacher is the recipe of
+    configs/nb201-rank-search.json, meta-trained on them; a resume trains neither again."""
+    out = tmp_path / "runs"
+    args = ["search", *TOY, "--proxy", "gtn:3", "--top-k", "0", "--budget", "2",
+            "--out", str(out), "--study", "r"]  # fmt: skip
+    assert main(args) == 0
+    study = Study.open("r", default_storage(out), config=None, decision_sizes={})
+    recipe = json.loads((ROOT / "configs" / "nb201-rank-search.json").read_text())["teacher"]
+    stored = study.config["teacher"]
+    for key in ("learn_schedule", "lr", "momentum", "rank_weight", "init", "soft_labels"):
+        assert stored[key] == recipe[key], key  # TOY leaves them to the nb201 defaults
+    (calibration,) = study.results("calibration").values()
+    built = Study.open("calibration", default_storage(out / "r" / "calibration"), config=None,
+                       decision_sizes={})  # fmt: skip
+    trained = {r.genotype: r.scores["train:1"] for r in built.completed()}
+    assert calibration["complete"] and calibration["accuracies"] == trained and len(trained) == 3
+    assert calibration["seconds"] > 0
+    teacher = json.loads((out / "r" / "teacher" / "config.json").read_text())
+    assert teacher["calibration"] == trained and teacher["meta"]["rank_weight"] == 1.0
+    assert not teacher["teacher_options"]["learn_schedule"]
+    again = SearchPipeline("r", out, config=None, show_progress=False)
+    assert again.setup_seconds() >= calibration["seconds"]
+    before = (out / "r" / "teacher" / "teacher.safetensors").stat().st_mtime_ns
+    assert main(["search", "--study", "r", "--out", str(out), "--budget", "3", "--quiet"]) == 0
+    assert (out / "r" / "teacher" / "teacher.safetensors").stat().st_mtime_ns == before
+    assert len(Study.open("calibration", default_storage(out / "r" / "calibration"),
+                          config=None, decision_sizes={}).completed()) == 3  # fmt: skip
+
+
+def test_a_truth_set_calibrates_instead(tmp_path: Path, mnist) -> None:
+    truth = write_seeded_truth(tmp_path / "truth.json", 6)
+    out = tmp_path / "runs"
+    args = ["search", *TOY, "--proxy", "gtn:3", "--top-k", "0", "--budget", "1",
+            "--calibration", str(truth), "--calibration-count", "4",
+            "--out", str(out), "--study", "t"]  # fmt: skip
+    assert main(args) == 0
+    records = json.loads(truth.read_text())["records"][:4]
+    teacher = json.loads((out / "t" / "teacher" / "config.json").read_text())
+    assert teacher["calibration"] == {r["genotype"]: r["val_accuracy"] for r in records}
+    assert not (out / "t" / "calibration").exists()  # nothing trained here
+
+
+def test_the_nb201_defaults_are_the_named_recipe() -> None:
+    from gtnas.cli.search import space_defaults
+
+    named = json.loads((ROOT / "configs" / "nb201-rank-search.json").read_text())
+    assert {k: v for k, v in named.items() if k not in ("dataset", "space")} == space_defaults(
+        "nb201"
+    )
+    assert space_defaults("gtn-cell") == {}
+    # the demo states every key the nb201 recipe sets, so it stays the teacher it measured
+    demo = json.loads((ROOT / "configs" / "search-demo.json").read_text())["teacher"]
+    assert set(space_defaults("nb201")["teacher"]) - {"calibration"} <= set(demo)
 
 
 def test_a_ladder_search_and_its_report(tmp_path: Path, mnist) -> None:

@@ -36,7 +36,7 @@ import numpy as np
 
 from gtnas import __version__
 from gtnas.config import config_to_dict
-from gtnas.errors import GtnasError
+from gtnas.errors import ConfigError, GtnasError
 from gtnas.runtime.files import atomic_write_text
 from gtnas.search.truth_build import TRUTH_FORMAT, record_of, truth_config_of
 
@@ -133,6 +133,19 @@ class TruthSet:
         text = json.dumps([self.dataset, self.space, self.space_options, self.seed, first],
                           sort_keys=True)  # fmt: skip
         return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def calibration_accuracies(truth: TruthSet, count: int) -> dict[str, float]:
+    """The first ``count`` architectures of ``truth``: genotype -> its validation accuracy
+    (the mean over its seeds; never the test split), what a ranking teacher calibrates on
+    (``gtnas teach train --calibration``, ``gtnas search --calibration``)."""
+    if not 2 <= count <= len(truth):
+        raise ConfigError(
+            f"--calibration-count must lie in 2..{len(truth)} (the architectures of "
+            f"{truth.name}), got {count}"
+        )
+    pairs = zip(truth.genotypes()[:count], truth.accuracies("val")[:count], strict=True)
+    return dict(pairs)
 
 
 def truth_document(study: Any) -> dict[str, Any]:

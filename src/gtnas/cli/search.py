@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,14 @@ from gtnas.config import config_from_dict, config_to_dict, merge_values
 
 console = Console()
 DEFAULT_OUT = Path("runs/search")
+# A space's best-known search recipe (configs/README.md): the defaults a new study of that
+# space starts from, under --config and the options (nb201: the teacher built to rank,
+# configs/nb201-rank-search.json)
+SPACE_DEFAULTS_FILE = Path(__file__).with_name("search_defaults.json")
+
+
+def space_defaults(space: str) -> dict[str, Any]:
+    return json.loads(SPACE_DEFAULTS_FILE.read_text()).get(space, {})
 
 
 def search(
@@ -59,6 +68,16 @@ def search(
     teacher: Path = typer.Option(
         None, help="Use this trained teacher run (else one is meta-trained on the space)."
     ),
+    calibration: Path = typer.Option(
+        None,
+        "--calibration",
+        help="A truth set (same data set and blueprint) whose first --calibration-count "
+        "architectures calibrate a ranking teacher (teacher.rank_weight > 0, the nb201 "
+        "default) instead of training them here first.",
+    ),
+    calibration_count: int = typer.Option(
+        None, help="How many of the truth set's first architectures calibrate. (default: 10)"
+    ),
     study: str = typer.Option(
         None, help="Study name; an existing study resumes. (default: from the options)"
     ),
@@ -81,10 +100,13 @@ def search(
     """Find an architecture with GTN-NAS, end to end.
 
     Meta-trains or loads a teacher, searches, final-trains the top-k, exports the best.
+    On nb201 the defaults are the teacher built to rank (configs/nb201-rank-search.json):
+    10 calibration architectures trained first (or --calibration), then 40 meta-iterations.
 
     An existing --study resumes where it stopped.
     """
     from gtnas.analysis.simulate import parse_duration
+    from gtnas.analysis.truthset import calibration_accuracies, load_truth
     from gtnas.search.pipeline import SearchConfig, SearchPipeline, default_study_name
 
     rungs = None if ladder is None else [r.strip() for r in ladder.split(",") if r.strip()]
@@ -111,13 +133,22 @@ def search(
     )
     overrides = merge_values(read_config_file(config) if config else {}, explicit)
     overrides = merge_values(overrides, parse_set(set_ or []))
+    if calibration is not None:
+        count = calibration_count or overrides.get("teacher", {}).get("calibration", {}).get(
+            "count", 10
+        )
+        accuracies = calibration_accuracies(load_truth(calibration), count)
+        overrides = merge_values(overrides, {"teacher": {"calibration": {
+            "count": count, "accuracies": accuracies}}})  # fmt: skip
     existing = _existing_study(study, out, storage)
     if existing is not None:
         # resume: the stored config plus whatever the user changed (the study refuses
         # changes to what a search cannot change midway)
         values = merge_values(existing, overrides)
     else:
-        values = merge_values(config_to_dict(SearchConfig()), overrides)
+        base = config_to_dict(SearchConfig())
+        space_name = overrides.get("space", base["space"])
+        values = merge_values(merge_values(base, space_defaults(space_name)), overrides)
     search_config = config_from_dict(SearchConfig, values)
     name = study or default_study_name(search_config)
     top_rows: list[Any] = []  # the best TrialRecords so far, filled by on_result

@@ -209,18 +209,9 @@ def train(
 
 
 def _calibration(path: Path, count: int) -> dict[str, float]:
-    """The first ``count`` architectures of the truth set at ``path``: genotype -> its
-    validation accuracy (the mean over its seeds; never the test split)."""
-    from gtnas.analysis.truthset import load_truth
+    from gtnas.analysis.truthset import calibration_accuracies, load_truth
 
-    truth = load_truth(path)
-    if not 2 <= count <= len(truth):
-        raise ConfigError(
-            f"--calibration-count must lie in 2..{len(truth)} (the set's architectures), "
-            f"got {count}"
-        )
-    pairs = zip(truth.genotypes()[:count], truth.accuracies("val")[:count], strict=True)
-    return dict(pairs)
+    return calibration_accuracies(load_truth(path), count)
 
 
 def _without_nproc(argv: list[str]) -> list[str]:

@@ -35,6 +35,7 @@ from gtnas.meta.run import TeachRunConfig, meta_training_seconds, run_meta_train
 from gtnas.meta.run_assessment import EVAL_FILE, assess_run
 from gtnas.runtime.files import atomic_write_text
 from gtnas.runtime.run_folder import RunFolder
+from gtnas.search.calibration import CalibrationConfig, calibrate, calibration_truth_config
 from gtnas.search.executor import ContextSpec, EvaluationTask, create_executor, evaluate
 from gtnas.search.ladder import SCHEDULERS, create_scheduler, run_ladder
 from gtnas.search.proxies import create_proxy, proxy_needs_teacher
@@ -48,6 +49,8 @@ from gtnas.teachers.generator import GeneratorConfig
 from gtnas.teachers.store import META as TEACHER_FILE
 from gtnas.training.recipe import FinalTrainConfig
 from gtnas.training.trainer import train_network
+
+CALIBRATION_RESULT = "calibration"  # the study's record of the ranking teacher's calibration
 
 
 @dataclass(frozen=True)
@@ -71,9 +74,48 @@ class SearchTeacherConfig:
     init_epochs: int = 20
     soft_labels: bool = False
     learners_per_step: int = 1
+    # the learners' inner optimiser: its per-step learning rate and momentum meta-learned from
+    # lr / momentum (the paper), or held there (learn_schedule false)
+    learn_schedule: bool = True
+    lr: float = 0.05
+    momentum: float = 0.9
+    # the ranking-aware meta-objective (MetaTrainConfig.rank_weight; 0: off): the teacher is
+    # meta-trained on calibration architectures whose real-trained order its learners must
+    # reproduce (gtnas.search.calibration: given, or trained here first)
+    rank_weight: float = 0.0
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     # fresh learners (of the reference architecture and as many sampled ones) that assess
     # the teacher against real data at the same steps for the report (0: no assessment)
     assess_learners: int = 3
+
+    def __post_init__(self) -> None:
+        # the teacher's and meta-training's own checks, before any calibration architecture
+        # is trained or meta-training starts
+        self.teacher_options()
+        self.meta_options()
+
+    def teacher_options(self) -> TeacherConfig:
+        return TeacherConfig(
+            inner_steps=self.inner_steps,
+            batch_size=self.batch_size,
+            generator=self.generator,
+            init=self.init,
+            init_epochs=self.init_epochs,
+            soft_labels=self.soft_labels,
+            learn_schedule=self.learn_schedule,
+            lr=self.lr,
+            momentum=self.momentum,
+        )
+
+    def meta_options(self) -> MetaTrainConfig:
+        return MetaTrainConfig(
+            iterations=self.iterations,
+            meta_lr=self.meta_lr,
+            gradient_checkpointing=self.gradient_checkpointing,
+            eval_every=self.eval_every,
+            learners_per_step=self.learners_per_step,
+            rank_weight=self.rank_weight,
+        )
 
 
 @dataclass(frozen=True)
@@ -257,27 +299,57 @@ class SearchPipeline:
             space_options=dict(self.config.space_options),
             seed=self.config.seed,
             device=self.config.device,
-            teacher_options=TeacherConfig(
-                inner_steps=t.inner_steps,
-                batch_size=t.batch_size,
-                generator=t.generator,
-                init=t.init,
-                init_epochs=t.init_epochs,
-                soft_labels=t.soft_labels,
-            ),
-            meta=MetaTrainConfig(
-                iterations=t.iterations,
-                meta_lr=t.meta_lr,
-                gradient_checkpointing=t.gradient_checkpointing,
-                eval_every=t.eval_every,
-                learners_per_step=t.learners_per_step,
-            ),
+            teacher_options=t.teacher_options(),
+            meta=t.meta_options(),
+            calibration=self.calibration(),
         )
         if not (run_dir / TEACHER_FILE).is_file():
             resume = RunFolder(run_dir, command="gtnas teach train").holds_run()
             self._hook("stage", f"meta-training the teacher in {run_dir}")
             run_meta_training(run_config, run_dir, resume=resume, show_progress=self.show_progress)
         return str(run_dir)
+
+    def calibration(self) -> dict[str, float]:
+        """The ranking teacher's calibration architectures and their validation accuracies
+        (empty without the ranking objective): given, or trained into ``calibration/`` first
+        (resumably; the wall time it took is kept in the study, as part of the search's
+        cost)."""
+        t = self.config.teacher
+        if t.rank_weight <= 0:
+            return {}
+        recorded = self.study.results(CALIBRATION_RESULT).get(0, {})
+        if recorded.get("complete"):
+            return dict(recorded["accuracies"])
+        if not t.calibration.accuracies:
+            c = t.calibration
+            self._hook("stage", f"training {c.count} calibration architectures ({c.epochs} "
+                       f"epochs, {c.seeds} seed(s) each)")  # fmt: skip
+        truth = calibration_truth_config(
+            t.calibration,
+            dataset=self.config.dataset,
+            space=self.config.space,
+            space_options=dict(self.config.space_options),
+            blueprint=self.config.blueprint,
+            seed=self.config.seed,
+            workers=self.config.workers,
+            threads=self.config.threads,
+            device=self.config.device,
+        )
+        spent = float(recorded.get("seconds", 0.0))
+        start = time.perf_counter()
+
+        def keep_time(record: Any) -> None:  # an interrupted build's time is not lost
+            self._hook("calibration", record)
+            now = spent + time.perf_counter() - start
+            self.study.set_result(CALIBRATION_RESULT, 0, {"seconds": now, "complete": False})
+
+        found = calibrate(t.calibration, truth, self.folder / "calibration", on_result=keep_time)
+        seconds = spent + time.perf_counter() - start if not t.calibration.accuracies else 0.0
+        self.study.set_result(CALIBRATION_RESULT, 0, {
+            "accuracies": found.accuracies, "seconds": seconds, "complete": True,
+            "training_seconds": found.training_seconds,
+        })  # fmt: skip
+        return found.accuracies
 
     # -- stage 2: the search -----------------------------------------------------------------
     def context_spec(self, teacher_dir: str | None) -> ContextSpec:
@@ -390,6 +462,8 @@ class SearchPipeline:
         total = 0.0
         if self.config.needs_teacher() and not self.config.teacher.run:
             total += meta_training_seconds(self.folder / "teacher") or 0.0
+            calibrated = self.study.results(CALIBRATION_RESULT)
+            total += float(calibrated.get(0, {}).get("seconds", 0.0))
         tuned = self.study.results("real_lr")
         if 0 in tuned:
             total += float(tuned[0].get("seconds", 0.0))
