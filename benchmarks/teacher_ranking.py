@@ -126,8 +126,10 @@ def teacher_record(run_dir: Path, config: TeachRunConfig, truth: TruthSet) -> di
             [h["rank_tau"] for h in steps[-10:] if h.get("rank_tau") is not None]
         ),
         "calibration_architectures": len(calibrated),
-        # what the calibration set cost to learn: its truth trainings (both seeds)
-        "calibration_seconds": sum(r.seconds for r in truth.records if r.genotype in calibrated),
+        # what the calibration set cost to learn: its truth trainings (every seed)
+        "calibration_seconds": sum(
+            r.training_seconds for r in truth.records if r.genotype in calibrated
+        ),
         "config": config_to_dict(config),
     }
 

@@ -113,6 +113,8 @@ def test_the_ranking_variant_is_calibrated_and_the_other_is_not(smoke: Path) -> 
         r["genotype"]: r["val_accuracy"] for r in truth[:3]
     }  # the validation accuracies, never the test split
     assert ranked["config"]["meta"]["rank_weight"] == 1.0 and ranked["rank_tau_last10"] is not None
+    # their cost: every seed's training (the toy set: 1 s each, 2 seeds, 3 architectures)
+    assert ranked["calibration_seconds"] == pytest.approx(6.0)
     assert plain["config"]["calibration"] == {} and plain["calibration_architectures"] == 0
     for teacher in (ranked, plain):
         assert teacher["config"]["teacher_options"]["learn_schedule"] is False

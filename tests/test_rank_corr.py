@@ -19,6 +19,7 @@ from gtnas.analysis.speedup import (
     compute_speedup,
     match_curve,
     speedup_proxies,
+    teacher_cost_seconds,
     teacher_meta_seconds,
 )
 from gtnas.analysis.truthset import TRUTH_FORMAT
@@ -268,6 +269,26 @@ def test_teacher_meta_seconds_is_the_last_elapsed(tmp_path: Path) -> None:
     lines = [{"iteration": 1, "elapsed": 3.5}, {"iteration": 2, "elapsed": 7.25}, {"note": 1}]
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     assert teacher_meta_seconds(tmp_path) == 7.25
+
+
+def test_a_calibrated_teachers_cost_includes_its_calibration_trainings(tmp_path: Path) -> None:
+    from gtnas.analysis.truthset import load_truth
+    from gtnas.config import config_to_dict
+    from gtnas.meta.run import TeachRunConfig
+
+    document = _write_truth(tmp_path / "t.json", seeds=True)
+    truth = load_truth(tmp_path / "t.json")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text(json.dumps({"iteration": 1, "elapsed": 100.0}) + "\n")
+    (run / "config.json").write_text(json.dumps(config_to_dict(TeachRunConfig())))
+    assert teacher_cost_seconds(run, truth) == 100.0  # not calibrated: meta-training alone
+    first = document["records"][:3]  # seconds 10, 11, 12 per training, 2 seeds each
+    calibration = {r["genotype"]: r["val_accuracy"] for r in first}
+    config = config_to_dict(TeachRunConfig(calibration=calibration))
+    (run / "config.json").write_text(json.dumps(config))
+    assert teacher_cost_seconds(run, truth) == pytest.approx(100.0 + 2 * (10 + 11 + 12))
+    assert teacher_cost_seconds(run) == 100.0  # without the set, its trainings are unknown
 
 
 def _assert_png(path: Path) -> None:

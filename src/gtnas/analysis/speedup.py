@@ -33,7 +33,7 @@ from gtnas.analysis.ceiling import noise_ceiling, with_floor
 from gtnas.analysis.rankcorr import ProxyCorrelation, ProxyScores, correlate
 from gtnas.analysis.truthset import TruthSet
 from gtnas.errors import ConfigError
-from gtnas.meta.run import meta_training_seconds
+from gtnas.meta.run import load_run_config, meta_training_seconds
 
 INTERPOLATED, AT_MOST, AT_LEAST = "interpolated", "at most", "at least"
 
@@ -141,6 +141,17 @@ def teacher_meta_seconds(run_dir: Path) -> float | None:
     (:func:`gtnas.meta.run.meta_training_seconds`)."""
 
     return meta_training_seconds(Path(run_dir))
+
+
+def teacher_cost_seconds(run_dir: Path, truth: TruthSet | None = None) -> float | None:
+    """What a teacher cost before its first evaluation: its meta-training wall time and, for
+    a teacher calibrated on architectures of ``truth`` (the ranking objective), their real
+    trainings as the set records them (every seed). None when the run has no log."""
+    meta = teacher_meta_seconds(run_dir)
+    if meta is None or truth is None:
+        return meta
+    calibration = set(load_run_config(Path(run_dir)).calibration)
+    return meta + sum(r.training_seconds for r in truth.records if r.genotype in calibration)
 
 
 # --- a whole speed-up measurement (gtnas speedup, benchmarks/rankcorr.py) ---------------------

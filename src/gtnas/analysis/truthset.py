@@ -66,6 +66,11 @@ class TruthRecord:
     seeds: tuple[SeedResult, ...] = ()
     flops: int | None = None
 
+    @property
+    def training_seconds(self) -> float:
+        """What all its trainings cost (``seconds`` is one training's: their mean)."""
+        return self.seconds * max(1, len(self.seeds))
+
 
 @dataclass(frozen=True)
 class TruthSet:

@@ -315,11 +315,8 @@ def speedup(
     meta-training time amortised; one plot of correlation against cost for all proxies.
     """
     from gtnas.analysis.rankcorr import MEASURES, parse_proxies
-    from gtnas.analysis.speedup import (
-        analyse_speedup,
-        speedup_proxies,
-        teacher_meta_seconds,
-    )
+    from gtnas.analysis.speedup import analyse_speedup, speedup_proxies, teacher_cost_seconds
+    from gtnas.analysis.truthset import load_truth
 
     _check_metric(truth_metric, top)
     try:
@@ -346,7 +343,7 @@ def speedup(
         truth_metric=truth_metric,
         top_fraction=top,
         resamples=resamples,
-        meta_seconds=teacher_meta_seconds(teacher),
+        meta_seconds=teacher_cost_seconds(teacher, load_truth(truth)) if teacher else None,
         evaluations=evaluations,
     )
     from gtnas.reports.proxy_plots import write_speedup
@@ -377,11 +374,11 @@ def _speedup_table(result: Any, gtn: str) -> Table:
         (f"{gtn} seconds per evaluation", f"{result.gtn.seconds:.3g}"),
         ("speed-up in seconds", f"{result.seconds_factor:.2f}x{bound}"),
         (
-            "teacher meta-training seconds",
+            "teacher's cost, seconds (meta-training, calibration trainings)",
             "unknown" if result.meta_seconds is None else f"{result.meta_seconds:.0f}",
         ),
         (
-            f"speed-up in seconds, meta-training / {result.evaluations} evaluations",
+            f"speed-up in seconds, that cost / {result.evaluations} evaluations",
             "unknown" if amortised is None else f"{amortised:.2f}x{bound}",
         ),
     ]
@@ -442,7 +439,8 @@ def simulate(
         run_simulation,
         setup_seconds,
     )
-    from gtnas.analysis.speedup import teacher_meta_seconds
+    from gtnas.analysis.speedup import teacher_cost_seconds
+    from gtnas.analysis.truthset import load_truth
     from gtnas.reports.proxy_plots import plot_regret_curves
     from gtnas.runtime.files import atomic_write_text
 
@@ -463,7 +461,7 @@ def simulate(
     rungs = [rung for steps in ladders.values() for rung in steps]
     scored_proxies = list(dict.fromkeys([*with_floor(proxy), *rungs]))
     truth_set, scores = _scored(truth, scored_proxies, out, options, storage, quiet)
-    meta = teacher_meta_seconds(teacher) if teacher else None
+    meta = teacher_cost_seconds(teacher, load_truth(truth)) if teacher else None
     infos = {name: s.info for name, s in scores.items()}
     setups = {name: setup_seconds(name, infos, meta) for name in scores}
     result = run_simulation(
