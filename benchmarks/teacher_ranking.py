@@ -102,6 +102,11 @@ def calibration_of(truth: TruthSet, count: int) -> dict[str, float]:
     return calibration_accuracies(truth, count)
 
 
+def teacher_folder(variant: str, seed: int) -> str:
+    """A teacher's run folder under the preset's data set: one per variant and seed."""
+    return f"teacher-{variant}" + ("" if seed == 0 else f"-s{seed}")
+
+
 def train_teacher(config: TeachRunConfig, run_dir: Path) -> Path:
     """Meta-train ``config`` into ``run_dir``, continuing it from its checkpoint if it exists
     (a finished teacher is left as it is)."""
@@ -160,7 +165,7 @@ def measure_dataset(
     proxies: dict[str, tuple[str, Path]] = {}  # "gtn:32 (variant)" -> (gtn:32, its teacher)
     for variant in variants:
         config = teacher_config(recipes, preset, variant, truth, args.seed)
-        run_dir = train_teacher(config, work / f"teacher-{variant}")
+        run_dir = train_teacher(config, work / teacher_folder(variant, args.seed))
         teachers[variant] = teacher_record(run_dir, config, truth)
         proxies[f"gtn:{config.teacher_options.inner_steps} ({variant})"] = (
             f"gtn:{config.teacher_options.inner_steps}",
@@ -322,7 +327,9 @@ def combined(name: str, parts: list[Any], weights: list[float] | None) -> ProxyS
 
 
 def record_key(record: dict[str, Any]) -> tuple[Any, ...]:
-    return (record["preset"], record["dataset"], record["kind"], record.get("proxy"))
+    # --seed is the teachers' seed (and the first scoring seed): each seed's records stand
+    return (record["preset"], record["dataset"], record["seed"], record["kind"],
+            record.get("proxy"))  # fmt: skip
 
 
 def render_table(records: list[dict[str, Any]]) -> str:
@@ -346,13 +353,14 @@ def render_table(records: list[dict[str, Any]]) -> str:
              "and fed anew; the teachers stay one each), and the first seed's 95% bootstrap "
              "interval over architectures; `*` marks a proxy whose mean does not beat the free "
              "floor (params, flops) on that measure.", ""]  # fmt: skip
-    for key in dict.fromkeys((r["preset"], r["dataset"]) for r in records):
-        rows = [r for r in records if (r["preset"], r["dataset"]) == key]
+    for key in dict.fromkeys((r["preset"], r["dataset"], r["seed"]) for r in records):
+        rows = [r for r in records if (r["preset"], r["dataset"], r["seed"]) == key]
         first = rows[0]
         state = "complete" if first["truth_complete"] else "a build under way"
         judged = first["truth_architectures"] - first["left_out"]
         seeds = len(first.get("score_seeds", [first["seed"]]))
-        lines += [f"## {key[0]}: {first['truth']} ({first['truth_architectures']} "
+        lines += [f"## {key[0]}, teachers of seed {key[2]}: {first['truth']} "
+                  f"({first['truth_architectures']} "
                   f"architectures, {state}; judged on {judged}"
                   f", the first {first['left_out']} left out; {seeds} scoring seed"
                   f"{'s' if seeds > 1 else ''})", "",
@@ -461,7 +469,8 @@ def main(argv: list[str] | None = None) -> None:
             truth = load_truth(path)
             for variant in variants:
                 config = teacher_config(recipes, args.preset, variant, truth, args.seed)
-                train_teacher(config, args.runs / args.preset / dataset / f"teacher-{variant}")
+                folder = args.runs / args.preset / dataset / teacher_folder(variant, args.seed)
+                train_teacher(config, folder)
             print(f"[teacher_ranking] {dataset}: trained in {time.time() - start:.0f} s")
             continue
         records = measure_dataset(recipes, args.preset, variants, load_truth(path), args)
