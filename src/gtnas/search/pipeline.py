@@ -120,6 +120,11 @@ class SearchTeacherConfig:
 
 @dataclass(frozen=True)
 class SearchConfig:
+    """One search, every field. These are the library's plain defaults; ``gtnas search``
+    starts a new study of a space from that space's best-known recipe on top of them
+    (``gtnas/cli/search_defaults.json``; nb201: the teacher built to rank, the named config
+    ``configs/nb201-rank-search.json``)."""
+
     dataset: str = "mnist"
     space: str = "gtn-cell"
     space_options: dict[str, Any] = field(default_factory=dict)
