@@ -389,6 +389,9 @@ def render_table(records: list[dict[str, Any]]) -> str:
                    if teacher["rank_tau_last10"] is not None else "")
             )  # fmt: skip
             shown = r["proxy"]
+            own = len(r.get("score_seeds", [r["seed"]]))
+            if own != seeds:  # a row left from a run with another number of seeds
+                shown += f" ({own} scoring seed{'s' if own > 1 else ''})"
             if r.get("weights"):
                 shown += f" (weights {', '.join(f'{w:g}' for w in r['weights'])})"
             seconds = r.get("seconds_per_evaluation_mean", r["seconds_per_evaluation"])
