@@ -99,6 +99,15 @@ def test_a_truth_set_calibrates_instead(tmp_path: Path, mnist) -> None:
     assert not (out / "t" / "calibration").exists()  # nothing trained here
 
 
+def test_a_truth_set_of_another_data_set_does_not_calibrate(tmp_path: Path, capsys) -> None:
+    truth = write_seeded_truth(tmp_path / "truth.json", 6)  # mnist, blueprint tiny
+    args = ["search", *TOY, "--dataset", "fashion-mnist", "--calibration", str(truth),
+            "--out", str(tmp_path / "runs"), "--study", "w"]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "trained with dataset 'mnist'" in err and len(err.strip().splitlines()) == 1, err
+
+
 def test_the_nb201_defaults_are_the_named_recipe() -> None:
     from gtnas.cli.search import space_defaults
 

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from gtnas.cli.options import nest, parse_set, read_config_file
 from gtnas.config import config_from_dict, config_to_dict, merge_values
+from gtnas.errors import ConfigError
 
 console = Console()
 DEFAULT_OUT = Path("runs/search")
@@ -137,7 +138,8 @@ def search(
         count = calibration_count or overrides.get("teacher", {}).get("calibration", {}).get(
             "count", 10
         )
-        accuracies = calibration_accuracies(load_truth(calibration), count)
+        calibrating = load_truth(calibration)
+        accuracies = calibration_accuracies(calibrating, count)
         overrides = merge_values(overrides, {"teacher": {"calibration": {
             "count": count, "accuracies": accuracies}}})  # fmt: skip
     existing = _existing_study(study, out, storage)
@@ -150,6 +152,14 @@ def search(
         space_name = overrides.get("space", base["space"])
         values = merge_values(merge_values(base, space_defaults(space_name)), overrides)
     search_config = config_from_dict(SearchConfig, values)
+    if calibration is not None:  # its accuracies are those of its data set and network
+        for key, given in (("dataset", calibrating.dataset), ("blueprint", calibrating.blueprint)):
+            if given != getattr(search_config, key):
+                raise ConfigError(
+                    f"--calibration {calibration} was trained with {key} {given!r}, the search "
+                    f"uses {getattr(search_config, key)!r}; pass a truth set of the search's "
+                    f"{key} or --{key} {given}"
+                )
     name = study or default_study_name(search_config)
     top_rows: list[Any] = []  # the best TrialRecords so far, filled by on_result
 
