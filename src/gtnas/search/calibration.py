@@ -90,16 +90,13 @@ def calibration_truth_config(
 
 
 def calibrate(
-    config: CalibrationConfig,
     truth: TruthConfig,
     out: Path,
     *,
     on_result: Callable[[Any], None] | None = None,
 ) -> Calibration:
-    """The calibration accuracies: ``config.accuracies`` when given, else those of ``truth``'s
-    build in ``out`` (started, resumed, or read back when finished)."""
-    if config.accuracies:
-        return Calibration(dict(config.accuracies), 0.0)
+    """The accuracies of ``truth``'s build in ``out`` (started, resumed, or read back when
+    finished); given accuracies (``CalibrationConfig.accuracies``) need no call."""
     built = build_truth(truth, Path(out), name=CALIBRATION_STUDY, on_result=on_result)
     finished = sorted(built.study.completed(), key=lambda r: r.number)
     accuracies = {r.genotype: float(r.scores[truth.proxy]) for r in finished}

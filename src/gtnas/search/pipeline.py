@@ -322,13 +322,14 @@ class SearchPipeline:
         t = self.config.teacher
         if t.rank_weight <= 0:
             return {}
+        if t.calibration.accuracies:  # given (a truth set's): nothing to train or pay here
+            return dict(t.calibration.accuracies)
         recorded = self.study.results(CALIBRATION_RESULT).get(0, {})
         if recorded.get("complete"):
             return dict(recorded["accuracies"])
-        if not t.calibration.accuracies:
-            c = t.calibration
-            self._hook("stage", f"training {c.count} calibration architectures ({c.epochs} "
-                       f"epochs, {c.seeds} seed(s) each)")  # fmt: skip
+        c = t.calibration
+        self._hook("stage", f"training {c.count} calibration architectures ({c.epochs} "
+                   f"epochs, {c.seeds} seed(s) each)")  # fmt: skip
         truth = calibration_truth_config(
             t.calibration,
             dataset=self.config.dataset,
@@ -348,10 +349,10 @@ class SearchPipeline:
             now = spent + time.perf_counter() - start
             self.study.set_result(CALIBRATION_RESULT, 0, {"seconds": now, "complete": False})
 
-        found = calibrate(t.calibration, truth, self.folder / "calibration", on_result=keep_time)
-        seconds = spent + time.perf_counter() - start if not t.calibration.accuracies else 0.0
+        found = calibrate(truth, self.folder / "calibration", on_result=keep_time)
         self.study.set_result(CALIBRATION_RESULT, 0, {
-            "accuracies": found.accuracies, "seconds": seconds, "complete": True,
+            "accuracies": found.accuracies, "seconds": spent + time.perf_counter() - start,
+            "complete": True,
             "training_seconds": found.training_seconds,
         })  # fmt: skip
         return found.accuracies
