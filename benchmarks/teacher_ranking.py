@@ -28,8 +28,10 @@ per core, before one run scores them all)
    was fitted on, and the others on the same set), against the seed-mean test accuracy, with
    the set's noise ceiling on those architectures beside.
 
-Scores are cached in studies under ``--runs`` (one per proxy and teacher), so a re-run on a
-grown set scores only the new architectures. Writes ``teacher_ranking.json`` (one ``teacher``
+Teachers are kept under ``--runs``; scores are cached in studies (one per proxy, seed and
+teacher) under ``--scores``, by default the rankcorr benchmark's store, so that the two score
+a baseline (real:K, zero-cost, params, flops) once, and a re-run on a grown set scores only the
+new architectures. Writes ``teacher_ranking.json`` (one ``teacher``
 record per variant, one ``proxy`` record per proxy, one ``ceiling`` record per data set) and a
 table, ``teacher_ranking.md``. Seeded; the machine is described in every record.
 """
@@ -46,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.machine import describe_machine
+from benchmarks.rankcorr import RUNS as RANKCORR_RUNS
 from benchmarks.rankcorr import TRUTH
 from benchmarks.results import argument_parser, machine_line, write_records
 from gtnas.analysis.ceiling import (
@@ -57,7 +60,13 @@ from gtnas.analysis.ceiling import (
     with_floor,
 )
 from gtnas.analysis.combination import fit_rank_weights
-from gtnas.analysis.rankcorr import ProxyScores, ScoringOptions, correlate, score_truth_set
+from gtnas.analysis.rankcorr import (
+    ProxyScores,
+    ScoringOptions,
+    combine_columns,
+    correlate,
+    score_truth_set,
+)
 from gtnas.analysis.rankcorr import without_architectures as drop_architectures
 from gtnas.analysis.speedup import CurvePoint, compute_speedup
 from gtnas.analysis.truthset import TruthSet, calibration_accuracies, load_truth
@@ -158,6 +167,7 @@ def measure_dataset(
     count = settings["calibration"]
     calibration_of(truth, count)  # enough architectures, or a clear stop before any training
     work = args.runs / preset / truth.dataset  # the teachers' folders: see main's --train-only
+    store = args.scores / truth.dataset  # the score cache, the rankcorr benchmark's too
     options = ScoringOptions(seed=args.seed, workers=settings["workers"],
                              threads=settings["threads"],
                              eval_examples=settings["eval_examples"])  # fmt: skip
@@ -176,7 +186,7 @@ def measure_dataset(
     # spread over the seeds, with the first seed's bootstrap interval over architectures.
     seeds = [args.seed + i for i in range(args.score_seeds or settings.get("score_seeds", 1))]
     by_seed = [
-        score_one_seed(truth, settings, proxies, work, dataclasses.replace(options, seed=seed))
+        score_one_seed(truth, settings, proxies, store, dataclasses.replace(options, seed=seed))
         for seed in seeds
     ]
     judged = drop_architectures(truth, {}, set(truth.genotypes()[:count]))[0]
@@ -218,7 +228,7 @@ def score_one_seed(
     truth: TruthSet,
     settings: dict[str, Any],
     proxies: dict[str, tuple[str, Path]],
-    work: Path,
+    store: Path,
     options: ScoringOptions,
 ) -> tuple[dict[str, ProxyScores], dict[str, tuple[list[str], list[float] | None]]]:
     """Every proxy's scores with ``options.seed`` on the evaluation architectures (the set
@@ -228,12 +238,12 @@ def score_one_seed(
     for name, (proxy, run_dir) in proxies.items():
         print(f"[teacher_ranking] {truth.dataset}, seed {options.seed}: scoring {name}",
               flush=True)  # fmt: skip
-        found = score_truth_set(truth, [proxy], work, dataclasses.replace(options,
+        found = score_truth_set(truth, [proxy], store, dataclasses.replace(options,
                                 teacher=str(run_dir)))  # fmt: skip
         scores[name] = found[proxy]
     print(f"[teacher_ranking] {truth.dataset}, seed {options.seed}: scoring the baselines",
           flush=True)  # fmt: skip
-    scores.update(score_truth_set(truth, with_floor(settings["baselines"]), work, options))
+    scores.update(score_truth_set(truth, with_floor(settings["baselines"]), store, options))
     combinations = fit_combinations(truth, scores, count, list(proxies))
     _, scores = drop_architectures(truth, scores, set(truth.genotypes()[:count]))
     for name, (parts, weights) in combinations.items():
@@ -276,7 +286,8 @@ def speedups(
     cost = (teacher["meta_train_seconds"] or 0.0) + teacher["calibration_seconds"]
 
     def point(name: str, measure: str) -> CurvePoint:
-        steps = int(name.split(":")[1].split(" ")[0])
+        steps = correlations[0][name].steps  # K of real:K, T of a teacher's gtn:T
+        assert steps is not None, name
         seconds = [c[name].seconds for c in correlations if c[name].seconds is not None]
         mean = float(np.mean([c[name].measure(measure) for c in correlations]))
         return CurvePoint(steps, float(np.mean(seconds)) if seconds else float("nan"), mean)
@@ -315,15 +326,7 @@ def fit_combinations(
 
 def combined(name: str, parts: list[Any], weights: list[float] | None) -> ProxyScores:
     """The weighted rank average of ``parts`` over the architectures they all scored."""
-    scored = [i for i in range(len(parts[0].scores))
-              if all(p.scores[i] is not None for p in parts)]  # fmt: skip
-    values: list[float | None] = [None] * len(parts[0].scores)
-    ranked = rank_average([[p.scores[i] for i in scored] for p in parts], weights)
-    for i, value in zip(scored, ranked, strict=True):
-        values[i] = float(value)
-    seconds = [p.seconds for p in parts]
-    return ProxyScores(proxy=name, scores=values, steps=None,
-                       seconds=None if None in seconds else float(sum(seconds)))  # fmt: skip
+    return combine_columns(name, parts, lambda columns: rank_average(columns, weights))
 
 
 def record_key(record: dict[str, Any]) -> tuple[Any, ...]:
@@ -403,8 +406,62 @@ def render_table(records: list[dict[str, Any]]) -> str:
                 f"| {num(seconds, 2)} | {about} |"
             )
         lines += ["", *speedup_lines(rows), ""]
+    lines += over_teachers_lines(records)
     lines += [machine_line(records), ""]
     return "\n".join(lines)
+
+
+def over_teachers(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each GTN proxy (and its combinations) over its teachers, i.e. the ``--seed`` runs that
+    judged the same architectures with as many scoring seeds: per teacher the mean over its
+    scoring seeds, then their mean and (n - 1) standard deviation across teachers, the spread
+    a user meets who meta-trains one teacher of the recipe. Only proxies with >= 2 teachers."""
+    out = []
+    for preset, dataset in dict.fromkeys((r["preset"], r["dataset"]) for r in records):
+        rows = [r for r in records if (r["preset"], r["dataset"]) == (preset, dataset)
+                and r["kind"] == "proxy" and "gtn:" in r["proxy"]]  # fmt: skip
+        for proxy in dict.fromkeys(r["proxy"] for r in rows):
+            # the newest judging (most architectures, most seeds) of each teacher
+            def shape(r: dict[str, Any]) -> tuple[int, int]:
+                return r["truth_architectures"], len(r.get("score_seeds", [r["seed"]]))
+
+            mine = [r for r in rows if r["proxy"] == proxy]
+            widest = max(shape(r) for r in mine)
+            same = [r for r in mine if shape(r) == widest]
+            if len(same) < 2:
+                continue
+            row = {"preset": preset, "dataset": dataset, "proxy": proxy,
+                   "teachers": sorted(r["seed"] for r in same),
+                   "truth_architectures": widest[0], "score_seeds": widest[1]}  # fmt: skip
+            for measure in ("spearman_all", "spearman_top"):
+                means = [r.get(f"{measure}_mean", r[measure]) for r in same]
+                row[f"{measure}_by_teacher"] = means
+                row[f"{measure}_mean"] = float(np.mean(means))
+                row[f"{measure}_sd"] = float(np.std(means, ddof=1))
+            out.append(row)
+    return out
+
+
+def over_teachers_lines(records: list[dict[str, Any]]) -> list[str]:
+    rows = over_teachers(records)
+    if not rows:
+        return []
+    lines = ["## Over teachers", "",
+             "Each GTN proxy whose recipe was meta-trained with several seeds (`--seed`), "
+             "judged on the same architectures with as many scoring seeds: per teacher the mean "
+             "over its scoring seeds; here their mean ± standard deviation across teachers.", "",
+             "| preset, data set | proxy | teachers (seeds) | architectures, scoring seeds "
+             "| Spearman, all | Spearman, top half |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for r in rows:
+        cells = []
+        for measure in ("spearman_all", "spearman_top"):
+            each = ", ".join(f"{v:.3f}" for v in r[f"{measure}_by_teacher"])
+            cells.append(f"{r[f'{measure}_mean']:.3f} ± {r[f'{measure}_sd']:.3f} ({each})")
+        lines.append(f"| {r['preset']}, {r['dataset']} | {r['proxy']} | "
+                     f"{', '.join(map(str, r['teachers']))} | {r['truth_architectures']}, "
+                     f"{r['score_seeds']} | {cells[0]} | {cells[1]} |")  # fmt: skip
+    return [*lines, ""]
 
 
 def speedup_lines(rows: list[dict[str, Any]]) -> list[str]:
@@ -444,7 +501,11 @@ def main(argv: list[str] | None = None) -> None:
                         "scores")  # fmt: skip
     parser.add_argument("--truth-dir", type=Path, default=TRUTH)
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--runs", type=Path, default=RUNS)
+    parser.add_argument("--runs", type=Path, default=RUNS, help="the teachers' folder")
+    parser.add_argument("--scores", type=Path, default=RANKCORR_RUNS,
+                        help="the score caches, one per data set (default: the rankcorr "
+                        "benchmark's, so that both score the same real:K, zero-cost and "
+                        "floor proxies once)")  # fmt: skip
     parser.add_argument("--train-only", action="store_true",
                         help="meta-train the asked variants and stop (several such commands "
                         "side by side train teachers on several cores; a run without it "

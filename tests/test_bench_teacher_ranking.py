@@ -24,7 +24,8 @@ def smoke(tmp_path_factory: pytest.TempPathFactory, run_benchmark, mnist) -> Pat
     out = tmp_path_factory.mktemp("bench-teacher-ranking")
     write_seeded_truth(out / "truth" / "mnist-smoke-seeded.json", 8)
     args = ["--preset", "smoke", "--variants", VARIANTS, "--truth-dir", str(out / "truth"),
-            "--out", str(out), "--runs", str(out / "runs")]  # fmt: skip
+            "--out", str(out), "--runs", str(out / "runs"),
+            "--scores", str(out / "scores")]  # fmt: skip
     run_benchmark("teacher_ranking", args, OMP_NUM_THREADS="1")
     return out
 
@@ -69,7 +70,7 @@ def test_each_proxy_is_given_over_the_scoring_seeds(smoke: Path) -> None:
         assert r["spearman_all_mean"] == pytest.approx(np.mean(r["spearman_all_by_seed"]))
         assert r["spearman_all_sd"] == pytest.approx(np.std(r["spearman_all_by_seed"], ddof=1))
     # seed 1 is a scoring of its own: its Spearman is the one of that seed's study's scores
-    study = sqlite3.connect(smoke / "runs" / "smoke" / "mnist" / "studies.db")
+    study = sqlite3.connect(smoke / "scores" / "mnist" / "studies.db")  # --scores, per data set
     names = [n for (n,) in study.execute("select study_name from studies")]
     assert any(n.endswith("-s1") and "real-3" in n for n in names), names
     # the free floor is seed-independent, so its spread is nil
@@ -126,7 +127,8 @@ def test_a_rerun_trains_and_scores_nothing_again(smoke: Path, run_benchmark) -> 
     teacher = smoke / "runs" / "smoke" / "mnist" / "teacher-fixed-step" / "teacher.safetensors"
     before = teacher.stat().st_mtime_ns
     args = ["--preset", "smoke", "--variants", VARIANTS, "--truth-dir", str(smoke / "truth"),
-            "--out", str(smoke / "again"), "--runs", str(smoke / "runs")]  # fmt: skip
+            "--out", str(smoke / "again"), "--runs", str(smoke / "runs"),
+            "--scores", str(smoke / "scores")]  # fmt: skip
     run_benchmark("teacher_ranking", args, OMP_NUM_THREADS="1")
     assert teacher.stat().st_mtime_ns == before
     again = {r["proxy"]: r["spearman_all"] for r in _records(smoke / "again") if r.get("proxy")}
@@ -150,3 +152,23 @@ def test_train_only_trains_and_writes_no_results(run_benchmark, tmp_path: Path, 
     run_benchmark("teacher_ranking", args, OMP_NUM_THREADS="1")
     assert (tmp_path / "runs" / "smoke" / "mnist" / "teacher-fixed-step" / "teacher.json").is_file()
     assert not (tmp_path / "teacher_ranking.json").exists()
+
+
+def test_over_teachers_averages_each_teachers_seed_mean(benchmark_module) -> None:
+    bench: ModuleType = benchmark_module("teacher_ranking")
+
+    def record(seed: int, proxy: str, all_: float, top: float, archs: int = 30) -> dict:
+        return {"preset": "cpu", "dataset": "fashion-mnist", "kind": "proxy", "seed": seed,
+                "proxy": proxy, "truth_architectures": archs, "score_seeds": [seed, seed + 1],
+                "spearman_all": 0.0, "spearman_top": 0.0,
+                "spearman_all_mean": all_, "spearman_top_mean": top}  # fmt: skip
+
+    g = "gtn:32 (fixed-step-rank)"
+    records = [record(0, g, 0.7, 0.3), record(1, g, 0.9, 0.5),
+               record(2, g, 0.1, 0.1, archs=20),  # judged on fewer architectures: left out
+               record(0, "real:32", 0.6, 0.2), record(1, "real:32", 0.6, 0.2)]  # fmt: skip
+    (row,) = bench.over_teachers(records)  # real:K has no teacher to vary
+    assert row["proxy"] == g and row["teachers"] == [0, 1]
+    assert row["spearman_all_mean"] == pytest.approx(0.8)
+    assert row["spearman_top_sd"] == pytest.approx(np.std([0.3, 0.5], ddof=1))
+    assert "## Over teachers" in "\n".join(bench.over_teachers_lines(records))

@@ -369,13 +369,22 @@ def without_architectures(
 
 def combine(spec: str, parts: Sequence[ProxyScores]) -> ProxyScores:
     """The set proxy ``spec`` (``rankavg:A+B``) over the architectures every part scored."""
+    return combine_columns(spec, parts, create_proxy(spec).combine)  # type: ignore[attr-defined]
 
+
+def combine_columns(
+    name: str,
+    parts: Sequence[ProxyScores],
+    combine_fn: Callable[[list[list[float]]], Sequence[float]],
+) -> ProxyScores:
+    """``parts`` combined by ``combine_fn`` (component columns -> one score per architecture)
+    over the architectures every part scored, named ``name``; its seconds, steps and costs the
+    sums of the parts'."""
     scored = [i for i in range(len(parts[0].scores)) if all(p.scores[i] is not None for p in parts)]
     combined: list[float | None] = [None] * len(parts[0].scores)
     if scored:
         columns = [[p.scores[i] for i in scored] for p in parts]
-        combined_scores = create_proxy(spec).combine(columns)  # type: ignore[attr-defined]
-        for i, value in zip(scored, combined_scores, strict=True):
+        for i, value in zip(scored, combine_fn(columns), strict=True):  # type: ignore[arg-type]
             combined[i] = float(value)
     seconds = [p.seconds for p in parts]
     steps = [p.steps for p in parts if p.steps is not None]
@@ -386,7 +395,7 @@ def combine(spec: str, parts: Sequence[ProxyScores]) -> ProxyScores:
             for column in zip(*(p.costs for p in parts), strict=True)  # type: ignore[misc]
         ]
     return ProxyScores(
-        proxy=spec,
+        proxy=name,
         scores=combined,
         seconds=None if None in seconds else float(sum(seconds)),  # type: ignore[arg-type]
         steps=sum(steps) if steps else None,
