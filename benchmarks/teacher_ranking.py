@@ -39,6 +39,7 @@ table, ``teacher_ranking.md``. Seeded; the machine is described in every record.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import re
 import time
@@ -221,7 +222,31 @@ def measure_dataset(
             record["teacher"] = teachers[variant]
             record["speedup"] = speedups(record, correlations, curve)
         records.append(record)
+        for repeats in settings.get("average_learners", []):
+            if (variant is not None or name in curve) and repeats <= len(seeds):
+                averaged = averaged_learners(name, [s for s, _ in by_seed], repeats)
+                judged_by = [correlate(a, values, resamples=settings["resamples"],
+                                       seed=args.seed) for a in averaged]  # fmt: skip
+                records.append({**common, "kind": "proxy", "variant": variant,
+                                **proxy_fields(judged_by[0], ceiling, floor),
+                                "proxy": f"{name} x{repeats}", "averaged_learners": repeats,
+                                **over_seeds(judged_by, ceiling, floor)})  # fmt: skip
     return records
+
+
+def averaged_learners(
+    name: str, by_seed: list[dict[str, ProxyScores]], repeats: int
+) -> list[ProxyScores]:
+    """``name`` as R learners averaged (what ``gtn:KxR`` scores): the mean score of each
+    R-subset of the scoring seeds' learners, one ProxyScores per subset (all C(n, R)), its
+    seconds R times one learner's. The subsets share learners, so their spread understates
+    that of R fresh learners; their mean is R learners' expected Spearman."""
+    subsets = itertools.combinations(range(len(by_seed)), repeats)
+    return [
+        combine_columns(name, [by_seed[i][name] for i in subset],
+                        lambda columns: np.mean(columns, axis=0))
+        for subset in subsets
+    ]  # fmt: skip
 
 
 def score_one_seed(
@@ -355,7 +380,9 @@ def render_table(records: list[dict[str, Any]]) -> str:
              "standard deviation over the scoring seeds (each proxy's learners initialised "
              "and fed anew; the teachers stay one each), and the first seed's 95% bootstrap "
              "interval over architectures; `*` marks a proxy whose mean does not beat the free "
-             "floor (params, flops) on that measure.", ""]  # fmt: skip
+             "floor (params, flops) on that measure. `xR` rows: R learners averaged per "
+             "architecture (what `gtn:KxR` scores, at R times the seconds), formed from every "
+             "R of the scoring seeds' learners.", ""]  # fmt: skip
     for key in dict.fromkeys((r["preset"], r["dataset"], r["seed"]) for r in records):
         rows = [r for r in records if (r["preset"], r["dataset"], r["seed"]) == key]
         first = rows[0]

@@ -41,7 +41,8 @@ def test_every_proxy_is_judged_on_the_architectures_left_after_calibration(smoke
     gtn = ["gtn:3 (fixed-step)", "gtn:3 (fixed-step-rank)"]
     assert set(proxies) == {*gtn, "real:3", "real:6", "params", "flops", "fitted:params",
                             *(f"fitted:{g}+params" for g in gtn),
-                            *(f"rankavg:{g}+params" for g in gtn)}  # fmt: skip
+                            *(f"rankavg:{g}+params" for g in gtn),
+                            *(f"{p} x2" for p in (*gtn, "real:3", "real:6"))}  # fmt: skip
     for g in gtn:  # weights fitted on the calibration architectures, a split of one
         fitted = proxies[f"fitted:{g}+params"]
         assert fitted["components"] == [g, "params"] and sum(fitted["weights"]) == pytest.approx(1)
@@ -172,3 +173,27 @@ def test_over_teachers_averages_each_teachers_seed_mean(benchmark_module) -> Non
     assert row["spearman_all_mean"] == pytest.approx(0.8)
     assert row["spearman_top_sd"] == pytest.approx(np.std([0.3, 0.5], ddof=1))
     assert "## Over teachers" in "\n".join(bench.over_teachers_lines(records))
+
+
+def test_averaged_learners_is_the_mean_of_every_subset_of_seeds(benchmark_module) -> None:
+    bench: ModuleType = benchmark_module("teacher_ranking")
+    from gtnas.analysis.rankcorr import ProxyScores
+
+    seeds = [ProxyScores(proxy="real:8", scores=[0.1 * s, 0.5, None], seconds=2.0, steps=8)
+             for s in range(3)]  # fmt: skip
+    averaged = bench.averaged_learners("real:8", [{"real:8": p} for p in seeds], 2)
+    assert len(averaged) == 3  # C(3, 2)
+    assert averaged[0].scores == pytest.approx([0.05, 0.5, None])  # seeds 0 and 1
+    assert averaged[2].scores[0] == pytest.approx(0.15)  # seeds 1 and 2
+    assert averaged[0].seconds == pytest.approx(4.0) and averaged[0].steps == 16
+
+
+def test_averaged_learner_rows_sit_beside_the_single_ones(smoke: Path) -> None:
+    proxies = {r["proxy"]: r for r in _records(smoke) if r["kind"] == "proxy"}
+    for name in ("real:3", "gtn:3 (fixed-step-rank)"):
+        r = proxies[f"{name} x2"]  # the smoke preset averages its 2 seeds' learners
+        assert r["averaged_learners"] == 2
+        assert r["seconds_per_evaluation"] == pytest.approx(
+            2 * proxies[name]["seconds_per_evaluation_mean"], rel=0.01
+        )
+    assert "params x2" not in proxies  # a free proxy has no learners to average
