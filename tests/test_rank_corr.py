@@ -458,3 +458,34 @@ def test_architectures_inserted_mid_file_are_scored_once_each(tmp_path: Path, mn
         grown = score_truth_set(load_truth(path), ["params"], out, options, hooks=hooks)
     assert sorted(scored) == sorted(r["genotype"] for r in records)  # each once
     assert grown["params"].scores == _parameters([r["genotype"] for r in records])
+
+
+def test_a_cut_off_scoring_is_finished_and_nothing_else_is_scored(tmp_path: Path, mnist) -> None:
+    """A scoring killed mid-evaluation leaves a RUNNING trial: the next scoring re-runs it
+    and scores the set's new architectures, and later ones score nothing; never an
+    architecture outside the set (the budget once counted the cut-off record as well as its
+    re-run, and each later call drew one more random architecture to fill it)."""
+    import sqlite3
+
+    from gtnas.analysis.rankcorr import ScoringOptions, score_truth_set
+    from gtnas.analysis.truthset import load_truth
+
+    path, out = tmp_path / "growing.json", tmp_path / "out"
+    document = _write_truth(path, n=6)
+    records = document["records"]
+    path.write_text(json.dumps({**document, "records": records[:4]}))
+    options = ScoringOptions(blueprint="tiny", threads=1)
+    scored: list[str] = []
+    hooks = {"result": lambda record: scored.append(record.genotype)}
+    score_truth_set(load_truth(path), ["params"], out, options, hooks=hooks)
+    # as a killed process leaves it: the last evaluation RUNNING, without a value
+    with sqlite3.connect(out / "studies.db") as db:
+        (trial_id,) = db.execute("select max(trial_id) from trials").fetchone()
+        db.execute("update trials set state = 'RUNNING' where trial_id = ?", (trial_id,))
+        db.execute("delete from trial_values where trial_id = ?", (trial_id,))
+    path.write_text(json.dumps(document))
+    for _ in range(3):
+        grown = score_truth_set(load_truth(path), ["params"], out, options, hooks=hooks)
+    genotypes = [r["genotype"] for r in records]
+    assert sorted(scored) == sorted([*genotypes, records[3]["genotype"]])  # the cut one twice
+    assert grown["params"].scores == _parameters(genotypes)

@@ -294,12 +294,16 @@ def _score_with(
     asked = [record.genotype for _, kind, record in study.events() if kind == "ask"]
     trials = study.records()
     new = [g for g in truth.genotypes() if g not in {record.genotype for record in trials}]
-    if new or pipeline.study_progress() < len(trials):  # new architectures, or a cut-off run
+    cut = sum(record.state == "RUNNING" for record in trials)  # left by a killed run
+    if new or cut:
         # The list the study replays: what it asked, in that order, then the new architectures.
         # A set still being built inserts architectures mid-file (its workers finish out of
         # sample order), so the file's order alone would not replay the study's history.
-        config = replace(config, strategy_options={"genotypes": [*asked, *new]},
-                         budget=len(trials) + len(new))  # fmt: skip
+        # The budget counts evaluations as the search loop does (no duplicates, no cut-off
+        # records): those on record, the cut-off ones it re-runs, the new ones; any more and
+        # the list strategy would draw random architectures from outside the set to fill it.
+        budget = pipeline.study_progress() + cut + len(new)
+        config = replace(config, strategy_options={"genotypes": [*asked, *new]}, budget=budget)
         pipeline = SearchPipeline(
             name, out, config=config, storage=storage, show_progress=False, hooks=hooks
         )
