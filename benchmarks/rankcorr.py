@@ -7,7 +7,9 @@ For each data set with a ground-truth set shipped in ``truth/`` (see truth/READM
 
 1. the teacher behind ``gtn:K`` (presets with one): meta-trained on architectures sampled from
    the set's space at the proxy blueprint (the way ``gtnas search`` trains one), or
-   ``--teacher RUN`` reused;
+   ``--teacher RUN`` reused; the ``long`` preset trains none, and given ``--teacher`` scores
+   that teacher's ``gtn:T`` (e.g. the ranking teacher of ``benchmarks.teacher_ranking``, the
+   one ``gtnas search`` ships) with its rank average with params;
 2. every architecture of the set scored by each proxy: ``real:K`` over the preset's K (the
    learning rate tuned once per K on the validation split), ``gtn:K``, the zero-cost proxies,
    the free floor (``params``, ``flops``) and the rank average of ``gtn:K`` and synflow.
@@ -17,7 +19,10 @@ For each data set with a ground-truth set shipped in ``truth/`` (see truth/READM
    architectures and over the proxy's top 50% (the paper's measure), 95% bootstrap intervals,
    each proxy's fraction of the set's noise ceiling (seed vs seed) and whether it beats the
    floor, and the speed-up of ``gtn:K`` over the ``real:K`` curve
-   (:mod:`gtnas.analysis.speedup`).
+   (:mod:`gtnas.analysis.speedup`; a teacher's cost is its meta-training and, for one
+   calibrated with the ranking objective, its calibration architectures' truth trainings).
+   The architectures a calibrated teacher was fitted on are left out of every proxy's
+   judging (the records' ``left_out``; the simulations leave them out too).
 
 Nothing here chooses anything by test accuracy: the truth set is the yardstick, and every
 learning rate is tuned on the validation split.
@@ -251,12 +256,14 @@ def train_teacher(run: BenchmarkRun, truth: Any) -> str:
 
 
 def teacher_record(run: BenchmarkRun, truth: Any, run_dir: str) -> dict[str, Any]:
+    from gtnas.analysis.rankcorr import teacher_calibration
     from gtnas.config import config_to_dict
     from gtnas.meta.run import load_run_config
     from gtnas.runtime.metrics import MetricsLog
 
     config = load_run_config(Path(run_dir))
     history = MetricsLog(Path(run_dir) / "metrics.jsonl").read()
+    calibration = teacher_calibration(truth, run_dir)
     validated = [h["val_acc"] for h in history if h.get("val_acc") is not None]
     seconds = history[-1]["elapsed"] if history else None
     return {
@@ -270,6 +277,11 @@ def teacher_record(run: BenchmarkRun, truth: Any, run_dir: str) -> dict[str, Any
         "meta_iterations": len(history),
         "meta_train_seconds": seconds,
         "val_accuracy": validated[-1] if validated else None,
+        # the ranking objective's architectures of this set, and their truth trainings
+        "calibration_architectures": len(calibration),
+        "calibration_seconds": sum(
+            r.training_seconds for r in truth.records if r.genotype in calibration
+        ),
         "config": config_to_dict(config),
     }
 
@@ -281,16 +293,38 @@ def _shown(path: str) -> str:
 
 
 # -- stages 2 and 3: scores, correlations, speed-up -------------------------------------------
-def measure(run: BenchmarkRun, truth: Any, teacher_dir: str | None) -> Any:
-    """Score the set with every proxy of the preset; the speed-up analysis when the preset has
-    a gtn:K (else a :class:`Correlations` of the same fields, without one)."""
-    from gtnas.analysis.ceiling import with_floor
-    from gtnas.analysis.rankcorr import ScoringOptions, score_truth_set
-    from gtnas.analysis.speedup import analyse_speedup, speedup_proxies, teacher_meta_seconds
+def gtn_of(run: BenchmarkRun, teacher_dir: str | None) -> str | None:
+    """The preset's gtn:K; for a preset without a teacher of its own (``long``) given
+    ``--teacher``, that teacher's own curriculum, ``gtn:T``."""
+    from gtnas.meta.run import load_run_config
 
     preset = PRESETS[run.preset]
-    if preset["gtn"] is not None:
-        real, others, asked = speedup_proxies(preset["ks"], preset["gtn"], preset["others"])
+    if preset["gtn"] is not None or teacher_dir is None:
+        return preset["gtn"]
+    return f"gtn:{load_run_config(Path(teacher_dir)).teacher_options.inner_steps}"
+
+
+def measure(run: BenchmarkRun, truth: Any, teacher_dir: str | None) -> tuple[Any, list[str]]:
+    """Score the set with every proxy of the preset; the speed-up analysis when there is a
+    gtn:K (else a :class:`Correlations` of the same fields, without one), and the architectures
+    left out of the judging: those a calibrated teacher's ranking objective was fitted on
+    (every proxy is judged on the same rest)."""
+    from gtnas.analysis.ceiling import with_floor
+    from gtnas.analysis.rankcorr import (
+        ScoringOptions,
+        score_truth_set,
+        teacher_calibration,
+        without_architectures,
+    )
+    from gtnas.analysis.speedup import analyse_speedup, speedup_proxies, teacher_cost_seconds
+
+    preset = PRESETS[run.preset]
+    gtn = gtn_of(run, teacher_dir)
+    if gtn is not None:
+        extras = preset["others"]
+        if preset["gtn"] is None:  # a given teacher beside the yardstick: with the floor too
+            extras = (*extras, f"rankavg:{gtn}+params")
+        real, others, asked = speedup_proxies(preset["ks"], gtn, extras)
     else:
         real = [f"real:{k}" for k in sorted(preset["ks"])]
         others = with_floor(preset["others"])
@@ -319,18 +353,23 @@ def measure(run: BenchmarkRun, truth: Any, teacher_dir: str | None) -> Any:
 
     hooks = {"stage": on_stage, "result": on_result}
     scores = score_truth_set(truth, asked, run.work / truth.dataset, options, hooks=hooks)
-    if preset["gtn"] is None:
-        return correlations_only(truth, scores, resamples=preset["resamples"], seed=run.seed)
-    return analyse_speedup(
-        truth,
+    left_out = teacher_calibration(truth, teacher_dir)
+    judged, scores = without_architectures(truth, scores, left_out)
+    if gtn is None:
+        analysis = correlations_only(judged, scores, resamples=preset["resamples"], seed=run.seed)
+        return analysis, []
+    analysis = analyse_speedup(
+        judged,
         scores,
         real=real,
-        gtn=preset["gtn"],
+        gtn=gtn,
         others=others,
         resamples=preset["resamples"],
         seed=run.seed,
-        meta_seconds=teacher_meta_seconds(Path(teacher_dir)),
+        # its meta-training and its calibration architectures' truth trainings
+        meta_seconds=teacher_cost_seconds(Path(teacher_dir), truth),  # type: ignore[arg-type]
     )
+    return analysis, sorted(left_out)
 
 
 @dataclasses.dataclass
@@ -608,7 +647,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="quick")
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--teacher", help="reuse this finished teacher run instead of training")
+    parser.add_argument("--teacher", help="reuse this finished teacher run instead of training "
+                        "one; with --preset long, score its gtn:T beside the yardstick (a "
+                        "calibrated teacher's architectures left out of every proxy's "
+                        "judging)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of rankcorr.json/.md")
     parser.add_argument("--runs", type=Path, default=RUNS, help="work folder (studies, teacher)")
     parser.add_argument("--truth-dir", type=Path, default=TRUTH, help="folder of the truth sets")
@@ -635,18 +677,20 @@ def main(argv: list[str] | None = None) -> None:
             print(f"[rankcorr bench] no shipped truth set for {dataset}; skipped", flush=True)
             continue
         start = time.time()
-        teacher_dir = None
-        if PRESETS[args.preset]["teacher"] is not None:
-            teacher_dir = run.teacher_run or train_teacher(run, truth)
+        teacher_dir = run.teacher_run
+        if PRESETS[args.preset]["teacher"] is not None and teacher_dir is None:
+            teacher_dir = train_teacher(run, truth)
+        if teacher_dir is not None:
             records.append(teacher_record(run, truth, teacher_dir))
-        analysis = measure(run, truth, teacher_dir)
+        analysis, left_out = measure(run, truth, teacher_dir)
+        judged = {"left_out": left_out}  # the calibration architectures, never judged on
         ceiling = ceiling_record(run, analysis)
-        records += [ceiling] if ceiling is not None else []
-        records += proxy_records(run, analysis)
+        records += [{**ceiling, **judged}] if ceiling is not None else []
+        records += [{**r, **judged} for r in proxy_records(run, analysis)]
         curve = write_curve_plot(run, analysis)
         if teacher_dir is not None:
             plots = [*write_plots(run, analysis), curve]
-            records.append({**speedup_record(run, analysis), "plots": plots})
+            records.append({**speedup_record(run, analysis), **judged, "plots": plots})
         write_results(records, args.out)  # after every data set: a long run loses nothing
         print(f"[rankcorr bench] {dataset} in {time.time() - start:.0f} s", flush=True)
     if records:

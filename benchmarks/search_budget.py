@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.results import argument_parser, machine_line, write_records
-from benchmarks.simulate import recorded_columns, scored_sets
+from benchmarks.simulate import judged_truth, recorded_columns, scored_sets
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
@@ -106,9 +106,8 @@ def budget_set(
 ) -> list[dict[str, Any]]:
     """One record per policy and budget on one truth set."""
     from gtnas.analysis.simulate import run_simulation
-    from gtnas.analysis.truthset import load_truth
 
-    truth = load_truth(truth_dir / f"{truth_name}.json")
+    truth, proxies = judged_truth(truth_name, proxies, truth_dir)
     scored, setups = recorded_columns(truth_name, proxies, len(truth))
     randoms, ladders = policies_of(proxies, real_ladder, upper_rungs)
     result = run_simulation(

@@ -40,6 +40,25 @@ def scored_sets(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, 
     return sets
 
 
+def judged_truth(
+    truth_name: str, proxies: dict[str, dict[str, Any]], truth_dir: Path
+) -> tuple[Any, dict[str, dict[str, Any]]]:
+    """(the truth file less the architectures its records left out of the judging, the
+    proxies judged on that rest). A calibrated teacher's architectures are left out of every
+    proxy of its run (the records' ``left_out``); a record of another run (another left-out
+    list than params', which every run measures) is dropped, with a line saying so."""
+    from gtnas.analysis.rankcorr import without_architectures
+    from gtnas.analysis.truthset import load_truth
+
+    truth = load_truth(truth_dir / f"{truth_name}.json")
+    reference = (proxies.get("params") or next(iter(proxies.values()))).get("left_out") or []
+    kept = {name: r for name, r in proxies.items() if (r.get("left_out") or []) == reference}
+    for name in sorted(set(proxies) - set(kept)):
+        print(f"[simulate] {truth_name}: {name} left out other architectures (another run); "
+              "not simulated", flush=True)  # fmt: skip
+    return without_architectures(truth, {}, set(reference))[0], kept
+
+
 def recorded_columns(
     truth_name: str, proxies: dict[str, dict[str, Any]], architectures: int
 ) -> tuple[dict[str, tuple[list[Any], list[Any]]], dict[str, float]]:
@@ -73,10 +92,9 @@ def simulate_set(
 ) -> list[dict[str, Any]]:
     """One record per policy and budget for one truth set, and its plot."""
     from gtnas.analysis.simulate import run_simulation
-    from gtnas.analysis.truthset import load_truth
     from gtnas.reports.proxy_plots import plot_regret_curves
 
-    truth = load_truth(truth_dir / f"{truth_name}.json")
+    truth, proxies = judged_truth(truth_name, proxies, truth_dir)
     scored, setups = recorded_columns(truth_name, proxies, len(truth))
     result = run_simulation(
         truth.accuracies("test"), scored, budgets, setups=setups, amortise=amortise,

@@ -165,6 +165,56 @@ def test_long_preset_records_carry_the_ceiling_and_the_floor(smoke_long: Path) -
     assert_picture(curve, min_width=400)
 
 
+@pytest.fixture(scope="module")
+def smoke_long_teacher(tmp_path_factory: pytest.TempPathFactory, run_benchmark, mnist) -> Path:
+    """The long preset given a calibrated teacher (the ranking variant of
+    benchmarks.teacher_ranking at toy size, fitted on the set's first 3 architectures)."""
+    out = tmp_path_factory.mktemp("bench-rankcorr-long-teacher")
+    write_seeded_truth(out / "truth" / "mnist-smoke-seeded.json", 8)
+    run_benchmark("teacher_ranking", ["--preset", "smoke", "--variants", "fixed-step-rank",
+                                      "--train-only", "--truth-dir", str(out / "truth"),
+                                      "--out", str(out), "--runs", str(out / "teachers")],
+                  OMP_NUM_THREADS="1")  # fmt: skip
+    teacher = out / "teachers" / "smoke" / "mnist" / "teacher-fixed-step-rank"
+    args = ["--preset", "smoke-long", "--datasets", "mnist", "--truth-dir", str(out / "truth"),
+            "--teacher", str(teacher), "--out", str(out), "--runs", str(out / "runs")]  # fmt: skip
+    run_benchmark("rankcorr", args, OMP_NUM_THREADS="1")
+    return out
+
+
+def test_long_preset_judges_a_given_calibrated_teacher_on_the_rest(
+    smoke_long_teacher: Path, run_benchmark
+) -> None:
+    """Its gtn:T and the rank average with params beside the yardstick, every proxy judged
+    without the teacher's calibration architectures; its cost counts their truth trainings;
+    the simulation searches the same rest."""
+    out = smoke_long_teacher
+    truth = json.loads((out / "truth" / "mnist-smoke-seeded.json").read_text())["records"]
+    calibration = sorted(r["genotype"] for r in truth[:3])  # the smoke preset calibrates on 3
+    proxies = {r["proxy"]: r for r in _records(out, "proxy")}
+    assert {"gtn:3", "rankavg:gtn:3+params", "real:2", "real:4", "params", "flops"} <= set(proxies)
+    for record in [*proxies.values(), *_records(out, "ceiling"), *_records(out, "speedup")]:
+        assert record["left_out"] == calibration
+    rest = np.array([r["test_accuracy"] for r in truth[3:]])
+    for record in proxies.values():
+        assert record["n_architectures"] == 5 and len(record["scores"]) == 5
+    gtn = np.array(proxies["gtn:3"]["scores"], dtype=float)
+    assert proxies["gtn:3"]["spearman_all"] == pytest.approx(stats.spearmanr(gtn, rest).statistic)
+    (teacher,) = _records(out, "teacher")
+    assert teacher["reused"] and teacher["calibration_architectures"] == 3
+    assert teacher["calibration_seconds"] == pytest.approx(3 * 2 * 1.0)  # 2 seeds of 1 s each
+    (speedup,) = _records(out, "speedup")
+    assert speedup["meta_training_seconds"] == pytest.approx(
+        teacher["meta_train_seconds"] + teacher["calibration_seconds"]
+    )
+    run_benchmark("simulate", ["--rankcorr", str(out / "rankcorr.json"), "--truth-dir",
+                               str(out / "truth"), "--out", str(out), "--budgets", "1d",
+                               "--orders", "100"])  # fmt: skip
+    whole = [r for r in json.loads((out / "simulate.json").read_text()) if r["policy"] in proxies]
+    assert {r["policy"] for r in whole} >= {"gtn:3", "params"}
+    assert {r["evaluations_mean"] for r in whole} == {5}  # the rest, all of it
+
+
 def test_simulate_benchmark_replays_the_recorded_scores(smoke_long: Path, run_benchmark) -> None:
     """benchmarks.simulate on the smoke-long records: a budget that pays for the whole set
     returns each proxy's best of it."""

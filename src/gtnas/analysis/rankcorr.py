@@ -371,6 +371,14 @@ def without_architectures(
     }
 
 
+def teacher_calibration(truth: TruthSet, teacher: str | Path | None) -> set[str]:
+    """The architectures of ``truth`` a teacher's ranking objective was fitted on (its run's
+    calibration set; empty for no teacher or an uncalibrated one): never judged on."""
+    if not teacher:
+        return set()
+    return set(load_run_config(Path(teacher)).calibration) & set(truth.genotypes())
+
+
 def combine(spec: str, parts: Sequence[ProxyScores]) -> ProxyScores:
     """The set proxy ``spec`` (``rankavg:A+B``) over the architectures every part scored."""
     return combine_columns(spec, parts, create_proxy(spec).combine)  # type: ignore[attr-defined]

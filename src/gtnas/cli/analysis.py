@@ -96,13 +96,9 @@ def _without_calibration(
 ) -> tuple[Any, dict[str, Any]]:
     """Leave out the architectures a teacher's ranking objective was fitted on (its run's
     calibration set): a proxy is never judged on them."""
-    if not teacher:
-        return truth, scores
-    from gtnas.analysis.rankcorr import without_architectures
-    from gtnas.meta.run import load_run_config
+    from gtnas.analysis.rankcorr import teacher_calibration, without_architectures
 
-    calibration = set(load_run_config(Path(teacher)).calibration)
-    left_out = calibration & set(truth.genotypes())
+    left_out = teacher_calibration(truth, teacher)
     if not left_out:
         return truth, scores
     if not quiet:
