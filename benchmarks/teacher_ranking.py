@@ -19,7 +19,8 @@ per core, before one run scores them all)
 2. its ``gtn:T`` (K = T, the teacher's own curriculum) scores every architecture of the set, and
    so do the baselines in the same run: ``real:T`` (its learning rate tuned on the validation
    split), the zero-cost proxies and the free floor (params, flops);
-3. combinations: each GTN proxy with params (``rankavg``, equal weights), and weighted rank
+3. combinations: each GTN proxy's equal-weight rank average (``rankavg``) with params, with
+   synflow and with both (and params with synflow alone, the control), and weighted rank
    averages fitted on the first C architectures' validation accuracy
    (:func:`gtnas.analysis.combination.fit_rank_weights`) of each GTN proxy with params,
    synflow and naswot, and of those three alone (what a free combination does without GTN);
@@ -330,7 +331,8 @@ def fit_combinations(
     truth: TruthSet, scores: dict[str, Any], count: int, gtn_names: list[str]
 ) -> dict[str, tuple[list[str], list[float] | None]]:
     """The combinations judged beside the proxies: {name: (components, weights)}. Each GTN
-    proxy with params at equal weights; and weighted rank averages fitted on the calibration
+    proxy's equal-weight rank averages (with params, synflow, both; the free pair alone as the
+    control); and weighted rank averages fitted on the calibration
     architectures (the set's first ``count``, their validation accuracy) of each GTN proxy with
     the free and zero-cost proxies, and of those alone. (A calibrated teacher's own scores on
     its calibration architectures are in-sample: its fitted weight may be flattered.)"""
@@ -344,8 +346,16 @@ def fit_combinations(
         columns = [[fitted_on[p].scores[i] for i in complete] for p in parts]
         weights, _ = fit_rank_weights(columns, [target[i] for i in complete])
         out["fitted:" + "+".join(parts)] = (parts, list(weights))
+    # equal-weight rank averages: each GTN proxy with the floor, with synflow (the rankcorr
+    # benchmark's default pairing) and with both; and the free pair alone, the control that
+    # says whether the GTN proxy adds anything to them
+    pairings = [["params"], ["synflow"], ["params", "synflow"]]
     for g in gtn_names:
-        out[f"rankavg:{g}+params"] = ([g, "params"], None)
+        for with_ in pairings:
+            if all(p in scores for p in with_):
+                out["rankavg:" + "+".join([g, *with_])] = ([g, *with_], None)
+    if "synflow" in scores:
+        out["rankavg:params+synflow"] = (["params", "synflow"], None)
     return out
 
 

@@ -39,13 +39,16 @@ def test_every_proxy_is_judged_on_the_architectures_left_after_calibration(smoke
     judged = truth[3:]  # the smoke preset calibrates on 3
     proxies = {r["proxy"]: r for r in _records(smoke) if r["kind"] == "proxy"}
     gtn = ["gtn:3 (fixed-step)", "gtn:3 (fixed-step-rank)"]
-    assert set(proxies) == {*gtn, "real:3", "real:6", "params", "flops", "fitted:params",
-                            *(f"fitted:{g}+params" for g in gtn),
-                            *(f"rankavg:{g}+params" for g in gtn),
+    assert set(proxies) == {*gtn, "real:3", "real:6", "synflow", "params", "flops",
+                            "fitted:params+synflow", "rankavg:params+synflow",
+                            *(f"fitted:{g}+params+synflow" for g in gtn),
+                            *(f"rankavg:{g}+{w}" for g in gtn
+                              for w in ("params", "synflow", "params+synflow")),
                             *(f"{p} x2" for p in (*gtn, "real:3", "real:6"))}  # fmt: skip
     for g in gtn:  # weights fitted on the calibration architectures, a split of one
-        fitted = proxies[f"fitted:{g}+params"]
-        assert fitted["components"] == [g, "params"] and sum(fitted["weights"]) == pytest.approx(1)
+        fitted = proxies[f"fitted:{g}+params+synflow"]
+        assert fitted["components"] == [g, "params", "synflow"]
+        assert sum(fitted["weights"]) == pytest.approx(1)
         assert proxies[f"rankavg:{g}+params"]["weights"] is None
     assert {r["n"] for r in proxies.values()} == {len(judged)}
     (ceiling,) = [r for r in _records(smoke) if r["kind"] == "ceiling"]
