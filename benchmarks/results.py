@@ -11,6 +11,8 @@ from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
 
+from gtnas.runtime.files import atomic_write_text
+
 Record = dict[str, Any]
 
 
@@ -36,8 +38,9 @@ def write_records(
     old = json.loads(path.read_text()) if path.exists() else []
     keys = {key(r) for r in records}
     merged = [r for r in old if key(r) not in keys] + records
-    path.write_text(json.dumps(finite(merged), indent=2, allow_nan=False) + "\n")
-    (folder / f"{name}.md").write_text(render(merged))
+    # atomically: a benchmark killed mid-write leaves the old results, never half a file
+    atomic_write_text(path, json.dumps(finite(merged), indent=2, allow_nan=False) + "\n")
+    atomic_write_text(folder / f"{name}.md", render(merged))
     return merged
 
 
