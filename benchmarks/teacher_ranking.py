@@ -89,14 +89,20 @@ def load_recipes(path: Path = CONFIG) -> dict[str, Any]:
 
 
 def teacher_config(
-    recipes: dict[str, Any], preset: str, variant: str, truth: TruthSet, seed: int
+    recipes: dict[str, Any],
+    preset: str,
+    variant: str,
+    truth: TruthSet,
+    seed: int,
+    device: str = "cpu",
 ) -> TeachRunConfig:
     """The variant's TeachRunConfig on ``truth``: the preset's base, the variant's changes, the
-    set's data and space, and its calibration architectures when the variant asks for them."""
+    set's data and space, and its calibration architectures when the variant asks for them;
+    meta-trained on ``device``."""
     spec = recipes["variants"][variant]
     values = merge_values(config_to_dict(TeachRunConfig()), recipes["presets"][preset]["base"])
     values = merge_values(values, spec.get("config", {}))
-    values.update(dataset=truth.dataset, learner=truth.space, seed=seed, device="cpu",
+    values.update(dataset=truth.dataset, learner=truth.space, seed=seed, device=device,
                   space_options=dict(truth.space_options))  # fmt: skip
     if spec.get("calibration"):
         values["calibration"] = calibration_of(truth, recipes["presets"][preset]["calibration"])
@@ -176,7 +182,7 @@ def measure_dataset(
     teachers: dict[str, dict[str, Any]] = {}
     proxies: dict[str, tuple[str, Path]] = {}  # "gtn:32 (variant)" -> (gtn:32, its teacher)
     for variant in variants:
-        config = teacher_config(recipes, preset, variant, truth, args.seed)
+        config = teacher_config(recipes, preset, variant, truth, args.seed, args.device)
         run_dir = train_teacher(config, work / teacher_folder(variant, args.seed))
         teachers[variant] = teacher_record(run_dir, config, truth)
         proxies[f"gtn:{config.teacher_options.inner_steps} ({variant})"] = (
@@ -536,6 +542,11 @@ def main(argv: list[str] | None = None) -> None:
                         help="scoring seeds per proxy (--seed, --seed + 1, ...; default: the "
                         "preset's score_seeds); a larger run reuses a smaller one's "
                         "scores")  # fmt: skip
+    parser.add_argument("--device", default="cpu",
+                        help="where teachers meta-train (cuda: the T = 128 teachers in "
+                        "minutes, e.g. with --train-only); proxies always score on the CPU, "
+                        "so that their seconds and score caches stay those of this "
+                        "machine")  # fmt: skip
     parser.add_argument("--truth-dir", type=Path, default=TRUTH)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--runs", type=Path, default=RUNS, help="the teachers' folder")
@@ -569,7 +580,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.train_only:
             truth = load_truth(path)
             for variant in variants:
-                config = teacher_config(recipes, args.preset, variant, truth, args.seed)
+                config = teacher_config(recipes, args.preset, variant, truth, args.seed,
+                                        args.device)  # fmt: skip
                 folder = args.runs / args.preset / dataset / teacher_folder(variant, args.seed)
                 train_teacher(config, folder)
             print(f"[teacher_ranking] {dataset}: trained in {time.time() - start:.0f} s")

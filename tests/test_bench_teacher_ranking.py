@@ -200,3 +200,15 @@ def test_averaged_learner_rows_sit_beside_the_single_ones(smoke: Path) -> None:
             2 * proxies[name]["seconds_per_evaluation_mean"], rel=0.01
         )
     assert "params x2" not in proxies  # a free proxy has no learners to average
+
+
+def test_teachers_meta_train_on_the_asked_device(benchmark_module, tmp_path: Path) -> None:
+    bench: ModuleType = benchmark_module("teacher_ranking")
+    from gtnas.analysis.truthset import load_truth
+
+    truth = load_truth(write_seeded_truth(tmp_path / "t.json", 8))
+    recipes = bench.load_recipes()
+    cpu = bench.teacher_config(recipes, "smoke", "fixed-step-rank", truth, 0)
+    cuda = bench.teacher_config(recipes, "smoke", "fixed-step-rank", truth, 0, "cuda")
+    assert (cpu.device, cuda.device) == ("cpu", "cuda")
+    assert cpu.calibration == cuda.calibration and len(cpu.calibration) == 3
