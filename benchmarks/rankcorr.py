@@ -257,6 +257,7 @@ def train_teacher(run: BenchmarkRun, truth: Any) -> str:
 
 def teacher_record(run: BenchmarkRun, truth: Any, run_dir: str) -> dict[str, Any]:
     from gtnas.analysis.rankcorr import teacher_calibration
+    from gtnas.analysis.speedup import calibration_seconds
     from gtnas.config import config_to_dict
     from gtnas.meta.run import load_run_config
     from gtnas.runtime.metrics import MetricsLog
@@ -279,9 +280,7 @@ def teacher_record(run: BenchmarkRun, truth: Any, run_dir: str) -> dict[str, Any
         "val_accuracy": validated[-1] if validated else None,
         # the ranking objective's architectures of this set, and their truth trainings
         "calibration_architectures": len(calibration),
-        "calibration_seconds": sum(
-            r.training_seconds for r in truth.records if r.genotype in calibration
-        ),
+        "calibration_seconds": calibration_seconds(Path(run_dir), truth),
         "config": config_to_dict(config),
     }
 

@@ -70,7 +70,7 @@ from gtnas.analysis.rankcorr import (
     score_truth_set,
 )
 from gtnas.analysis.rankcorr import without_architectures as drop_architectures
-from gtnas.analysis.speedup import CurvePoint, compute_speedup
+from gtnas.analysis.speedup import CurvePoint, calibration_seconds, compute_speedup
 from gtnas.analysis.truthset import TruthSet, calibration_accuracies, load_truth
 from gtnas.config import config_from_dict, config_to_dict, merge_values
 from gtnas.meta.run import TeachRunConfig, run_meta_training
@@ -149,9 +149,7 @@ def teacher_record(run_dir: Path, config: TeachRunConfig, truth: TruthSet) -> di
         ),
         "calibration_architectures": len(calibrated),
         # what the calibration set cost to learn: its truth trainings (every seed)
-        "calibration_seconds": sum(
-            r.training_seconds for r in truth.records if r.genotype in calibrated
-        ),
+        "calibration_seconds": calibration_seconds(run_dir, truth),
         "config": config_to_dict(config),
     }
 
@@ -454,6 +452,11 @@ def render_table(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _judging_shape(record: dict[str, Any]) -> tuple[int, int]:
+    """(architectures in the set, scoring seeds) a record was judged with."""
+    return record["truth_architectures"], len(record.get("score_seeds", [record["seed"]]))
+
+
 def over_teachers(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each GTN proxy (and its combinations) over its teachers, i.e. the ``--seed`` runs that
     judged the same architectures with as many scoring seeds: per teacher the mean over its
@@ -465,12 +468,9 @@ def over_teachers(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 and r["kind"] == "proxy" and "gtn:" in r["proxy"]]  # fmt: skip
         for proxy in dict.fromkeys(r["proxy"] for r in rows):
             # the newest judging (most architectures, most seeds) of each teacher
-            def shape(r: dict[str, Any]) -> tuple[int, int]:
-                return r["truth_architectures"], len(r.get("score_seeds", [r["seed"]]))
-
             mine = [r for r in rows if r["proxy"] == proxy]
-            widest = max(shape(r) for r in mine)
-            same = [r for r in mine if shape(r) == widest]
+            widest = max(_judging_shape(r) for r in mine)
+            same = [r for r in mine if _judging_shape(r) == widest]
             if len(same) < 2:
                 continue
             row = {"preset": preset, "dataset": dataset, "proxy": proxy,

@@ -30,10 +30,15 @@ from pathlib import Path
 from typing import Any
 
 from gtnas.analysis.ceiling import noise_ceiling, with_floor
-from gtnas.analysis.rankcorr import ProxyCorrelation, ProxyScores, correlate
+from gtnas.analysis.rankcorr import (
+    ProxyCorrelation,
+    ProxyScores,
+    correlate,
+    teacher_calibration,
+)
 from gtnas.analysis.truthset import TruthSet
 from gtnas.errors import ConfigError
-from gtnas.meta.run import load_run_config, meta_training_seconds
+from gtnas.meta.run import meta_training_seconds
 
 INTERPOLATED, AT_MOST, AT_LEAST = "interpolated", "at most", "at least"
 
@@ -150,8 +155,14 @@ def teacher_cost_seconds(run_dir: Path, truth: TruthSet | None = None) -> float 
     meta = teacher_meta_seconds(run_dir)
     if meta is None or truth is None:
         return meta
-    calibration = set(load_run_config(Path(run_dir)).calibration)
-    return meta + sum(r.training_seconds for r in truth.records if r.genotype in calibration)
+    return meta + calibration_seconds(run_dir, truth)
+
+
+def calibration_seconds(run_dir: Path, truth: TruthSet) -> float:
+    """The truth trainings (every seed) of the architectures of ``truth`` a teacher's ranking
+    objective was fitted on: 0 for an uncalibrated teacher."""
+    calibration = teacher_calibration(truth, run_dir)
+    return float(sum(r.training_seconds for r in truth.records if r.genotype in calibration))
 
 
 # --- a whole speed-up measurement (gtnas speedup, benchmarks/rankcorr.py) ---------------------
