@@ -9,7 +9,7 @@ For each data set with a ground-truth set shipped in ``truth/`` (see truth/READM
    the set's space at the proxy blueprint (the way ``gtnas search`` trains one), or
    ``--teacher RUN`` reused; the ``long`` preset trains none, and given ``--teacher`` scores
    that teacher's ``gtn:T`` (e.g. the ranking teacher of ``benchmarks.teacher_ranking``, the
-   one ``gtnas search`` ships) with its rank average with params;
+   one ``gtnas search`` ships) with its rank averages with params and with synflow;
 2. every architecture of the set scored by each proxy: ``real:K`` over the preset's K (the
    learning rate tuned once per K on the validation split), ``gtn:K``, the zero-cost proxies,
    the free floor (``params``, ``flops``) and the rank average of ``gtn:K`` and synflow.
@@ -321,8 +321,9 @@ def measure(run: BenchmarkRun, truth: Any, teacher_dir: str | None) -> tuple[Any
     gtn = gtn_of(run, teacher_dir)
     if gtn is not None:
         extras = preset["others"]
-        if preset["gtn"] is None:  # a given teacher beside the yardstick: with the floor too
-            extras = (*extras, f"rankavg:{gtn}+params")
+        if preset["gtn"] is None:  # a given teacher beside the yardstick: its rank averages
+            # with the floor and with synflow (free once their parts are scored)
+            extras = (*extras, f"rankavg:{gtn}+params", f"rankavg:{gtn}+synflow")
         real, others, asked = speedup_proxies(preset["ks"], gtn, extras)
     else:
         real = [f"real:{k}" for k in sorted(preset["ks"])]

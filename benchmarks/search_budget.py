@@ -13,7 +13,11 @@ The policies a user can run with ``gtnas search``:
   real:64 -> real:256 -> real:1200;
 - ``sh:gtn-first``: the same with GTN as the first rung (gtn:K -> real:256 -> real:1200);
 - ``sh:params-first``: the free floor as the first rung (params -> real:256 -> real:1200), the
-  control that says whether a GTN rung earns its seconds.
+  control that says whether a GTN rung earns its seconds;
+- ``sh:synflow-first``: the zero-cost proxy that ranks the top half best on the long sets as
+  the first rung (synflow -> real:256 -> real:1200), the second control;
+- ``sh:synflow-gtn``: a free screen, then GTN, then real data (synflow -> gtn:K -> real:256 ->
+  real:1200): GTN as a middle rung, where it sees only what synflow kept.
 
 Each is replayed on every truth set with proxy records (scores and measured seconds) in
 ``benchmarks/results/rankcorr.json`` (:mod:`gtnas.analysis.simulate`; the records come from
@@ -83,6 +87,10 @@ def policies_of(
         ladders["sh:gtn-first"] = (gtn, *upper)
     if "params" in proxies and upper:
         ladders["sh:params-first"] = ("params", *upper)
+    if "synflow" in proxies and upper:
+        ladders["sh:synflow-first"] = ("synflow", *upper)
+        if gtn:
+            ladders["sh:synflow-gtn"] = ("synflow", gtn, *upper)
     return randoms, ladders
 
 

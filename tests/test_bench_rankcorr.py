@@ -185,14 +185,15 @@ def smoke_long_teacher(tmp_path_factory: pytest.TempPathFactory, run_benchmark, 
 def test_long_preset_judges_a_given_calibrated_teacher_on_the_rest(
     smoke_long_teacher: Path, run_benchmark
 ) -> None:
-    """Its gtn:T and the rank average with params beside the yardstick, every proxy judged
-    without the teacher's calibration architectures; its cost counts their truth trainings;
-    the simulation searches the same rest."""
+    """Its gtn:T and its rank averages with params and with synflow beside the yardstick, every
+    proxy judged without the teacher's calibration architectures; its cost counts their truth
+    trainings; the simulations search the same rest, synflow's ladder with a GTN rung."""
     out = smoke_long_teacher
     truth = json.loads((out / "truth" / "mnist-smoke-seeded.json").read_text())["records"]
     calibration = sorted(r["genotype"] for r in truth[:3])  # the smoke preset calibrates on 3
     proxies = {r["proxy"]: r for r in _records(out, "proxy")}
-    assert {"gtn:3", "rankavg:gtn:3+params", "real:2", "real:4", "params", "flops"} <= set(proxies)
+    assert {"gtn:3", "rankavg:gtn:3+params", "rankavg:gtn:3+synflow", "real:2", "real:4",
+            "params", "flops"} <= set(proxies)  # fmt: skip
     for record in [*proxies.values(), *_records(out, "ceiling"), *_records(out, "speedup")]:
         assert record["left_out"] == calibration
     rest = np.array([r["test_accuracy"] for r in truth[3:]])
@@ -200,6 +201,10 @@ def test_long_preset_judges_a_given_calibrated_teacher_on_the_rest(
         assert record["n_architectures"] == 5 and len(record["scores"]) == 5
     gtn = np.array(proxies["gtn:3"]["scores"], dtype=float)
     assert proxies["gtn:3"]["spearman_all"] == pytest.approx(stats.spearmanr(gtn, rest).statistic)
+    synflow = np.array(proxies["synflow"]["scores"], dtype=float)
+    mean_rank = (stats.rankdata(gtn) + stats.rankdata(synflow)) / 2  # SciPy's ranks, ties averaged
+    combined = np.array(proxies["rankavg:gtn:3+synflow"]["scores"], dtype=float)
+    assert stats.spearmanr(combined, mean_rank).statistic == pytest.approx(1.0)
     (teacher,) = _records(out, "teacher")
     assert teacher["reused"] and teacher["calibration_architectures"] == 3
     assert teacher["calibration_seconds"] == pytest.approx(3 * 2 * 1.0)  # 2 seeds of 1 s each
@@ -213,6 +218,16 @@ def test_long_preset_judges_a_given_calibrated_teacher_on_the_rest(
     whole = [r for r in json.loads((out / "simulate.json").read_text()) if r["policy"] in proxies]
     assert {r["policy"] for r in whole} >= {"gtn:3", "params"}
     assert {r["evaluations_mean"] for r in whole} == {5}  # the rest, all of it
+    run_benchmark("search_budget", ["--rankcorr", str(out / "rankcorr.json"), "--preset",
+                                    "smoke-long", "--truth-dir", str(out / "truth"), "--out",
+                                    str(out), "--budgets", "1d", "--orders", "20", "--eta", "2",
+                                    "--real-ladder", "real:2,real:4", "--upper-rungs",
+                                    "real:4"])  # fmt: skip
+    ladders = {r["policy"]: r["rungs"] for r in json.loads((out / "search_budget.json").read_text())
+               if r["policy"].startswith("sh:")}  # fmt: skip
+    assert ladders["sh:gtn-first"] == ["gtn:3", "real:4"]
+    assert ladders["sh:synflow-first"] == ["synflow", "real:4"]
+    assert ladders["sh:synflow-gtn"] == ["synflow", "gtn:3", "real:4"]
 
 
 def test_simulate_benchmark_replays_the_recorded_scores(smoke_long: Path, run_benchmark) -> None:
@@ -255,7 +270,7 @@ def test_search_budget_benchmark_replays_ladders_and_decides(
     records = json.loads((smoke_long / "search_budget.json").read_text())
     policies = {r["policy"] for r in records}
     assert {"random+params", "random+synflow", "random+real:2", "sh:real",
-            "sh:params-first"} <= policies  # fmt: skip
+            "sh:params-first", "sh:synflow-first"} <= policies  # fmt: skip
     whole = {r["policy"]: r for r in records if r["budget_seconds"] == 86400}
     assert whole["sh:real"]["rungs"] == ["real:2", "real:4"]
     assert whole["sh:real"]["evaluations_mean"] == 8 + 4  # all 8 on real:2, the best 4 on real:4
