@@ -299,3 +299,31 @@ def test_search_budget_runs_policies_for_real(smoke_long: Path, run_benchmark) -
         assert record["trained"]["seeds"] == 2 and 0 < record["trained"]["test_accuracy"] <= 1
         assert record["simulated_accuracy"] is not None  # the 20 s budget was simulated too
     assert "## Real runs" in (out / "search_budget.md").read_text()
+
+
+def test_proxy_seconds_times_every_proxy_on_the_same_architectures(
+    smoke_long_teacher: Path, run_benchmark
+) -> None:
+    """benchmarks.proxy_seconds: the teacher's gtn:T and each proxy time the same 3
+    architectures past the calibration cells; a GTN proxy's speed-up is real:K's mean seconds
+    over its own, from the same run."""
+    out = smoke_long_teacher / "seconds"
+    teacher = smoke_long_teacher / "teachers" / "smoke" / "mnist" / "teacher-fixed-step-rank"
+    args = ["--truth", str(smoke_long_teacher / "truth" / "mnist-smoke-seeded.json"),
+            "--teacher", f"rank={teacher}", "--proxies", "real:2,real:4,synflow",
+            "--architectures", "3", "--skip", "3", "--blueprint", "tiny",
+            "--eval-examples", "200", "--out", str(out)]  # fmt: skip
+    run_benchmark("proxy_seconds", args, OMP_NUM_THREADS="1")
+    records = {r["proxy"]: r for r in json.loads((out / "proxy_seconds.json").read_text())}
+    assert set(records) == {"gtn:3 (rank)", "real:2", "real:4", "synflow"}
+    for record in records.values():
+        assert len(record["seconds"]) == record["architectures"] == 3
+        assert record["seconds_mean"] == pytest.approx(np.mean(record["seconds"]))
+        assert min(record["seconds"]) > 0
+    gtn = records["gtn:3 (rank)"]
+    assert gtn["speedup_over"]["real:4"] == pytest.approx(
+        records["real:4"]["seconds_mean"] / gtn["seconds_mean"]
+    )
+    assert "synflow" not in gtn["speedup_over"]
+    table = (out / "proxy_seconds.md").read_text()
+    assert "## mnist-smoke-seeded: 3 architectures" in table and "| gtn:3 (rank) |" in table
