@@ -515,7 +515,9 @@ def speedup_lines(rows: list[dict[str, Any]]) -> list[str]:
     out = ["Real data against each teacher (the real:K rows as a curve of mean Spearman "
            "against seconds, log-interpolated where it crosses the teacher's mean; "
            f"amortised: the teacher's meta-training and calibration truth shared over "
-           f"{AMORTISED_OVER:,} evaluations):", ""]  # fmt: skip
+           f"{AMORTISED_OVER:,} evaluations). The seconds are the score caches', filled at "
+           "different times on a shared machine; `proxy_seconds.md` "
+           "(`python -m benchmarks.proxy_seconds`) times the proxies together:", ""]  # fmt: skip
     for r in found:
         parts = []
         for measure, label in (("spearman_all", "all"), ("spearman_top", "top half")):
