@@ -623,6 +623,11 @@ def render_table(records: list[dict[str, Any]]) -> str:
         "",
         "## Speed-up of gtn:K over real:K (Spearman top 50%)",
         "",
+        "Every proxy here is scored with one seed (one learner initialisation and data order per "
+        "architecture), so a row rests on one draw of gtn:K and of each real:K: on the long "
+        "sets the spread over scoring seeds is larger than most gaps between rows "
+        "(`teacher_ranking.md` gives means over five).",
+        "",
         "| preset | data set | proxy | its correlation | real steps to match | speed-up steps | "
         "speed-up seconds | with meta-training amortised | targets met |",
         "|---|---|---|---|---|---|---|---|---|",

@@ -279,6 +279,7 @@ def test_search_budget_benchmark_replays_ladders_and_decides(
     table = (smoke_long / "search_budget.md").read_text()
     assert "**Default policy** (best at 30 minutes on mnist-smoke-seeded)" in table
     assert "sh:real [real:2 > real:4, eta 2]" in table
+    assert "scored all the set's architectures, by budget (1s: " in table
 
 
 def test_search_budget_runs_policies_for_real(smoke_long: Path, run_benchmark) -> None:
