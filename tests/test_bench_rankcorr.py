@@ -277,7 +277,15 @@ def test_search_budget_benchmark_replays_ladders_and_decides(
     assert whole["random+params"]["evaluations_mean"] == 8
     assert sum(bool(r.get("best_real_k")) for r in whole.values()) == 1
     table = (smoke_long / "search_budget.md").read_text()
-    assert "**Default policy** (best at 30 minutes on mnist-smoke-seeded)" in table
+    assert (
+        "**Default policy** (best validation accuracy at 30 minutes on mnist-smoke-seeded)" in table
+    )
+    truth = json.loads((smoke_long / "truth" / "mnist-smoke-seeded.json").read_text())["records"]
+    val = {r["val_accuracy"] for r in truth}
+    assert all(r["val_accuracy"]["mean"] <= max(val) + 1e-12 for r in records)
+    at_30m = [r for r in records if r["budget_seconds"] == 1800 and r["amortised_over"] is None]
+    best = max(at_30m, key=lambda r: r["val_accuracy"]["mean"])  # chosen on validation
+    assert f"`{best['policy']}`" in table.split("**Default policy**")[1].split("\n")[0]
     assert "sh:real [real:2 > real:4, eta 2]" in table
     assert "scored all the set's architectures, by budget (1s: " in table
 
