@@ -6,6 +6,7 @@ import json
 import os
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -14,6 +15,9 @@ from rich.table import Table
 from gtnas.cli.options import invocation, nest, parse_set, read_config_file
 from gtnas.config import config_from_dict, config_to_dict, merge_values
 from gtnas.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gtnas.meta.run import TeachRunResult
 
 app = typer.Typer(
     help="Meta-train a Generative Teaching Network (or a baseline teacher).", no_args_is_help=True
@@ -136,7 +140,6 @@ def train(
     then --config FILE, then the options and --set.
     """
     from gtnas.meta.run import TeachRunConfig, load_run_config, run_meta_training
-    from gtnas.reports.teaching import draw_run_plots
     from gtnas.runtime import distributed
 
     if nproc < 1:
@@ -195,8 +198,16 @@ def train(
         result = run_meta_training(run_config, out, resume=resume, show_progress=not quiet)
     finally:
         distributed.leave()
-    if not main:
-        return
+    if main:
+        _report(result, out)
+    if distributed.environment_world_size() > 1:
+        distributed.exit_finished_rank()  # gloo can abort a rank at exit (see there)
+
+
+def _report(result: TeachRunResult, out: Path) -> None:
+    """Rank 0's plots and closing line of a finished meta-training."""
+    from gtnas.reports.teaching import draw_run_plots
+
     last_val = next(
         (h["val_acc"] for h in reversed(result.history) if h.get("val_acc") is not None), None
     )
