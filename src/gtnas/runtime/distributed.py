@@ -147,10 +147,10 @@ def exit_finished_rank() -> NoReturn:
 
     With gloo, torch 2.13 sometimes aborts a rank while the process exits, after its work is
     written and the process group destroyed ("terminate called without an active exception":
-    a C++ thread destroyed while joinable, no Python frame left; 3 of 80 two-rank runs of the
-    smoke meta-training on 2 loaded cores). The launcher would report a killed rank and tell
-    the user to resume a run that had finished. Everything this process wrote is closed by
-    now, so flushing the streams and leaving with ``os._exit`` loses nothing."""
+    a C++ thread destroyed while joinable, no Python frame left; measured in
+    docs/experiments.md). The launcher would then report a killed rank and tell the user to
+    resume a run that had finished. Everything this process wrote is closed by now, so
+    flushing the streams and leaving with ``os._exit`` loses nothing."""
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
