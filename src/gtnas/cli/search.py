@@ -39,7 +39,8 @@ def search(
     proxy: str = typer.Option(
         None,
         help="Score to optimise: gtn:K, real:K, synflow, naswot, params; gtn:KxR averages R "
-        "learners. (default: gtn:128)",
+        "learners; rankavg:gtn:32+synflow ranks by the mean rank among the architectures "
+        "scored. (default: gtn:128)",
     ),
     extra_proxy: list[str] = typer.Option(
         None, "--extra-proxy", help="Also record this proxy per architecture (repeatable)."
@@ -264,7 +265,12 @@ def search(
     _print_summary(pipeline, finals, best, export_dir)
     from gtnas.reports.search_report import write_report
 
-    report = write_report(pipeline.study, pipeline.folder, setup_seconds=pipeline.setup_seconds())
+    report = write_report(
+        pipeline.study,
+        pipeline.folder,
+        setup_seconds=pipeline.setup_seconds(),
+        ranked=pipeline.ranked(),
+    )
     console.print(f"report: {report}")
 
 
@@ -372,5 +378,10 @@ def report(
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         raise GtnasError(f"no study storage at {url}; pass --out or --storage of the search")
     pipeline = SearchPipeline(study, out, config=None, storage=url, show_progress=False)
-    path = write_report(pipeline.study, pipeline.folder, setup_seconds=pipeline.setup_seconds())
+    path = write_report(
+        pipeline.study,
+        pipeline.folder,
+        setup_seconds=pipeline.setup_seconds(),
+        ranked=pipeline.ranked(),
+    )
     console.print(f"report: {path}")

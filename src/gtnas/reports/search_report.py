@@ -322,9 +322,18 @@ def top_section(
     return "\n".join(parts)
 
 
-def write_report(study: Study, folder: Path, *, top: int = 5, setup_seconds: float = 0.0) -> Path:
+def write_report(
+    study: Study,
+    folder: Path,
+    *,
+    top: int = 5,
+    setup_seconds: float = 0.0,
+    ranked: list[TrialRecord] | None = None,
+) -> Path:
     """Write ``folder/report.html`` for ``study``; returns its path. ``setup_seconds``: what
-    the search paid before its first evaluation (the pipeline's :meth:`setup_seconds`)."""
+    the search paid before its first evaluation (the pipeline's :meth:`setup_seconds`);
+    ``ranked``: the search's order of its architectures (the pipeline's :meth:`ranked`, which
+    ranks a set proxy's architectures anew); default: by rung, then recorded score."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     config = study.config
@@ -351,13 +360,14 @@ def write_report(study: Study, folder: Path, *, top: int = 5, setup_seconds: flo
         f"<b>{html.escape(str(config.get('space')))}</b>, strategy "
         f"<b>{html.escape(str(config.get('strategy')))}</b>, {proxies}, seed {seed}.</p>"
     )
+    order = completed if ranked is None else ranked
     parts = {
         "summary": summary,
         "teacher": teacher_section(config, folder),
         "ladder": ladder_section(config, records),
         "curves": "",
         "proxies": proxies_section(records, finals, seed),
-        "top": top_section(config, completed, finals, folder, top),
+        "top": top_section(config, order, finals, folder, top),
         "config": "<h2 id='config'>Config</h2><pre>"
         + html.escape(json.dumps(config, indent=2, sort_keys=True))
         + "</pre>",
@@ -365,8 +375,9 @@ def write_report(study: Study, folder: Path, *, top: int = 5, setup_seconds: flo
     curve = search_curve(records, config, clock, setup_seconds)
     if curve:
         parts["curves"] = "<h2 id='curves'>Search curves</h2>" + _img(
-            curve, f"best score so far, by rung on a ladder (seed {seed}); the dotted line "
-            "marks the end of the set-up",
+            curve, f"best score so far, by rung on a ladder (seed {seed}; a rank average's "
+            "score: its standing among those scored before it); the dotted line marks the "
+            "end of the set-up",
         )  # fmt: skip
     page = (
         "<!doctype html><html><head><meta charset='utf-8'><title>gtnas "

@@ -43,6 +43,12 @@ from typing import ClassVar
 from gtnas.errors import ConfigError, GtnasError
 from gtnas.registry import Registry
 from gtnas.search.executor import EvaluationTask, Executor
+from gtnas.search.proxies.population import (
+    finite_parts,
+    is_set_proxy,
+    plain_proxies,
+    population_scores,
+)
 from gtnas.search.runner import (
     MAX_FAILURES_IN_A_ROW,
     OnResult,
@@ -69,15 +75,19 @@ class Entry:
     done: bool = False
     order: int = 0  # the position of the scheduler's decision
     sampled: bool = False  # drawn from the strategy here (not promoted): the strategy hears it
+    scores: dict[str, float] = field(default_factory=dict)  # every proxy the evaluation ran
 
 
 @dataclass
 class LadderState:
-    """Every evaluation so far, in the order the scheduler asked for them."""
+    """Every evaluation so far, in the order the scheduler asked for them. ``proxies``: each
+    rung's proxy, where one may be a set proxy (its rung then ranked by the combination over
+    the rung's finished evaluations); empty: the entries' scores rank them."""
 
     rungs: int
     entries: list[Entry] = field(default_factory=list)
     sampled: dict[int, int] = field(default_factory=dict)  # bracket -> new architectures drawn
+    proxies: tuple[str, ...] = ()
 
     def on(self, rung: int, bracket: int = 0) -> list[Entry]:
         return [e for e in self.entries if e.rung == rung and e.bracket == bracket]
@@ -86,7 +96,16 @@ class LadderState:
         """Finished evaluations of a rung with a score, best first (ties: the one decided
         first, by its order, which a re-run after a crash keeps)."""
         done = [e for e in self.on(rung, bracket) if e.done and e.score is not None]
-        return sorted(done, key=lambda e: (-e.score, e.order))  # type: ignore[operator]
+        values = self.standing(rung, done)
+        ranked = sorted(zip(values, done, strict=True), key=lambda p: (-p[0], p[1].order))
+        return [entry for _, entry in ranked]
+
+    def standing(self, rung: int, entries: list[Entry]) -> list[float]:
+        """The rung's proxy's score of each of ``entries`` (finished, with a score), among
+        them: a set proxy's combination over them, a plain proxy's recorded score."""
+        if self.proxies and is_set_proxy(self.proxies[rung]):
+            return population_scores(self.proxies[rung], [e.scores for e in entries])
+        return [float(e.score) for e in entries]  # type: ignore[arg-type]
 
     def reached(self, genotype: str, rung: int, bracket: int = 0) -> bool:
         return any(e.genotype == genotype for e in self.on(rung, bracket))
@@ -236,10 +255,15 @@ def run_ladder(
     scheduler's decision, which a re-run of a cut-off evaluation keeps) and ``sampled`` (a new
     architecture drawn from the strategy, whose first rung's score the strategy is told).
     ``extra_proxies`` are scored beside a newly drawn architecture's first rung (for
-    analysis: the report's proxies against final accuracy)."""
+    analysis: the report's proxies against final accuracy).
+
+    A rung's proxy may be a set proxy (``rankavg:gtn:64+synflow``): the evaluation runs its
+    components, the value recorded is the architecture's standing among the rung's finished
+    evaluations and itself, and promotions rank the rung anew each time."""
     keys = record_keys(space)
     study.interrupt_running()
     state, seq = _restore(study, space, strategy, len(rungs))
+    state.proxies = tuple(rungs)
     queued: dict[int, Entry] = {}  # trial -> entry, submitted to the executor
 
     def start(entry: Entry, ask_seq: int | None, retry_of: int | None) -> None:
@@ -254,7 +278,7 @@ def run_ladder(
         proxies = (rungs[entry.rung],)
         if entry.sampled:
             proxies += tuple(p for p in extra_proxies if p != rungs[entry.rung])
-        executor.submit(EvaluationTask(entry.number, entry.genotype, proxies, seed))
+        executor.submit(EvaluationTask(entry.number, entry.genotype, plain_proxies(proxies), seed))
 
     for entry in state.entries:  # evaluations cut off by a crash: run them again, in place
         if not entry.done:
@@ -287,7 +311,7 @@ def run_ladder(
         for result in executor.wait():
             entry = queued.pop(result.key)
             proxy = rungs[entry.rung]
-            score = result.scores.get(proxy) if result.error is None else None
+            error = result.error or finite_parts(proxy, result.scores)
             entry.done = True
             # the strategy hears about the architectures it proposed (their first rung)
             tells = entry.sampled
@@ -295,8 +319,7 @@ def run_ladder(
             if tells:
                 seq += 1
                 tell_seq = seq
-            if score is None or not math.isfinite(score):
-                error = result.error or f"non-finite {proxy} score {score}"
+            if error is not None:
                 study.fail(entry.number, error, tell_seq=tell_seq)
                 record = TrialRecord(entry.number, entry.genotype, "FAIL", None, 0.0,
                                      error=error, rung=entry.rung, proxy=proxy)  # fmt: skip
@@ -308,7 +331,8 @@ def run_ladder(
                             f"{error} (the study keeps every result; fix and resume it)"
                         )
             else:
-                entry.score = float(score)
+                entry.scores = dict(result.scores)
+                entry.score = _score(state, entry)
                 failures_in_a_row = 0
                 seconds = sum(result.seconds.values())
                 study.complete(entry.number, entry.score, scores=result.scores, seconds=seconds,
@@ -326,6 +350,16 @@ def run_ladder(
     evaluations = sum(r.state in ("COMPLETE", "FAIL") and r.error != "interrupted"
                       for r in study.records())  # fmt: skip
     return SearchProgress(evaluations, proposals, 0, stopped)
+
+
+def _score(state: LadderState, entry: Entry) -> float:
+    """What a finished evaluation records: its rung's proxy's score, for a set proxy its
+    standing among the rung's (and bracket's) finished evaluations and itself."""
+    proxy = state.proxies[entry.rung]
+    if not is_set_proxy(proxy):
+        return float(entry.scores[proxy])
+    finished = [e for e in state.on(entry.rung, entry.bracket) if e.done and e.score is not None]
+    return population_scores(proxy, [*(e.scores for e in finished), entry.scores])[-1]
 
 
 def _draw(
@@ -366,7 +400,7 @@ def _restore(
         interrupted = record.error == "interrupted" or record.state == "RUNNING"
         entry = Entry(record.genotype, int(record.rung or 0), int(record.bracket or 0),
                       record.number, record.score, done=not interrupted, order=order,
-                      sampled=bool(record.sampled))  # fmt: skip
+                      sampled=bool(record.sampled), scores=dict(record.scores))  # fmt: skip
         state.entries.append(entry)
         if record.sampled:
             state.sampled[entry.bracket] = state.sampled.get(entry.bracket, 0) + 1

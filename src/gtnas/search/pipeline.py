@@ -39,6 +39,12 @@ from gtnas.search.calibration import CalibrationConfig, calibrate, calibration_t
 from gtnas.search.executor import ContextSpec, EvaluationTask, create_executor, evaluate
 from gtnas.search.ladder import SCHEDULERS, create_scheduler, run_ladder
 from gtnas.search.proxies import create_proxy, proxy_needs_teacher
+from gtnas.search.proxies.population import (
+    finite_parts,
+    is_set_proxy,
+    plain_proxies,
+    population_scores,
+)
 from gtnas.search.runner import SearchProgress, run_search
 from gtnas.search.strategies import STRATEGIES, create_strategy
 from gtnas.search.study import Study, TrialRecord, default_storage
@@ -376,7 +382,7 @@ class SearchPipeline:
     def _real_lr(self) -> float:
         # real:K proxies share one learning rate, tuned on the validation split for the
         # space's reference architecture once per study and kept in the store.
-        kinds = [p for p in self.config.all_proxies() if p.startswith("real")]
+        kinds = [p for p in plain_proxies(self.config.all_proxies()) if p.startswith("real")]
         if not kinds:
             return 0.05
         recorded = self.study.results("real_lr")
@@ -515,21 +521,25 @@ class SearchPipeline:
 
         spec = self.context_spec(teacher_dir)
         done = self.study.results("rescore")
-        ranked = sorted(self.study.completed(), key=lambda r: -(r.score or 0.0))
+        completed = self.study.completed()
+        standing = _standing(self.config.proxy, completed)
+        ranked = [r for _, r in sorted(zip(standing, completed, strict=True),
+                                       key=lambda p: (-p[0], p[1].number))]  # fmt: skip
         chosen = ranked[: max(1, round(fraction * len(ranked)))]
         for record in chosen:
             if record.number in done:
                 continue
+            proxy = self.config.rescore_proxy
             task = EvaluationTask(
-                record.number, record.genotype, (self.config.rescore_proxy,), self.config.seed
+                record.number, record.genotype, plain_proxies((proxy,)), self.config.seed
             )
             result = evaluate(spec, task)
-            if result.error is None:
+            if result.error is None and finite_parts(proxy, result.scores) is None:
                 self.study.set_result(
                     "rescore",
                     record.number,
                     {
-                        "proxy": self.config.rescore_proxy,
+                        "proxy": proxy,
                         **result.scores,
                         **{"seconds": sum(result.seconds.values())},
                     },
@@ -538,27 +548,44 @@ class SearchPipeline:
 
     def top(self) -> list[TrialRecord]:
         """The top-k by the most expensive score on record: on a ladder, each architecture's
-        highest rung first, then its score there; else the re-score, then the proxy."""
+        highest rung first, then its score there; else the re-score, then the proxy. A set
+        proxy ranks the whole of what it scored (a rung's evaluations, every completed one,
+        the re-scored ones), not the standings recorded as they came in."""
+        return self.ranked()[: self.config.top_k]
+
+    def ranked(self) -> list[TrialRecord]:
+        """Every scored architecture, best first, as :meth:`top` orders them; a record's
+        ``score`` is its proxy's (its rung's) score, for a set proxy its standing among all
+        that proxy scored (not the standing recorded when it came in)."""
+        completed = self.study.completed()
         if self.config.scheduler != "none":
             best: dict[str, TrialRecord] = {}
-            for record in self.study.completed():
+            for record in completed:
                 if record.rung is None:
                     continue
                 held = best.get(record.genotype)
                 if held is None or (record.rung, record.number) > (held.rung, held.number):
                     best[record.genotype] = record
-            ranked = sorted(best.values(), key=lambda r: (-(r.rung or 0), -(r.score or 0.0),
-                                                          r.number))  # fmt: skip
-            return ranked[: self.config.top_k]
+            standing: dict[int, float] = {}
+            for rung, proxy in enumerate(self.config.rungs):
+                on_rung = [r for r in completed if r.rung == rung]
+                values = _standing(proxy, on_rung)
+                standing.update((r.number, v) for r, v in zip(on_rung, values, strict=True))
+            now = [replace(r, score=standing[r.number]) for r in best.values()]
+            return sorted(now, key=lambda r: (-(r.rung or 0), -(r.score or 0.0), r.number))
+        values = _standing(self.config.proxy, completed)
+        now = [replace(r, score=v) for r, v in zip(completed, values, strict=True)]
         rescored = self.study.results("rescore")
-        proxy = self.config.rescore_proxy
+        again = [r for r in now if r.number in rescored]
+        values = population_scores(self.config.rescore_proxy, [rescored[r.number] for r in again])
+        score_again = {r.number: v for r, v in zip(again, values, strict=True)}
 
-        def key(record: TrialRecord) -> tuple[int, float]:
-            if record.number in rescored:
-                return (1, float(rescored[record.number][proxy]))
-            return (0, float(record.score or 0.0))
+        def key(record: TrialRecord) -> tuple[int, float, int]:
+            if record.number in score_again:
+                return (1, score_again[record.number], -record.number)
+            return (0, float(record.score or 0.0), -record.number)
 
-        return sorted(self.study.completed(), key=key, reverse=True)[: self.config.top_k]
+        return sorted(now, key=key, reverse=True)
 
     # -- stage 4: final training -------------------------------------------------------------
     def final_train(self) -> dict[int, dict[str, Any]]:
@@ -643,3 +670,11 @@ class SearchPipeline:
         hook = self.hooks.get(name)
         if hook is not None:
             hook(*args)
+
+
+def _standing(proxy: str, records: list[TrialRecord]) -> list[float]:
+    """``proxy``'s score of each record among ``records``: a plain proxy's recorded score, a
+    set proxy's combination over these records' component scores."""
+    if is_set_proxy(proxy):
+        return population_scores(proxy, [r.scores for r in records])
+    return [float(r.score or 0.0) for r in records]

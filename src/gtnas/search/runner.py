@@ -8,7 +8,6 @@ with one worker a resumed search proposes exactly what an uninterrupted one woul
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from collections.abc import Callable
@@ -17,6 +16,12 @@ from typing import Any
 
 from gtnas.errors import GtnasError
 from gtnas.search.executor import EvaluationResult, EvaluationTask, Executor
+from gtnas.search.proxies.population import (
+    finite_parts,
+    is_set_proxy,
+    plain_proxies,
+    population_scores,
+)
 from gtnas.search.strategies import Strategy
 from gtnas.search.study import Study, TrialRecord
 from gtnas.spaces.base import SearchSpace
@@ -50,18 +55,26 @@ def run_search(
     """Evaluate until the study holds ``budget`` finished evaluations. ``proxies[0]`` is the
     score the strategy optimises; the others are recorded alongside. ``stop_after`` stops after
     that many new results (tests of interrupted runs); ``out_of_time()``, asked before each new
-    evaluation, stops proposing when it says so (the evaluations under way finish)."""
+    evaluation, stops proposing when it says so (the evaluations under way finish).
+
+    A set proxy (``rankavg:gtn:64+synflow``) is evaluated as its components; the value the
+    strategy is told (and the study records) is the architecture's standing among those
+    scored before it and itself (:func:`~gtnas.search.proxies.population.population_scores`),
+    and :meth:`~gtnas.search.pipeline.SearchPipeline.top` ranks the whole population again."""
     keys = record_keys(space)
     cut = study.interrupt_running()
     seq, mismatches = _replay(study, space, strategy)
     genotypes: dict[int, Any] = {}  # in-flight trial -> genotype object
-    scores: dict[str, float] = {r.genotype: r.score for r in study.completed()}  # type: ignore[misc]
+    completed = study.completed()
+    scores: dict[str, float] = {r.genotype: r.score for r in completed}  # type: ignore[misc]
+    population = [r.scores for r in completed]  # every completed evaluation's proxy scores
     in_flight: dict[str, int] = {}  # genotype string -> trial number
+    evaluated_proxies = plain_proxies(proxies)
 
     def submit(genotype: Any, number: int) -> None:
         text = space.format(genotype)
         genotypes[number], in_flight[text] = genotype, number
-        executor.submit(EvaluationTask(number, text, proxies, seed))
+        executor.submit(EvaluationTask(number, text, evaluated_proxies, seed))
 
     for record in cut:  # re-run what a crash cut off (the strategy already asked for these)
         genotype = parse_recorded(space, record.genotype)
@@ -114,11 +127,12 @@ def run_search(
             break
         for result in executor.wait():
             seq += 1
-            record = _finish(study, result, proxies, seq)
+            record = _finish(study, result, proxies[0], population, seq)
             genotype = genotypes.pop(result.key)
             in_flight.pop(record.genotype, None)
             if record.state == "COMPLETE":
                 scores[record.genotype] = record.score  # type: ignore[assignment]
+                population.append(record.scores)
                 failures_in_a_row = 0
             elif record.error is not None and not record.error.startswith("non-finite"):
                 # an exception (a broken set-up), not an architecture with a non-finite score
@@ -144,14 +158,23 @@ def record_keys(space: SearchSpace) -> list[str]:
 
 
 def _finish(
-    study: Study, result: EvaluationResult, proxies: tuple[str, ...], seq: int
+    study: Study,
+    result: EvaluationResult,
+    proxy: str,
+    population: list[dict[str, float]],
+    seq: int,
 ) -> TrialRecord:
+    """Record one evaluation: complete with ``proxy``'s score (among ``population``, the
+    completed evaluations before it, for a set proxy), or failed."""
     number = result.key
-    score = result.scores.get(proxies[0]) if result.error is None else None
-    if score is None or not math.isfinite(score):
-        error = result.error or f"non-finite {proxies[0]} score {score}"
+    error = result.error or finite_parts(proxy, result.scores)
+    if error is not None:
         study.fail(number, error, tell_seq=seq)
         return TrialRecord(number, study.genotype_of(number), "FAIL", None, 0.0, error=error)
+    if is_set_proxy(proxy):
+        score = population_scores(proxy, [*population, result.scores])[-1]
+    else:
+        score = float(result.scores[proxy])
     seconds = sum(result.seconds.values())
     study.complete(
         number,

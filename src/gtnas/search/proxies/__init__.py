@@ -26,6 +26,8 @@ seconds. One module per family, each registering its proxies:
   validation accuracy: what ground-truth sets are built with.
 - :mod:`.rank_average`: ``rankavg:A+B``, the mean rank under two or more proxies; a set proxy
   (:class:`SetProxy`) that scores a set of architectures from its components' columns.
+- :mod:`.population`: any proxy over a population of evaluations (what a search or a rung
+  ranks by): a set proxy evaluated as its components, then ranked among the population.
 
 Every proxy is deterministic for a seed: initial weights and data come from generators derived
 from (seed, genotype), never from global state.

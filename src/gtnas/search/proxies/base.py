@@ -113,7 +113,7 @@ class SetProxy(Proxy):
     def _score(self, genotype: Any, context: ProxyContext, seed: int) -> tuple[float, dict]:
         raise ConfigError(
             f"proxy {self.name!r} scores a set of architectures from its components' scores, "
-            "not one architecture: use it with gtnas rank-corr, speedup or simulate"
+            "not one architecture: evaluate its components (gtnas.search.proxies.population)"
         )
 
 

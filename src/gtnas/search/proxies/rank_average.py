@@ -1,7 +1,8 @@
 """``rankavg:A+B[+C...]``: architectures ranked by each component proxy (higher score, higher
 rank; ties share their mean rank), scored by the mean of their ranks. A set proxy: it scores the
-architectures of a truth set (``gtnas rank-corr``, ``speedup``, ``simulate``) from the columns
-its components scored, never one architecture alone.
+architectures of a truth set (``gtnas rank-corr``, ``speedup``, ``simulate``) or of a search
+(``gtnas search``: those scored so far, or a rung's; :mod:`.population`) from the columns its
+components scored, never one architecture alone.
 
 A component may carry a weight, ``W*proxy`` (``rankavg:0.7*gtn:32+0.3*params``): the weighted
 mean of the ranks, e.g. weights fitted on calibration architectures
