@@ -39,6 +39,7 @@ from gtnas.errors import ConfigError, GtnasError
 from gtnas.meta.run import load_run_config
 from gtnas.search.pipeline import SearchConfig, SearchPipeline, SearchTeacherConfig
 from gtnas.search.proxies import SetProxy, create_proxy, proxy_needs_teacher
+from gtnas.search.proxies.population import plain_proxies
 from gtnas.teachers.store import TENSORS
 
 MEASURES = ("spearman_top", "spearman_all", "kendall_top", "kendall_all")
@@ -54,18 +55,13 @@ def parse_proxies(specs: Sequence[str]) -> tuple[list[str], dict[str, list[str]]
     {"rankavg:gtn:128+synflow": ["gtn:128", "synflow"]})``. Unknown proxies raise ConfigError.
     """
 
-    plain: list[str] = []
+    specs = [spec.strip() for spec in specs]
+    plain = list(plain_proxies(specs))  # names a bad proxy
     combinations: dict[str, list[str]] = {}
     for spec in specs:
-        spec = spec.strip()
-        proxy = create_proxy(spec)  # names a bad proxy
+        proxy = create_proxy(spec)
         if isinstance(proxy, SetProxy):
-            combinations[spec] = parts = list(proxy.components)
-        else:
-            parts = [spec]
-        for part in parts:
-            if part not in plain:
-                plain.append(part)
+            combinations[spec] = list(proxy.components)
     return plain, combinations
 
 
