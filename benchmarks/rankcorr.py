@@ -545,6 +545,8 @@ def write_results(records: list[dict[str, Any]], folder: Path) -> None:
 
 
 def render_table(records: list[dict[str, Any]]) -> str:
+    from gtnas.analysis.ceiling import for_the_mean
+
     def num(x: float | None, digits: int = 3) -> str:
         return "-" if x is None else f"{x:.{digits}f}"
 
@@ -576,7 +578,9 @@ def render_table(records: list[dict[str, Any]]) -> str:
     lines += [
         "Per truth set: its noise ceiling (the first seed's accuracies ranking the second's), then",
         "every proxy against the mean of its seeds. `≤floor`: not above the best of params and",
-        "flops (free) on that measure; `of ceiling`: the proxy's figure over the ceiling's.",
+        "flops (free) on that measure; `of ceiling`: the proxy's figure over the ceiling for",
+        "the seeds' mean (a perfect proxy's expected figure, from the seed-vs-seed agreement:",
+        "`gtnas.analysis.ceiling.for_the_mean`).",
     ]
     truths = list(dict.fromkeys(r.get("truth", "?") for r in of("proxy")))
     for truth in truths:
@@ -586,14 +590,18 @@ def render_table(records: list[dict[str, Any]]) -> str:
         state = "" if first.get("truth_complete", True) else ", a build under way"
         lines += ["", f"### {truth} ({first['dataset']}, {first['n_architectures']} "
                       f"architectures scored{state})", ""]  # fmt: skip
+        limit: dict[str, float | None] = {}
         if ceilings:
             c = ceilings[-1]
+            limit = {m: for_the_mean(c[m], m) for m in ("spearman_top", "spearman_all")}
             lines.append(
                 f"Noise ceiling (seed {c['seeds'][0]} vs seed {c['seeds'][1]}, {c['n']} "
                 f"architectures): Spearman top 50% {num(c['spearman_top'])} "
                 f"{ci(c['spearman_top_ci95'])}, all {num(c['spearman_all'])} "
                 f"{ci(c['spearman_all_ci95'])}; Kendall top 50% {num(c['kendall_top'])}, all "
-                f"{num(c['kendall_all'])}."
+                f"{num(c['kendall_all'])}. Its ceiling for the mean of the seeds (what proxies "
+                f"are judged against): Spearman top 50% {num(limit['spearman_top'])}, all "
+                f"{num(limit['spearman_all'])}."
             )
         else:
             lines.append("No noise ceiling: one training seed per architecture.")
@@ -605,7 +613,15 @@ def render_table(records: list[dict[str, Any]]) -> str:
         ]
         for r in rows:
             beats = r.get("beats_floor") or {}
-            fraction = r.get("of_ceiling") or {}
+            # over the ceiling for the seed mean (records written before it carry fractions of
+            # the seed-vs-seed figure)
+            fraction = {
+                m: None if limit.get(m) is None else r[value] / limit[m]  # type: ignore[operator]
+                for m, value in (
+                    ("spearman_top", "spearman_top50"),
+                    ("spearman_all", "spearman_all"),
+                )
+            }
             free = r["proxy"] in ("params", "flops")
 
             def mark(measure: str, beats: dict = beats, free: bool = free) -> str:

@@ -57,6 +57,7 @@ from gtnas.analysis.ceiling import (
     FLOOR_PROXIES,
     beats_floor,
     floor_of,
+    for_the_mean,
     fraction_of_ceiling,
     noise_ceiling,
     with_floor,
@@ -288,13 +289,11 @@ def over_seeds(correlations: list[Any], ceiling: Any, floor: dict[str, float]) -
     for measure in ("spearman_all", "spearman_top"):
         values = [c.measure(measure) for c in correlations]
         mean = float(np.mean(values))
-        limit = None if ceiling is None else ceiling.measure(measure)
+        limit = None if ceiling is None else ceiling.for_mean(measure)
         out[f"{measure}_by_seed"] = values
         out[f"{measure}_mean"] = mean
         out[f"{measure}_sd"] = float(np.std(values, ddof=1)) if len(values) > 1 else None
-        out.setdefault("of_ceiling_mean", {})[measure] = (
-            None if limit is None or not limit > 0 else mean / limit
-        )
+        out.setdefault("of_ceiling_mean", {})[measure] = None if limit is None else mean / limit
         if measure in floor:
             out.setdefault("beats_floor_mean", {})[measure] = mean > floor[measure]
     seconds = [c.seconds for c in correlations if c.seconds is not None]
@@ -394,9 +393,11 @@ def render_table(records: list[dict[str, Any]]) -> str:
              "standard deviation over the scoring seeds (each proxy's learners initialised "
              "and fed anew; the teachers stay one each), and the first seed's 95% bootstrap "
              "interval over architectures; `*` marks a proxy whose mean does not beat the free "
-             "floor (params, flops) on that measure. `xR` rows: R learners averaged per "
-             "architecture (what `gtn:KxR` scores, at R times the seconds), formed from every "
-             "R of the scoring seeds' learners.", ""]  # fmt: skip
+             "floor (params, flops) on that measure; `of ceiling`: over the ceiling for the "
+             "seeds' mean (what a perfect proxy would reach against it, estimated from the "
+             "seed-vs-seed agreement: `gtnas.analysis.ceiling.for_the_mean`). `xR` rows: R "
+             "learners averaged per architecture (what `gtn:KxR` scores, at R times the "
+             "seconds), formed from every R of the scoring seeds' learners.", ""]  # fmt: skip
     for key in dict.fromkeys((r["preset"], r["dataset"], r["seed"]) for r in records):
         rows = [r for r in records if (r["preset"], r["dataset"], r["seed"]) == key]
         first = rows[0]
@@ -411,16 +412,27 @@ def render_table(records: list[dict[str, Any]]) -> str:
                   "| proxy | Spearman, all | of ceiling | Spearman, top half | of ceiling | "
                   "s / eval | teacher: meta-train s (iterations), val acc |",
                   "|---|---|---|---|---|---|---|"]  # fmt: skip
+        ceilings = [r for r in rows if r["kind"] == "ceiling"]
+        limit = {m: for_the_mean(ceilings[-1][m], m) if ceilings else None
+                 for m in ("spearman_all", "spearman_top")}  # fmt: skip
         for r in rows:
             if r["kind"] == "ceiling":
                 lines.append(f"| noise ceiling ({r['proxy']}) | {num(r['spearman_all'])} "
-                             f"{interval(r['spearman_all_ci95'])} | 1 | "
-                             f"{num(r['spearman_top'])} {interval(r['spearman_top_ci95'])} | 1 "
+                             f"{interval(r['spearman_all_ci95'])} | - | "
+                             f"{num(r['spearman_top'])} {interval(r['spearman_top_ci95'])} | - "
                              "| - | - |")  # fmt: skip
+                bounds = {m: [for_the_mean(v, m) for v in r[f"{m}_ci95"]] for m in limit}
+                lines.append(f"| ceiling for the mean of 2 seeds | {num(limit['spearman_all'])} "
+                             f"{interval(bounds['spearman_all'])} | 1 | "
+                             f"{num(limit['spearman_top'])} {interval(bounds['spearman_top'])} "
+                             "| 1 | - | - |")  # fmt: skip
                 continue
             floor = r["proxy"] in FLOOR_PROXIES
             beats = r.get("beats_floor_mean", r["beats_floor"])
-            of_ceiling = r.get("of_ceiling_mean", r["of_ceiling"])
+            # over the ceiling for the seed mean, from the mean over scoring seeds (records
+            # written before that ceiling carry fractions of the seed-vs-seed one)
+            of_ceiling = {m: None if limit[m] is None else r.get(f"{m}_mean", r[m]) / limit[m]
+                          for m in limit}  # fmt: skip
             marks = {m: "" if floor or beats.get(m, True) else " *"
                      for m in ("spearman_all", "spearman_top")}  # fmt: skip
             teacher = r.get("teacher")

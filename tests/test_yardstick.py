@@ -13,6 +13,7 @@ from scipy import stats
 from gtnas.analysis.ceiling import (
     beats_floor,
     floor_of,
+    for_the_mean,
     fraction_of_ceiling,
     noise_ceiling,
     with_floor,
@@ -82,6 +83,24 @@ def test_no_ceiling_without_two_seeds() -> None:
     assert noise_ceiling(load_truth(root / "mnist-nb201-n100-e3.json")) is None
 
 
+@pytest.mark.parametrize("noise", [0.4, 1.0, 2.0])
+def test_the_ceiling_for_the_mean_matches_a_simulation(noise: float) -> None:
+    """Networks' expected accuracies T and two trainings T + noise: from the seed-vs-seed
+    agreement alone, the ceiling for the mean predicts how T ranks against the two seeds'
+    mean, as measured directly."""
+    rng = np.random.default_rng(0)
+    expected = rng.normal(size=20_000)
+    first, second = (expected + noise * rng.normal(size=expected.size) for _ in range(2))
+    mean = (first + second) / 2
+    for name, measure in (("spearman_all", stats.spearmanr), ("kendall_all", stats.kendalltau)):
+        seed_vs_seed = float(measure(first, second)[0])
+        direct = float(measure(expected, mean)[0])
+        assert for_the_mean(seed_vs_seed, name) == pytest.approx(direct, abs=0.01), name
+        assert for_the_mean(seed_vs_seed, name) > seed_vs_seed
+    assert for_the_mean(0.0, "spearman_top") is None
+    assert for_the_mean(1.0, "kendall_top") == pytest.approx(1.0)
+
+
 def test_fraction_of_ceiling_and_the_floor(tmp_path: Path) -> None:
     _seeded_truth(tmp_path / "set.json")
     truth = load_truth(tmp_path / "set.json")
@@ -97,7 +116,12 @@ def test_fraction_of_ceiling_and_the_floor(tmp_path: Path) -> None:
     params = scored("params", list(range(len(values))))
     flops = scored("flops", [-v for v in range(len(values))])
     fractions = fraction_of_ceiling(perfect, ceiling)
-    assert fractions["spearman_all"] == pytest.approx(1 / ceiling.measure("spearman_all"))
+    assert fractions["spearman_all"] == pytest.approx(1 / ceiling.for_mean("spearman_all"))
+    low, high = ceiling.for_mean_interval("spearman_all")
+    assert low <= ceiling.for_mean("spearman_all") <= high
+    document = ceiling.to_json()["for_the_seed_mean"]
+    assert document["seeds_averaged"] == 2
+    assert document["spearman_top"] == ceiling.for_mean("spearman_top")
     assert fraction_of_ceiling(perfect, None)["spearman_top"] is None
     floor = floor_of([perfect, params, flops])
     assert floor["spearman_all"] == max(params.measure("spearman_all"),

@@ -4,9 +4,19 @@ The noise ceiling is how well two trainings of the same networks agree: each arc
 accuracy after its first training seed, used as if it were a proxy, correlated with its
 accuracy after the second (over the architectures trained with both; the "top" measures over
 the first seed's top fraction, as for a proxy). No proxy can be expected to rank a set better
-than another full training of every network does. Against the seed mean, which is less noisy
-than one seed, a proxy may exceed it somewhat, so a fraction of the ceiling near or above 1
-means "as good as retraining", not "perfect".
+than another full training of every network does.
+
+Proxies are correlated with the seed mean, which is less noisy than one seed, so the seed-vs-seed
+figure understates what a proxy can reach against it (proxies were seen above it). The ceiling
+for the mean (:func:`for_the_mean`) is what a perfect proxy, each network's expected accuracy,
+would reach against the mean of k seeds under the classical test model (each training = the
+network's expected accuracy + independent noise of one spread, normal scores): the seed-vs-seed
+rank correlation turned into a Pearson one (Spearman rho -> 2 sin(pi rho / 6), Kendall tau ->
+sin(pi tau / 2)), the Spearman-Brown reliability of a k-seed mean r_k = k r / (1 + (k - 1) r),
+its square root (the correlation of the expected accuracy with the mean), and back to the rank
+measure. A proxy's fraction of the ceiling is taken against this one; it is an estimate (its
+interval is the seed-vs-seed interval carried through the same map), and on a top half, a
+restricted range, a rougher one.
 
 The floor is the best of the free proxies, ``params`` and ``flops``, which need no training
 and no data: a proxy that does not beat it on a measure is not worth its seconds there.
@@ -14,6 +24,7 @@ and no data: a proxy that does not beat it on a measure is not worth its seconds
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,13 +41,23 @@ class NoiseCeiling:
 
     seeds: tuple[int, int]  # (the seed used as the "proxy", the seed it is scored against)
     correlation: ProxyCorrelation  # its Spearman / Kendall, all and top, with intervals
+    averaged: int = 2  # training seeds in the mean that proxies are correlated with
 
     @property
     def n(self) -> int:
         return self.correlation.correlation.n
 
     def measure(self, name: str) -> float:
+        """The seed-vs-seed value of a measure."""
         return self.correlation.measure(name)
+
+    def for_mean(self, name: str) -> float | None:
+        """The ceiling for the seed mean of a measure (:func:`for_the_mean`)."""
+        return for_the_mean(self.measure(name), name, self.averaged)
+
+    def for_mean_interval(self, name: str) -> tuple[float | None, float | None]:
+        low, high = _interval(self.correlation, name)
+        return for_the_mean(low, name, self.averaged), for_the_mean(high, name, self.averaged)
 
     def to_json(self) -> dict[str, Any]:
         document = self.correlation.to_json()
@@ -45,7 +66,38 @@ class NoiseCeiling:
         )
         for key in ("seconds_per_evaluation", "steps", "missing"):
             document.pop(key)
+        document["for_the_seed_mean"] = {
+            "seeds_averaged": self.averaged,
+            **{name: self.for_mean(name) for name in MEASURES},
+            **{f"{name}_ci95": list(self.for_mean_interval(name)) for name in MEASURES},
+        }
         return document
+
+
+def for_the_mean(value: float, measure: str, seeds: int = 2) -> float | None:
+    """What a perfect proxy would reach against the mean of ``seeds`` trainings, from the
+    seed-vs-seed ``value`` of ``measure`` (``spearman_*`` or ``kendall_*``); the module
+    docstring gives the model. None where the seeds do not agree at all (value <= 0)."""
+    if not value > 0:
+        return None
+    kendall = measure.startswith("kendall")
+    # the rank measure's Pearson equivalent for normal scores (Kendall 1948; Pearson 1907)
+    r = math.sin(math.pi * value / 2) if kendall else 2 * math.sin(math.pi * value / 6)
+    r = min(r, 1.0)
+    reliability = seeds * r / (1 + (seeds - 1) * r)  # Spearman-Brown
+    pearson = math.sqrt(reliability)
+    return 2 / math.pi * math.asin(pearson) if kendall else 6 / math.pi * math.asin(pearson / 2)
+
+
+def _interval(correlation: ProxyCorrelation, name: str) -> tuple[float, float]:
+    """The bootstrap 95% interval of a measure."""
+    c = correlation.correlation
+    return {
+        "spearman_all": c.ci95_all,
+        "spearman_top": c.ci95_top,
+        "kendall_all": correlation.kendall_ci95_all,
+        "kendall_top": correlation.kendall_ci95_top,
+    }[name]
 
 
 def noise_ceiling(
@@ -78,12 +130,12 @@ def noise_ceiling(
 def fraction_of_ceiling(
     correlation: ProxyCorrelation, ceiling: NoiseCeiling | None
 ) -> dict[str, float | None]:
-    """Each measure of the proxy divided by the ceiling's (None without a ceiling, or where
-    the ceiling is not positive)."""
+    """Each measure of the proxy divided by the ceiling's for the seed mean (None without a
+    ceiling, or where the seeds do not agree at all)."""
     out: dict[str, float | None] = {}
     for name in MEASURES:
-        limit = None if ceiling is None else ceiling.measure(name)
-        out[name] = None if limit is None or not limit > 0 else correlation.measure(name) / limit
+        limit = None if ceiling is None else ceiling.for_mean(name)
+        out[name] = None if limit is None else correlation.measure(name) / limit
     return out
 
 

@@ -230,10 +230,13 @@ def _table(correlations: list[Any], title: str, ceiling: Any = None) -> Table:
             _with_ci(r.kendall_all, ceiling.correlation.kendall_ci95_all),
             _with_ci(r.spearman_top, r.ci95_top),
             _with_ci(r.kendall_top, ceiling.correlation.kendall_ci95_top),
-            "1 / 1",
+            "-",
             "",
-            style="bold",
         )
+        cells = [_mean_ceiling(ceiling, name) for name in
+                 ("spearman_all", "kendall_all", "spearman_top", "kendall_top")]  # fmt: skip
+        table.add_row(f"ceiling for the mean of {ceiling.averaged} seeds", f"{r.n}", *cells,
+                      "1 / 1", "", style="bold")  # fmt: skip
     for c in correlations:
         r = c.correlation
         fractions = fraction_of_ceiling(c, ceiling)
@@ -258,10 +261,26 @@ def _caption(ceiling: Any, floor: dict[str, float]) -> str:
     if ceiling is None:
         parts.append("no noise ceiling: the truth set has one training seed per architecture")
     else:
-        parts.append(f"noise ceiling over the {ceiling.n} architectures with two seeds")
+        parts.append(
+            f"noise ceiling over the {ceiling.n} architectures with two seeds; proxies are "
+            "judged against the seeds' mean, whose ceiling (a perfect proxy's expected figure, "
+            "Spearman-Brown) is the fraction's denominator"
+        )
     if floor:
         parts.append("≤floor: no better than params or flops (free) on that measure")
     return "; ".join(parts)
+
+
+def _mean_ceiling(ceiling: Any, name: str) -> str:
+    value = ceiling.for_mean(name)
+    if value is None:
+        return "-"
+    low, high = ceiling.for_mean_interval(name)
+    return f"{value:.3f} [{_or_dash(low)}, {_or_dash(high)}]"
+
+
+def _or_dash(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def _fraction(value: float | None) -> str:
