@@ -26,8 +26,10 @@ per core, before one run scores them all)
    synflow and naswot, and of those three alone (what a free combination does without GTN);
 4. every proxy is judged on the same evaluation architectures: the set less its first C, for
    every variant and baseline alike (so that a calibrated teacher is never judged on what it
-   was fitted on, and the others on the same set), against the seed-mean test accuracy, with
-   the set's noise ceiling on those architectures beside.
+   was fitted on, and the others on the same set), against the seed-mean test accuracy (the
+   report), or with ``--truth-metric val`` the validation accuracy (what a recipe or default
+   is chosen by: ``teacher_ranking-val.json/.md``), with the set's noise ceiling on those
+   architectures beside.
 
 Teachers are kept under ``--runs``; scores are cached in studies (one per proxy, seed and
 teacher) under ``--scores``, by default the rankcorr benchmark's store, so that the two score
@@ -197,18 +199,21 @@ def measure_dataset(
         for seed in seeds
     ]
     judged = drop_architectures(truth, {}, set(truth.genotypes()[:count]))[0]
-    values = judged.accuracies("test")
+    metric = args.truth_metric
+    values = judged.accuracies(metric)
     correlations = [
-        {name: correlate(s, values, resamples=settings["resamples"], seed=args.seed)
+        {name: correlate(s, values, truth_metric=metric, resamples=settings["resamples"],
+                         seed=args.seed)
          for name, s in scores.items()}
         for scores, _ in by_seed
     ]  # fmt: skip
-    ceiling = noise_ceiling(judged, resamples=settings["resamples"], seed=args.seed)
+    ceiling = noise_ceiling(judged, truth_metric=metric, resamples=settings["resamples"],
+                            seed=args.seed)  # fmt: skip
     floor = floor_of(correlations[0].values())  # params and flops: the same for every seed
     common = {"preset": preset, "dataset": truth.dataset, "truth": truth.name,
               "truth_complete": truth.complete, "truth_architectures": len(truth),
               "left_out": count, "seed": args.seed, "score_seeds": seeds,
-              "machine": describe_machine()}  # fmt: skip
+              "truth_metric": metric, "machine": describe_machine()}  # fmt: skip
     records = []
     if ceiling is not None:
         records.append({**common, "kind": "ceiling", **ceiling.to_json()})
@@ -231,8 +236,9 @@ def measure_dataset(
         for repeats in settings.get("average_learners", []):
             if (variant is not None or name in curve) and repeats <= len(seeds):
                 averaged = averaged_learners(name, [s for s, _ in by_seed], repeats)
-                judged_by = [correlate(a, values, resamples=settings["resamples"],
-                                       seed=args.seed) for a in averaged]  # fmt: skip
+                judged_by = [correlate(a, values, truth_metric=metric,
+                                       resamples=settings["resamples"], seed=args.seed)
+                             for a in averaged]  # fmt: skip
                 records.append({**common, "kind": "proxy", "variant": variant,
                                 **proxy_fields(judged_by[0], ceiling, floor),
                                 "proxy": f"{name} x{repeats}", "averaged_learners": repeats,
@@ -385,11 +391,18 @@ def render_table(records: list[dict[str, Any]]) -> str:
         sd = r.get(f"{measure}_sd")
         return num(r.get(f"{measure}_mean", r[measure])) + ("" if sd is None else f" ± {sd:.3f}")
 
-    lines = ["# Teachers built for ranking", "",
+    metric = records[0].get("truth_metric", "test") if records else "test"
+    split = {"test": "test", "val": "validation"}[metric]
+    why = ("the split a recipe or default is chosen by; the test split's table, "
+           "`teacher_ranking.md`, reports" if metric == "val" else
+           "a report; recipes and defaults are chosen on the validation split's table, "
+           "`teacher_ranking-val.md` (`--truth-metric val`)")  # fmt: skip
+    lines = [f"# Teachers built for ranking ({split} split)", "",
              "`python -m benchmarks.teacher_ranking --preset PRESET` (recipes: "
              "`benchmarks/configs/teacher_ranking.json`). Spearman with the truth set's "
-             "seed-mean test accuracy on its evaluation architectures (the set less the first "
-             "C, which calibrated teachers were fitted on; the same for every row): the mean ± "
+             f"seed-mean {split} accuracy ({why}) on its evaluation architectures (the set "
+             "less the first C, which calibrated teachers were fitted on; the same for every "
+             "row): the mean ± "
              "standard deviation over the scoring seeds (each proxy's learners initialised "
              "and fed anew; the teachers stay one each), and the first seed's 95% bootstrap "
              "interval over architectures; `*` marks a proxy whose mean does not beat the free "
@@ -568,6 +581,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="the score caches, one per data set (default: the rankcorr "
                         "benchmark's, so that both score the same real:K, zero-cost and "
                         "floor proxies once)")  # fmt: skip
+    parser.add_argument("--truth-metric", choices=("test", "val"), default="test",
+                        help="the truth's split proxies are judged against: test (the "
+                        "report, teacher_ranking.json/.md) or val (what a recipe or default "
+                        "is chosen by, teacher_ranking-val.json/.md)")  # fmt: skip
     parser.add_argument("--train-only", action="store_true",
                         help="meta-train the asked variants and stop (several such commands "
                         "side by side train teachers on several cores; a run without it "
@@ -601,7 +618,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"[teacher_ranking] {dataset}: trained in {time.time() - start:.0f} s")
             continue
         records = measure_dataset(recipes, args.preset, variants, load_truth(path), args)
-        merged = write_records(args.out, "teacher_ranking", records, record_key, render_table)
+        name = "teacher_ranking" + ("-val" if args.truth_metric == "val" else "")
+        merged = write_records(args.out, name, records, record_key, render_table)
         print(f"[teacher_ranking] {dataset} in {time.time() - start:.0f} s", flush=True)
         print(render_table([r for r in merged if r["dataset"] == dataset]))
 
