@@ -60,10 +60,12 @@ def test_nb201_searches_start_from_the_teacher_built_to_rank(tmp_path: Path, mni
     validation accuracy, their time counted); the teacher is the recipe of
     configs/nb201-rank-search.json, meta-trained on them; a resume trains neither again."""
     out = tmp_path / "runs"
-    args = ["search", *TOY, "--proxy", "gtn:3", "--top-k", "0", "--budget", "2",
+    # the default's shape (a rank average of the teacher's gtn:K and synflow) at toy size
+    args = ["search", *TOY, "--proxy", "rankavg:gtn:3+synflow", "--top-k", "0", "--budget", "2",
             "--out", str(out), "--study", "r"]  # fmt: skip
     assert main(args) == 0
     study = Study.open("r", default_storage(out), config=None, decision_sizes={})
+    assert all({"gtn:3", "synflow"} <= r.scores.keys() for r in study.completed())
     recipe = json.loads((ROOT / "configs" / "nb201-rank-search.json").read_text())["teacher"]
     stored = study.config["teacher"]
     for key in ("learn_schedule", "lr", "momentum", "rank_weight", "init", "soft_labels"):
