@@ -56,7 +56,7 @@ class NoiseCeiling:
         return for_the_mean(self.measure(name), name, self.averaged)
 
     def for_mean_interval(self, name: str) -> tuple[float | None, float | None]:
-        low, high = _interval(self.correlation, name)
+        low, high = self.correlation.interval(name)
         return for_the_mean(low, name, self.averaged), for_the_mean(high, name, self.averaged)
 
     def to_json(self) -> dict[str, Any]:
@@ -87,17 +87,6 @@ def for_the_mean(value: float, measure: str, seeds: int = 2) -> float | None:
     reliability = seeds * r / (1 + (seeds - 1) * r)  # Spearman-Brown
     pearson = math.sqrt(reliability)
     return 2 / math.pi * math.asin(pearson) if kendall else 6 / math.pi * math.asin(pearson / 2)
-
-
-def _interval(correlation: ProxyCorrelation, name: str) -> tuple[float, float]:
-    """The bootstrap 95% interval of a measure."""
-    c = correlation.correlation
-    return {
-        "spearman_all": c.ci95_all,
-        "spearman_top": c.ci95_top,
-        "kendall_all": correlation.kendall_ci95_all,
-        "kendall_top": correlation.kendall_ci95_top,
-    }[name]
 
 
 def noise_ceiling(

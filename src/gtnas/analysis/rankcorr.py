@@ -440,6 +440,18 @@ class ProxyCorrelation:
             raise ConfigError(f"unknown measure {name!r}; choose one of: {', '.join(MEASURES)}")
         return float(getattr(self.correlation, name))
 
+    def interval(self, name: str) -> tuple[float, float]:
+        """The bootstrap 95% interval of a measure (as :meth:`measure` names them)."""
+        self.measure(name)  # names a bad measure
+        c = self.correlation
+        intervals = {
+            "spearman_all": c.ci95_all,
+            "spearman_top": c.ci95_top,
+            "kendall_all": self.kendall_ci95_all,
+            "kendall_top": self.kendall_ci95_top,
+        }
+        return intervals[name]
+
     def to_json(self) -> dict[str, Any]:
         c = self.correlation
         return {
