@@ -6,9 +6,10 @@
 The policies a user can run with ``gtnas search``:
 
 - ``random+P``: random search scored by one proxy P (``params``, ``flops``, ``synflow``,
-  ``naswot``, ``real:K`` for every K the rank-correlation benchmark measured, ``gtn:K``; a
-  teacher's meta-training paid by the one search, and also spread over ``--amortise``
-  evaluations);
+  ``naswot``, ``real:K`` for every K the rank-correlation benchmark measured, ``gtn:K``, and
+  the recorded rank averages such as ``rankavg:gtn:32+synflow``, nb201's default, ranked among
+  the architectures drawn; a teacher's meta-training paid by the one search, and also spread
+  over ``--amortise`` evaluations);
 - ``sh:real``: successive halving (``--scheduler sh``) up real-data rungs, e.g. real:16 ->
   real:64 -> real:256 -> real:1200;
 - ``sh:gtn-first``: the same with GTN as the first rung (gtn:K -> real:256 -> real:1200);
@@ -79,6 +80,8 @@ def policies_of(
     gtn = gtn_proxy(proxies)
     if gtn:
         randoms.append(gtn)
+    # rank averages (nb201's default is one: rankavg:gtn:32+synflow), ranked among what is drawn
+    randoms += sorted(p for p in proxies if p.startswith("rankavg:"))
     ladders: dict[str, tuple[str, ...]] = {}
     real = tuple(p for p in real_ladder if p in proxies)
     upper = tuple(p for p in upper_rungs if p in proxies)

@@ -135,6 +135,10 @@ def test_cli_simulate_end_to_end(tmp_path: Path, mnist, capsys) -> None:
     returned = kept[np.argmax(synflow[kept])]
     assert ladder["at_budgets"][1]["regret"]["mean"] == pytest.approx(truth.max() - truth[returned])
     assert main([*args, "--ladder", "nothing"]) == 2
+    # a rank average is simulated from its components, which come along unasked
+    assert main([*args, "--proxy", "rankavg:params+synflow"]) == 0
+    document = json.loads((out / "simulate-toy-test.json").read_text())
+    assert {"synflow", "rankavg:params+synflow"} <= set(document["policies"])
 
 
 def _ladder(*rungs, eta=3, setup=0.0) -> LadderPolicy:
@@ -188,3 +192,58 @@ def test_ladder_and_random_search_share_their_orders() -> None:
         a = simulate_ladder(one_rung, TRUTH, [budget], orders=40, seed=3)[0]
         b = simulate(random, TRUTH, [budget], orders=40, seed=3)[0]
         assert np.array_equal(a.accuracy, b.accuracy)  # one rung: random search itself
+
+
+def _rank_average(columns: np.ndarray) -> np.ndarray:
+    """The independent reference: SciPy's average ranks, their mean over the columns."""
+    from scipy.stats import rankdata
+
+    return np.mean([rankdata(column, method="average") for column in columns], axis=0)
+
+
+def test_a_set_proxy_returns_the_best_of_the_combination_over_what_it_drew() -> None:
+    """rankavg:A+B ranks the architectures a search drew among themselves, not the whole set:
+    with a budget for m evaluations each order returns the best rank average of its first m
+    (SciPy), which differs from the whole-set combination's choice on some orders."""
+    rng = np.random.default_rng(4)
+    n, m = 12, 4
+    truth = rng.uniform(0.8, 0.95, n)
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    scored = {"params": (list(a), [1.0] * n), "synflow": (list(b), [0.0] * n)}
+    whole = _rank_average(np.stack([a, b]))
+    scored["rankavg:params+synflow"] = (list(whole), [1.0] * n)
+    result = run_simulation(truth, scored, [float(m)], amortise=None, orders=300, seed=2,
+                            proxies=["rankavg:params+synflow"])  # fmt: skip
+    (outcome,) = result.outcomes["rankavg:params+synflow"]
+    orders = np.random.default_rng(2)
+    differs = 0
+    for o in range(300):
+        drawn = orders.permutation(n)[:m]
+        local = _rank_average(np.stack([a[drawn], b[drawn]]))
+        expected = drawn[int(np.argmax(local))]  # ties: the first drawn
+        assert outcome.accuracy[o] == truth[expected], o
+        differs += expected != drawn[int(np.argmax(whole[drawn]))]
+    assert differs > 0  # the whole-set column would have returned something else
+
+
+def test_a_set_proxy_rung_promotes_by_the_combination_over_its_candidates() -> None:
+    rng = np.random.default_rng(5)
+    n = 9
+    truth = rng.uniform(0.8, 0.95, n)
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    scored = {"params": (list(a), [0.5] * n), "synflow": (list(b), [0.5] * n),
+              "rankavg:params+synflow": (list(_rank_average(np.stack([a, b]))), [1.0] * n),
+              "real:4": (list(truth), [3.0] * n)}  # fmt: skip
+    ladder = {"sh": ["rankavg:params+synflow", "real:4"]}
+    result = run_simulation(truth, scored, [100.0], amortise=None, orders=50, seed=0,
+                            proxies=[], ladders=ladder)  # fmt: skip
+    (outcome,) = result.outcomes["sh"]
+    orders = np.random.default_rng(0)
+    for o in range(50):
+        order = orders.permutation(n)  # 9 on rung 0, the best 3 climb to the truth
+        local = _rank_average(np.stack([a[order], b[order]]))
+        kept = order[np.argsort(-local, kind="stable")[:3]]
+        assert outcome.accuracy[o] == truth[kept].max()
+    with pytest.raises(ValueError, match="components' scores"):
+        run_simulation(truth, {"rankavg:params+synflow": scored["rankavg:params+synflow"]},
+                       [10.0], amortise=None, orders=2)  # fmt: skip

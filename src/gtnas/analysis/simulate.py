@@ -29,13 +29,19 @@ in it (decided from the costs, never from the truth); the first ``n0`` of the or
 on rung 0, the best ``max(1, n // eta)`` of each rung climb to the next, and the search
 returns the best architecture of the highest rung it paid for (a budget that runs out
 mid-rung returns what it had), as ``gtnas search --scheduler sh`` does.
+
+A set proxy (``rankavg:gtn:32+synflow``) scores an architecture by its standing among others,
+so its simulation ranks exactly what the search would rank (:class:`SetScores`): a random
+search's returned architecture is the best of the combination over those it drew, a rung's
+promotions the best of the combination over that rung's candidates; an architecture with a
+non-finite component fails in a search, and here is paid and never returned.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +49,24 @@ import numpy as np
 
 from gtnas.errors import ConfigError
 from gtnas.search.proxies import SetProxy, create_proxy, proxy_needs_teacher
+
+
+@dataclass(frozen=True)
+class SetScores:
+    """A set proxy's component scores over the set and how it combines them."""
+
+    parts: np.ndarray  # (k, n) each component's score per architecture; NaN: none
+    combine: Callable[[list[list[float]]], Sequence[float]]
+
+    def among(self, indices: Sequence[int]) -> np.ndarray:
+        """(len(indices),) the set proxy's scores of these architectures ranked among each
+        other alone; NaN where a component has no finite score (a failed evaluation)."""
+        block = self.parts[:, np.asarray(indices, dtype=np.int64)]  # (k, m)
+        ok = np.isfinite(block).all(axis=0)
+        out = np.full(block.shape[1], np.nan)
+        if ok.any():
+            out[ok] = np.asarray(self.combine(block[:, ok].tolist()), dtype=np.float64)
+        return out
 
 
 @dataclass(frozen=True)
@@ -54,6 +78,8 @@ class SearchPolicy:
     costs: np.ndarray  # (n,) seconds of each architecture's evaluation
     setup_seconds: float = 0.0  # paid once, before the first evaluation
     amortised_over: int | None = None  # the set-up spread over this many evaluations
+    # a set proxy: ranked among the drawn architectures (``scores``: over the whole set)
+    set_scores: SetScores | None = None
 
     def __post_init__(self) -> None:
         if self.scores.shape != self.costs.shape or self.scores.ndim != 1:
@@ -109,20 +135,15 @@ def simulate(
     if orders < 1:
         raise ConfigError(f"orders must be at least 1, got {orders}")
     best = float(values.max())
-    scores = np.where(np.isnan(policy.scores), -np.inf, policy.scores)
-    scored = ~np.isnan(policy.scores)
     rng = np.random.default_rng(seed)
     permutations = np.stack([rng.permutation(n) for _ in range(orders)])  # (orders, n)
-    # returned[o, m]: the architecture order o returns after its first m + 1 evaluations
-    returned = np.empty((orders, n), dtype=np.int64)
-    any_scored = np.empty((orders, n), dtype=bool)
-    for o, order in enumerate(permutations):
-        leader, seen = order[0], bool(scored[order[0]])
-        for m, index in enumerate(order):
-            if scored[index] and (not seen or scores[index] > scores[leader]):
-                leader, seen = index, True
-            returned[o, m], any_scored[o, m] = leader, seen
     paid = policy.setup_seconds + np.cumsum(policy.costs[permutations], axis=1)  # (orders, n)
+    # returned[o, m]: the architecture order o returns after its first m + 1 evaluations
+    if policy.set_scores is None:
+        returned, any_scored = _leaders(policy.scores, permutations)
+    else:  # only as far as the largest budget pays
+        reach = max(int((paid <= max(budgets, default=0.0)).sum(axis=1).max()), 1)
+        returned, any_scored = _set_leaders(policy.set_scores, permutations, reach)
     outcomes = []
     for budget in budgets:
         m = (paid <= budget).sum(axis=1)  # evaluations paid for in each order
@@ -138,6 +159,43 @@ def simulate(
     return outcomes
 
 
+def _leaders(scores: np.ndarray, permutations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(returned, any scored), each (orders, n): the best-scored architecture of each order's
+    first m + 1 (ties: the one evaluated first) and whether any of them had a score."""
+    orders, n = permutations.shape
+    scored = ~np.isnan(scores)
+    scores = np.where(scored, scores, -np.inf)
+    returned = np.empty((orders, n), dtype=np.int64)
+    any_scored = np.empty((orders, n), dtype=bool)
+    for o, order in enumerate(permutations):
+        leader, seen = order[0], bool(scored[order[0]])
+        for m, index in enumerate(order):
+            if scored[index] and (not seen or scores[index] > scores[leader]):
+                leader, seen = index, True
+            returned[o, m], any_scored[o, m] = leader, seen
+    return returned, any_scored
+
+
+def _set_leaders(
+    set_scores: SetScores, permutations: np.ndarray, reach: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_leaders` for a set proxy: after m + 1 evaluations, the best of the combination
+    over those m + 1 alone (computed for the first ``reach`` evaluations; later columns repeat
+    the last, never read)."""
+    orders, n = permutations.shape
+    returned = np.repeat(permutations[:, :1], n, axis=1)
+    any_scored = np.zeros((orders, n), dtype=bool)
+    for o, order in enumerate(permutations):
+        for m in range(min(reach, n)):
+            standing = set_scores.among(order[: m + 1])
+            if np.isfinite(standing).any():
+                returned[o, m] = order[int(np.nanargmax(standing))]  # ties: the first drawn
+                any_scored[o, m] = True
+        returned[o, reach:] = returned[o, reach - 1]
+        any_scored[o, reach:] = any_scored[o, reach - 1]
+    return returned, any_scored
+
+
 @dataclass(frozen=True)
 class LadderPolicy:
     """Successive halving up a ladder of proxies: each rung's scores and seconds per
@@ -149,8 +207,12 @@ class LadderPolicy:
     eta: int = 3
     setup_seconds: float = 0.0
     amortised_over: int | None = None
+    # per rung, a set proxy's parts (None: a plain proxy); empty: every rung plain
+    set_scores: tuple[SetScores | None, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.set_scores and len(self.set_scores) != len(self.rungs):
+            raise ValueError(f"{self.name}: one set_scores entry per rung, or none")
         if not self.rungs or self.eta < 2:
             raise ValueError(f"{self.name}: a ladder needs a rung and eta >= 2")
         sizes = {len(scores) for scores, _ in self.rungs} | {len(c) for _, c in self.rungs}
@@ -190,12 +252,22 @@ class LadderPolicy:
         returned = int(order[0])
         candidates = [int(i) for i in order[: size or self.bracket_size(budget)]]
         for rung, (scores, costs) in enumerate(self.rungs):
+            combined = self.set_scores[rung] if self.set_scores else None
             results = []
             for index in candidates:
                 if paid + costs[index] > budget:
                     return returned, leader is not None, evaluations
                 paid += float(costs[index])
                 evaluations += 1
+                if combined is not None:  # the rung so far, ranked anew among itself
+                    results.append((math.nan, index))
+                    standing = combined.among([i for _, i in results])
+                    results = [(-math.inf if math.isnan(v) else float(v), i)
+                               for v, (_, i) in zip(standing, results, strict=True)]  # fmt: skip
+                    if np.isfinite(standing).any():
+                        top = int(np.nanargmax(standing))  # ties: the first evaluated
+                        leader, returned = (rung, results[top][0]), results[top][1]
+                    continue
                 score = float(scores[index])
                 if math.isnan(score):
                     score = -math.inf  # paid, never returned, promoted only if nothing else
@@ -246,18 +318,20 @@ def policies_for(
     *,
     setup_seconds: float = 0.0,
     amortise: int | None = None,
+    set_scores: SetScores | None = None,
 ) -> list[SearchPolicy]:
     """The simulated searches of one scored proxy: one paying its set-up up front and, when
     there is a set-up and ``amortise``, one spreading it over that many evaluations.
     Architectures the proxy did not score (``None``) cost its mean seconds and return nothing;
-    a score of -inf is the lowest score."""
+    a score of -inf is the lowest score. ``set_scores``: a set proxy's parts (see
+    :class:`SetScores`)."""
     known = [c for c in costs if c is not None]
     if not known:
         raise ConfigError(f"{proxy} has no recorded seconds per evaluation to pay")
     mean_cost = float(np.mean(known))
     cost = np.array([mean_cost if c is None else float(c) for c in costs])
     value = np.array([math.nan if s is None else float(s) for s in scores])
-    out = [SearchPolicy(proxy, value, cost, setup_seconds)]
+    out = [SearchPolicy(proxy, value, cost, setup_seconds, set_scores=set_scores)]
     if setup_seconds > 0 and amortise:
         out.append(
             SearchPolicy(
@@ -266,8 +340,34 @@ def policies_for(
                 cost + setup_seconds / amortise,
                 0.0,
                 amortise,
+                set_scores,
             )
         )
+    return out
+
+
+def set_scores_of(
+    scored: dict[str, tuple[Sequence[float | None], Sequence[float | None]]],
+    proxies: Sequence[str] | None = None,
+) -> dict[str, SetScores]:
+    """Each set proxy among ``proxies`` (default: all of ``scored``, proxy -> (scores,
+    seconds)) with its components' scores, which ``scored`` must hold too."""
+    out = {}
+    for proxy in scored if proxies is None else proxies:
+        try:
+            made = create_proxy(proxy)
+        except ConfigError:  # a column under a name of its own (an oracle, a test's)
+            continue
+        if not isinstance(made, SetProxy):
+            continue
+        missing = [part for part in made.components if part not in scored]
+        if missing:
+            raise ValueError(
+                f"{proxy}: simulating it needs its components' scores too ({', '.join(missing)})"
+            )
+        parts = np.array([[math.nan if v is None else float(v) for v in scored[part][0]]
+                          for part in made.components])  # fmt: skip
+        out[proxy] = SetScores(parts, made.combine)
     return out
 
 
@@ -364,17 +464,19 @@ def ladder_policies(
     missing = [rung for rung in rungs if rung not in scored]
     if missing:
         raise ConfigError(f"ladder {name}: no scores for {', '.join(missing)}")
+    combined = set_scores_of(scored, rungs)
     built = []
     for rung in rungs:
         (policy, *_) = policies_for(rung, *scored[rung])
         built.append((policy.scores, policy.costs))
+    sets = tuple(combined.get(rung) for rung in rungs) if combined else ()
     setup = sum((setups or {}).get(rung, 0.0) for rung in dict.fromkeys(rungs))
-    out = [LadderPolicy(name, tuple(built), eta, setup)]
+    out = [LadderPolicy(name, tuple(built), eta, setup, set_scores=sets)]
     if setup > 0 and amortise:
         first_scores, first_costs = built[0]
         spread = ((first_scores, first_costs + setup / amortise), *built[1:])
         out.append(LadderPolicy(f"{name} (set-up / {amortise} evaluations)", spread, eta, 0.0,
-                                amortise))  # fmt: skip
+                                amortise, sets))  # fmt: skip
     return out
 
 
@@ -398,12 +500,14 @@ def run_simulation(
     from ``setups``; the curves share one range of budgets, from the cheapest evaluation to
     the dearest whole set."""
     policies: dict[str, SearchPolicy | LadderPolicy] = {}
+    combined = set_scores_of(scored, [p for p in scored if proxies is None or p in proxies])
     for proxy, (scores, costs) in scored.items():
         if proxies is not None and proxy not in proxies:
             continue
         for policy in policies_for(
-            proxy, scores, costs, setup_seconds=(setups or {}).get(proxy, 0.0), amortise=amortise
-        ):
+            proxy, scores, costs, setup_seconds=(setups or {}).get(proxy, 0.0),
+            amortise=amortise, set_scores=combined.get(proxy),
+        ):  # fmt: skip
             policies[policy.name] = policy
     for name, rungs in (ladders or {}).items():
         for ladder in ladder_policies(

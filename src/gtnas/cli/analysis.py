@@ -458,6 +458,7 @@ def simulate(
     from gtnas.analysis.truthset import load_truth
     from gtnas.reports.proxy_plots import plot_regret_curves
     from gtnas.runtime.files import atomic_write_text
+    from gtnas.search.proxies.population import plain_proxies
 
     _check_metric(truth_metric, 0.5)
     budgets = [parse_duration(b) for b in budget.split(",") if b.strip()]
@@ -474,7 +475,9 @@ def simulate(
     if eta < 2:
         raise ConfigError(f"--eta must be at least 2, got {eta}")
     rungs = [rung for steps in ladders.values() for rung in steps]
-    scored_proxies = list(dict.fromkeys([*with_floor(proxy), *rungs]))
+    asked = [*with_floor(proxy), *rungs]
+    # a rank average is simulated from its components' scores (ranked among what is drawn)
+    scored_proxies = list(dict.fromkeys([*asked, *plain_proxies(asked)]))
     truth_set, scores = _scored(truth, scored_proxies, out, options, storage, quiet)
     meta = teacher_cost_seconds(teacher, load_truth(truth)) if teacher else None
     infos = {name: s.info for name, s in scores.items()}
