@@ -148,7 +148,7 @@ def test_resume_refuses_a_changed_space(tmp_path: Path, mnist, capsys) -> None:
     capsys.readouterr()
     assert main(["search", "--study", "s", "--out", str(out), "--space", "randwire"]) == 2
     message = capsys.readouterr().err
-    assert "space='nb201', not 'randwire'" in message and len(message.strip().splitlines()) == 1
+    assert "space='nb201', not 'randwire'" in message and len(message.strip().splitlines()) == 2
 
 
 def test_bad_search_options_are_one_line_errors(tmp_path: Path, capsys) -> None:
@@ -172,3 +172,25 @@ def test_config_is_recorded_with_the_study(tmp_path: Path, mnist) -> None:
     config = Study.open("c", default_storage(out), config=None, decision_sizes={}).config
     assert config["space"] == "nb201" and config["budget"] == 4
     json.dumps(config)  # plain JSON
+
+
+def test_a_time_budget_spent_on_the_set_up_stops_it_kept(tmp_path: Path, mnist, capsys) -> None:
+    """A budget that runs out while the teacher is prepared ends the search with one line
+    saying where (nothing was scored), the work kept: the same study with more time resumes."""
+    out = tmp_path / "runs"
+    truth = write_seeded_truth(tmp_path / "truth.json", 6)
+    given = ["search", *TOY, "--proxy", "gtn:3", "--top-k", "0", "--budget", "2",
+             "--time-budget", "0.001s", "--out", str(out)]  # fmt: skip
+    assert main([*given, "--study", "calib"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "time budget" in err, err
+    assert "training calibration architectures (0 of 3 trained" in err
+    assert main([*given, "--calibration", str(truth), "--study", "meta"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "meta-training the teacher (iteration 1 of 2, checkpointed" in err, err
+    assert not (out / "meta" / "teacher" / "teacher.safetensors").exists()
+    assert main(["search", "--study", "meta", "--out", str(out), "--time-budget", "1h",
+                 "--quiet"]) == 0  # fmt: skip
+    assert (out / "meta" / "teacher" / "teacher.safetensors").is_file()
+    study = Study.open("meta", default_storage(out), config=None, decision_sizes={})
+    assert len(study.completed()) == 2

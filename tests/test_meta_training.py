@@ -66,6 +66,31 @@ def test_resumed_run_matches_uninterrupted_run(tmp_path):
     assert a == b
 
 
+def test_a_time_budget_stops_at_an_iteration_checkpointed_and_a_resume_finishes(tmp_path):
+    """out_of_time (a search's time budget) ends the session after the iteration where it
+    first says so, checkpointed there (7 is not a multiple of checkpoint_every), with no
+    teacher file; resuming finishes the run as if it had never stopped."""
+    from gtnas.runtime.checkpoint import load_checkpoint
+
+    config = tiny_config(12)
+    whole = run_meta_training(config, tmp_path / "whole", show_progress=False)
+    asked = []
+
+    def out_of_time() -> bool:
+        asked.append(1)
+        return len(asked) >= 7
+
+    cut = run_meta_training(config, tmp_path / "cut", show_progress=False,
+                            out_of_time=out_of_time)  # fmt: skip
+    assert cut.iterations == 7 and load_checkpoint(tmp_path / "cut").step == 7
+    assert not (tmp_path / "cut" / "teacher.safetensors").exists()
+    resumed = run_meta_training(config, tmp_path / "cut", show_progress=False, resume=True)
+    assert resumed.iterations == 12
+    assert _metrics_by_iteration(resumed.history) == _metrics_by_iteration(whole.history)
+    a = (tmp_path / "whole" / "teacher.safetensors").read_bytes()
+    assert (tmp_path / "cut" / "teacher.safetensors").read_bytes() == a
+
+
 def test_a_resumed_run_reports_the_peak_memory_of_all_its_sittings(tmp_path, monkeypatch):
     # getrusage's peak is per process: a resumed run carries the earlier sittings' peak.
     import gtnas.meta.run as run_module

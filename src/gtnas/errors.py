@@ -24,3 +24,8 @@ class NonFiniteError(GtnasError):
 
 class GenotypeError(ConfigError):
     """A genotype is invalid for its search space (unknown op, input out of range, ...)."""
+
+
+class OutOfTime(GtnasError):
+    """A time budget ran out before a stage finished; its message says what the stage had
+    done (everything done is kept, so the same command with more time resumes it)."""

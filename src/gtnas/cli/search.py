@@ -61,8 +61,9 @@ def search(
     time_budget: str = typer.Option(
         None,
         "--time-budget",
-        help="Stop evaluating after this long (90s, 30m, 2h), the teacher's meta-training "
-        "included, final training not. (default: no limit)",
+        help="Stop evaluating after this long (90s, 30m, 2h), the teacher's calibration and "
+        "meta-training included (they stop too, checkpointed, if it runs out there), final "
+        "training not. (default: no limit)",
     ),
     top_k: int = typer.Option(None, "--top-k", help="Final-train the top K. (default: 5)"),
     epochs: int = typer.Option(None, help="Final-training epochs. (default: 10)"),

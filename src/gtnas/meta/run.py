@@ -177,6 +177,7 @@ def run_meta_training(
     show_progress: bool = True,
     on_iteration: OnIteration | None = None,
     stop_after: int | None = None,
+    out_of_time: Callable[[], bool] | None = None,
 ) -> TeachRunResult:
     """Meta-train ``config.teacher`` and write everything into ``run_dir``.
 
@@ -187,6 +188,10 @@ def run_meta_training(
     checkpoint get the meta-lr the longer run would have given them (see
     :func:`check_resumable`). ``stop_after`` ends this session after that many iterations in
     total (the run can be resumed later); used by tests and by time-boxed jobs.
+    ``out_of_time()``, asked after each iteration (rank 0's answer holds for every rank), ends
+    the session there, checkpointed, when it says so (a search's time budget). A session that
+    ends before ``meta.iterations`` writes no teacher file: the result's ``iterations`` says
+    where it stopped.
     """
     device = resolve_device(config.device)  # fail before touching the run folder
     processes = distributed.environment_world_size()
@@ -204,7 +209,7 @@ def run_meta_training(
     ):
         return _meta_train(
             config, Path(run_dir), device, resume, show_progress and world.main, on_iteration,
-            stop_after, world,
+            stop_after, world, out_of_time,
         )  # fmt: skip
 
 
@@ -246,6 +251,7 @@ def _meta_train(
     on_iteration: OnIteration | None,
     stop_after: int | None,
     world: distributed.World,
+    out_of_time: Callable[[], bool] | None = None,
 ) -> TeachRunResult:
     folder = RunFolder(run_dir, command="gtnas teach train", writes=world.main)
     checkpoint = folder.open(resume)
@@ -270,19 +276,24 @@ def _meta_train(
         _warm_start(s, show_progress, on_iteration)
     total = config.meta.iterations
     end = total if stop_after is None else min(total, stop_after)
+    last = s.start_iteration
     with progress_bar(
         end - s.start_iteration, f"meta-training {config.teacher}", disable=not show_progress
     ) as bar:
         for iteration in range(s.start_iteration + 1, end + 1):
             record = _meta_iteration(s, iteration)
             s.log(record)  # before the checkpoint: a resume keeps the records up to it
-            if iteration % config.checkpoint_every == 0 or iteration == end:
+            stop = iteration < end and _out_of_time(out_of_time, world, device)
+            if iteration % config.checkpoint_every == 0 or iteration == end or stop:
                 s.checkpoint(iteration)
+            last = iteration
             bar.advance(1, meta_loss=record["meta_loss"], val_acc=record.get("val_acc"))
             if on_iteration is not None and folder.writes:
                 on_iteration(record)
+            if stop:
+                break
 
-    if end == total and folder.writes:
+    if last == total and folder.writes:
         info = TeacherInfo(
             name=config.teacher,
             config=config.teacher_options,
@@ -296,9 +307,21 @@ def _meta_train(
         save_teacher(run_dir, s.teacher, info)
     world.barrier()  # the other ranks read the finished folder only after rank 0 wrote it
     return TeachRunResult(
-        run_dir, end, folder.elapsed(), s.guard.skipped_total, folder.metrics.read(),
+        run_dir, last, folder.elapsed(), s.guard.skipped_total, folder.metrics.read(),
         peak_memory_mb=s.peak(),
     )  # fmt: skip
+
+
+def _out_of_time(
+    out_of_time: Callable[[], bool] | None, world: distributed.World, device: torch.device
+) -> bool:
+    """Rank 0's answer, the same on every rank (ranks that stopped apart would wait forever
+    on each other's gradients)."""
+    if out_of_time is None:
+        return False
+    flag = torch.tensor([1.0 if world.main and out_of_time() else 0.0], device=device)
+    world.broadcast_([flag])
+    return bool(flag.item())
 
 
 @dataclass

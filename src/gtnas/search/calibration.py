@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gtnas.errors import GtnasError
+from gtnas.errors import GtnasError, OutOfTime
 from gtnas.search.truth_build import TruthConfig, build_truth
 
 CALIBRATION_STUDY = "calibration"
@@ -94,11 +94,20 @@ def calibrate(
     out: Path,
     *,
     on_result: Callable[[Any], None] | None = None,
+    out_of_time: Callable[[], bool] | None = None,
 ) -> Calibration:
     """The accuracies of ``truth``'s build in ``out`` (started, resumed, or read back when
-    finished); given accuracies (``CalibrationConfig.accuracies``) need no call."""
-    built = build_truth(truth, Path(out), name=CALIBRATION_STUDY, on_result=on_result)
+    finished); given accuracies (``CalibrationConfig.accuracies``) need no call.
+    ``out_of_time()`` stops the build between trainings: an :class:`OutOfTime` error says how
+    far it got (every finished training is kept for a resume)."""
+    built = build_truth(truth, Path(out), name=CALIBRATION_STUDY, on_result=on_result,
+                        out_of_time=out_of_time)  # fmt: skip
     finished = sorted(built.study.completed(), key=lambda r: r.number)
+    if built.progress.stopped_by_time:
+        raise OutOfTime(
+            f"training calibration architectures ({len(finished)} of {truth.n} trained, kept "
+            f"in {out})"
+        )
     accuracies = {r.genotype: float(r.scores[truth.proxy]) for r in finished}
     if len(accuracies) < 2:
         raise GtnasError(

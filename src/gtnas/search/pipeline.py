@@ -26,7 +26,7 @@ from typing import Any
 
 from gtnas.config import config_from_dict, config_to_dict
 from gtnas.data import load_dataset
-from gtnas.errors import GtnasError
+from gtnas.errors import GtnasError, OutOfTime
 from gtnas.export.bundle import read_network, save_loaded
 from gtnas.export.onnx import export_verified
 from gtnas.meta.fresh_learners import tune_real_lr
@@ -159,8 +159,9 @@ class SearchConfig:
     ladder: tuple[str, ...] = ()
     eta: int = 3
     # Stop proposing evaluations once this many seconds are spent (the teacher's
-    # meta-training and real:K's learning-rate tuning included; the final training not);
-    # None: no limit. The evaluation under way when it runs out is finished.
+    # calibration and meta-training and real:K's learning-rate tuning included; the final
+    # training not); None: no limit. The evaluation under way when it runs out is finished;
+    # a budget spent while the teacher is prepared stops that too (checkpointed, OutOfTime).
     time_budget: float | None = None
     teacher: SearchTeacherConfig = field(default_factory=SearchTeacherConfig)
     final: FinalTrainConfig = field(default_factory=FinalTrainConfig)
@@ -317,8 +318,32 @@ class SearchPipeline:
         if not (run_dir / TEACHER_FILE).is_file():
             resume = RunFolder(run_dir, command="gtnas teach train").holds_run()
             self._hook("stage", f"meta-training the teacher in {run_dir}")
-            run_meta_training(run_config, run_dir, resume=resume, show_progress=self.show_progress)
+            done = run_meta_training(run_config, run_dir, resume=resume,
+                                     show_progress=self.show_progress,
+                                     out_of_time=self._setup_clock())  # fmt: skip
+            if not (run_dir / TEACHER_FILE).is_file():
+                self._out_of_time(
+                    f"meta-training the teacher (iteration {done.iterations} of "
+                    f"{t.iterations}, checkpointed in {run_dir})"
+                )
         return str(run_dir)
+
+    def _setup_clock(self) -> Callable[[], bool] | None:
+        """``out_of_time()`` for a set-up stage starting now: true once the search's time
+        budget is spent (what earlier stages and sessions spent counted); None without one."""
+        if self.config.time_budget is None:
+            return None
+        deadline = time.monotonic() + self.config.time_budget - self.elapsed()
+        return lambda: time.monotonic() >= deadline
+
+    def _out_of_time(self, stage: str) -> None:
+        budget = self.config.time_budget
+        raise OutOfTime(
+            f"the time budget ({budget:.4g} s) ran out while {stage}, before any architecture "
+            f"was scored; resume with more time (gtnas search --study {self.study.name} "
+            "--time-budget 6h), or search without training a teacher: --teacher RUN, "
+            "--calibration TRUTH, or a proxy such as synflow"
+        )
 
     def calibration(self) -> dict[str, float]:
         """The ranking teacher's calibration architectures and their validation accuracies
@@ -355,7 +380,11 @@ class SearchPipeline:
             now = spent + time.perf_counter() - start
             self.study.set_result(CALIBRATION_RESULT, 0, {"seconds": now, "complete": False})
 
-        found = calibrate(truth, self.folder / "calibration", on_result=keep_time)
+        try:
+            found = calibrate(truth, self.folder / "calibration", on_result=keep_time,
+                              out_of_time=self._setup_clock())  # fmt: skip
+        except OutOfTime as stopped:
+            self._out_of_time(str(stopped))
         self.study.set_result(CALIBRATION_RESULT, 0, {
             "accuracies": found.accuracies, "seconds": spent + time.perf_counter() - start,
             "complete": True,

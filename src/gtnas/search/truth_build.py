@@ -232,13 +232,16 @@ def build_truth(
     stop_after: int | None = None,
     adopt: dict[str, Any] | None = None,
     on_update: Callable[[Any], None] | None = None,
+    out_of_time: Callable[[], bool] | None = None,
 ) -> TruthBuild:
     """Build (or resume) the truth study ``name`` in ``storage`` (default ``OUT/studies.db``)
     until it holds ``config.n`` finished trainings. ``stop_after`` ends this session after that
     many new results (tests of interrupted builds). ``adopt``: a truth-set document (format 2)
     of this very build, exported elsewhere; when the study has no results yet, its records
     become the study's first trials (see :func:`adopt_records`). ``on_update(study)`` runs
-    after every result (``gtnas truth build --export`` rewrites the set's file there)."""
+    after every result (``gtnas truth build --export`` rewrites the set's file there).
+    ``out_of_time()``, asked before each new training, stops the build when it says so (the
+    trainings under way finish; ``progress.stopped_by_time`` says so)."""
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -301,6 +304,7 @@ def build_truth(
             seed=config.seed,
             on_result=after,
             stop_after=stop_after,
+            out_of_time=out_of_time,
         )
     return TruthBuild(study, name, folder, config, progress)
 
