@@ -148,7 +148,7 @@ def test_resume_refuses_a_changed_space(tmp_path: Path, mnist, capsys) -> None:
     capsys.readouterr()
     assert main(["search", "--study", "s", "--out", str(out), "--space", "randwire"]) == 2
     message = capsys.readouterr().err
-    assert "space='nb201', not 'randwire'" in message and len(message.strip().splitlines()) == 2
+    assert "space='nb201', not 'randwire'" in message and len(message.strip().splitlines()) == 1
 
 
 def test_bad_search_options_are_one_line_errors(tmp_path: Path, capsys) -> None:

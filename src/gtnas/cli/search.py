@@ -111,6 +111,7 @@ def search(
     from gtnas.analysis.simulate import parse_duration
     from gtnas.analysis.truthset import calibration_accuracies, load_truth
     from gtnas.search.pipeline import SearchConfig, SearchPipeline, default_study_name
+    from gtnas.search.proxies.population import is_set_proxy
 
     rungs = None if ladder is None else [r.strip() for r in ladder.split(",") if r.strip()]
     explicit = nest(
@@ -204,17 +205,28 @@ def search(
     def rank(record: Any) -> tuple[int, float]:
         return (-(record.rung or 0), -(record.score or 0.0))  # a ladder's highest rung first
 
+    # a rank average's recorded value is a standing among those scored before it: the leaders
+    # are re-ranked over all scored after each result (the pipeline's ranked())
+    anew = any(is_set_proxy(p) for p in search_config.rungs)
+
     def on_result(record: Any) -> None:
-        if record.state == "COMPLETE":
+        if anew:
+            top_rows[:] = pipeline.ranked()[:5]
+        elif record.state == "COMPLETE":
             top_rows[:] = [r for r in top_rows if r.genotype != record.genotype] + [record]
             top_rows.sort(key=rank)
             del top_rows[5:]
-        best = f"best {top_rows[0].score:.4f}" if top_rows else ""
+        best = ""
+        if top_rows:
+            best = (f"leader: trial {top_rows[0].number}" if anew
+                    else f"best {top_rows[0].score:.4f}")  # fmt: skip
         progress.update(task, completed=pipeline.study_progress(), info=best)
         if interactive:
             live.update(Group(progress, table()))
         elif not quiet:
             score = f"{record.score:.4f}" if record.score is not None else record.error
+            if anew and record.score is not None:
+                score = f"standing {score}"  # among those scored before it and itself
             rung = "" if record.rung is None else f" rung {record.rung} ({record.proxy})"
             console.print(
                 f"[{pipeline.study_progress()}/{total}] trial {record.number}{rung} "
@@ -327,9 +339,10 @@ def _print_proxies(pipeline: Any, finals: dict) -> None:
     """Each proxy's rank correlation with the final-trained architectures' test accuracy,
     beside the free floor (parameters, FLOPs): what the report's proxies section shows."""
     from gtnas.analysis.rank import kendall_tau, spearman
-    from gtnas.reports.search_report import final_scores
+    from gtnas.reports.search_report import final_scores, with_standings
 
-    pairs = {k: v for k, v in final_scores(pipeline.study.records(), finals).items() if len(v) > 2}
+    records = with_standings(pipeline.study.records(), pipeline.study.config, pipeline.ranked())
+    pairs = {k: v for k, v in final_scores(records, finals).items() if len(v) > 2}
     if not pairs:
         return
     n = max(len(points) for points in pairs.values())

@@ -26,6 +26,7 @@ import html
 import io
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from gtnas.reports.teaching import draw_run_plots
 from gtnas.runtime.files import atomic_write_text
 from gtnas.runtime.metrics import MetricsLog
 from gtnas.runtime.run_folder import METRICS_FILE
+from gtnas.search.proxies.population import is_set_proxy
 from gtnas.search.study import Study, TrialRecord
 from gtnas.spaces import parse_genotype
 from gtnas.teachers.store import META as TEACHER_FILE
@@ -226,6 +228,27 @@ def search_curve(
     return _png(figure)
 
 
+def with_standings(
+    records: list[TrialRecord], config: dict[str, Any], ranked: list[TrialRecord] | None
+) -> list[TrialRecord]:
+    """``records`` with a rank-average proxy's score (as ``score`` and in ``scores``) its
+    standing among all the search scored (``ranked``: the pipeline's :meth:`ranked`), what the
+    search chose by, not the standing recorded when it came in; unchanged for a plain proxy or
+    a ladder (whose rungs rank apart)."""
+    proxy = str(config.get("proxy", ""))
+    if ranked is None or config.get("scheduler", "none") != "none":
+        return records
+    if not (proxy.startswith("rankavg:") and is_set_proxy(proxy)):
+        return records
+    standing = {r.number: r.score for r in ranked}
+    return [
+        replace(r, score=standing[r.number], scores={**r.scores, proxy: standing[r.number]})
+        if r.number in standing
+        else r
+        for r in records
+    ]
+
+
 def final_scores(
     records: list[TrialRecord], finals: dict[int, dict[str, Any]]
 ) -> dict[str, list[tuple[float, float]]]:
@@ -361,6 +384,7 @@ def write_report(
         f"<b>{html.escape(str(config.get('strategy')))}</b>, {proxies}, seed {seed}.</p>"
     )
     order = completed if ranked is None else ranked
+    records = with_standings(records, config, ranked)
     parts = {
         "summary": summary,
         "teacher": teacher_section(config, folder),
@@ -376,7 +400,7 @@ def write_report(
     if curve:
         parts["curves"] = "<h2 id='curves'>Search curves</h2>" + _img(
             curve, f"best score so far, by rung on a ladder (seed {seed}; a rank average's "
-            "score: its standing among those scored before it); the dotted line marks the "
+            "score: its standing among all the search scored); the dotted line marks the "
             "end of the set-up",
         )  # fmt: skip
     page = (
