@@ -130,3 +130,22 @@ def test_gtnas_search_takes_a_rank_average(tmp_path: Path, mnist) -> None:
     assert all(0 < r.score <= 1 for r in first)
     assert len([r for r in study.completed() if r.rung == 1]) == 2
     assert "Top architectures" in (out / "avg" / "report.html").read_text()
+
+
+def test_the_report_reads_a_rank_average_by_its_standing_among_all() -> None:
+    from dataclasses import replace
+
+    from gtnas.reports.search_report import with_standings
+    from gtnas.search.study import TrialRecord
+
+    records = [
+        TrialRecord(n, f"nb201:{n}", "COMPLETE", 1.0, 1.0, scores={"params": float(n)})
+        for n in range(3)
+    ]
+    ranked = [replace(r, score=s) for r, s in zip(records, (0.5, 0.9, 0.7), strict=True)]
+    config = {"proxy": PROXY, "scheduler": "none"}
+    shown = with_standings(records, config, ranked)
+    assert [r.score for r in shown] == [0.5, 0.9, 0.7]
+    assert [r.scores[PROXY] for r in shown] == [0.5, 0.9, 0.7]
+    assert with_standings(records, {**config, "scheduler": "sh"}, ranked) == records
+    assert with_standings(records, {**config, "proxy": "params"}, ranked) == records
