@@ -82,6 +82,7 @@ from gtnas.runtime.metrics import MetricsLog
 
 CONFIG = Path(__file__).parent / "configs" / "teacher_ranking.json"
 VARIANT_OF = re.compile(r"^gtn:\d+ \(([^)]+)\)$")  # "gtn:32 (fixed-step)" -> its variant
+VARIANT_IN = re.compile(r"gtn:\d+ \(([^)]+)\)")  # the teacher a combination's gtn part uses
 RESULTS = Path(__file__).parent / "results"
 AMORTISED_OVER = 1000  # evaluations a teacher's cost is shared out over (the issue's figure)
 RUNS = Path(__file__).parent / "runs" / "teacher_ranking"
@@ -232,6 +233,11 @@ def measure_dataset(
         if variant is not None:
             record["teacher"] = teachers[variant]
             record["speedup"] = speedups(record, correlations, curve)
+        elif (uses := VARIANT_IN.search(name)) and uses.group(1) in teachers:
+            # a combination with a teacher's gtn proxy: its seconds are its parts', its set-up
+            # that teacher's (shown as the speed-up, never as a teacher row)
+            record["speedup"] = speedups({**record, "teacher": teachers[uses.group(1)]},
+                                         correlations, curve)  # fmt: skip
         records.append(record)
         for repeats in settings.get("average_learners", []):
             if (variant is not None or name in curve) and repeats <= len(seeds):
@@ -537,8 +543,9 @@ def speedup_lines(rows: list[dict[str, Any]]) -> list[str]:
     found = [r for r in rows if r.get("speedup")]
     if not found:
         return []
-    out = ["Real data against each teacher (the real:K rows as a curve of mean Spearman "
-           "against seconds, log-interpolated where it crosses the teacher's mean; "
+    out = ["Real data against each teacher and its combinations (the real:K rows as a curve "
+           "of mean Spearman against seconds, log-interpolated where it crosses the proxy's "
+           "mean; "
            f"amortised: the teacher's meta-training and calibration truth shared over "
            f"{AMORTISED_OVER:,} evaluations). The seconds are the score caches', filled at "
            "different times on a shared machine; `proxy_seconds.md` "
