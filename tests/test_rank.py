@@ -46,3 +46,15 @@ def test_bootstrap_interval_contains_the_estimate_and_narrows_with_n() -> None:
     assert narrow[1] - narrow[0] < wide[1] - wide[0]
     with pytest.raises(ValueError, match="equal-length"):
         spearman([1, 2], [1, 2, 3])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_average_ranks_match_scipy_with_ties_and_infinities(seed: int) -> None:
+    from gtnas.ranks import average_ranks
+
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, 7, size=60).astype(float)
+    values[rng.integers(0, 60, size=3)] = -np.inf  # synflow's "no signal"
+    values[rng.integers(0, 60, size=2)] = np.inf
+    assert np.array_equal(average_ranks(values), stats.rankdata(values, method="average"))
+    assert average_ranks(np.array([])).shape == (0,)

@@ -9,17 +9,19 @@ import numpy as np
 
 
 def average_ranks(values: np.ndarray) -> np.ndarray:
-    """Average ranks (1-based); tied values share the mean of their positions."""
+    """Average ranks (1-based); tied values share the mean of their positions (NaN ties with
+    nothing, as NaN != NaN; it sorts last)."""
+    values = np.asarray(values)
+    n = len(values)
     order = np.argsort(values, kind="mergesort")
-    ranks = np.empty(len(values), dtype=np.float64)
-    sorted_values = values[order]
-    i = 0
-    while i < len(values):
-        j = i
-        while j + 1 < len(values) and sorted_values[j + 1] == sorted_values[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2 + 1
-        i = j + 1
+    ordered = values[order]
+    starts_group = np.empty(n, dtype=bool)  # where a run of equal values begins, in order
+    starts_group[:1] = True
+    starts_group[1:] = ordered[1:] != ordered[:-1]
+    first = np.flatnonzero(starts_group)  # (groups,) first position of each run
+    last = np.append(first[1:], n) - 1  # (groups,) its last position
+    ranks = np.empty(n, dtype=np.float64)
+    ranks[order] = ((first + last) / 2 + 1)[np.cumsum(starts_group) - 1]
     return ranks
 
 
