@@ -40,7 +40,7 @@ def search(
         None,
         help="Score to optimise: gtn:K, real:K, synflow, naswot, params; gtn:KxR averages R "
         "learners; rankavg:gtn:32+synflow ranks by the mean rank among the architectures "
-        "scored. (default: gtn:128)",
+        "scored. (default: nb201 rankavg:gtn:32+synflow, other spaces gtn:128)",
     ),
     extra_proxy: list[str] = typer.Option(
         None, "--extra-proxy", help="Also record this proxy per architecture (repeatable)."
