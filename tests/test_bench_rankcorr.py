@@ -258,6 +258,23 @@ def test_simulate_benchmark_replays_the_recorded_scores(smoke_long: Path, run_be
     assert (smoke_long / "simulate" / "mnist-smoke-seeded.png").stat().st_size > 10_000
 
 
+def test_simulate_benchmark_judges_a_grown_set_on_what_its_records_cover(
+    smoke_long: Path, run_benchmark, tmp_path: Path
+) -> None:
+    """The build appends to its set: records scored on its first 8 simulate on those 8 when
+    the file has grown to 10, exactly as on the 8-record file."""
+    write_seeded_truth(tmp_path / "grown" / "mnist-smoke-seeded.json", 10)
+    outcomes = []
+    for truth_dir in (smoke_long / "truth", tmp_path / "grown"):
+        out = tmp_path / truth_dir.name
+        run_benchmark("simulate", ["--rankcorr", str(smoke_long / "rankcorr.json"),
+                                   "--truth-dir", str(truth_dir), "--out", str(out),
+                                   "--budgets", "1s,1d", "--orders", "100"])  # fmt: skip
+        records = json.loads((out / "simulate.json").read_text())
+        outcomes.append({(r["policy"], r["budget_seconds"]): r["accuracy"] for r in records})
+    assert outcomes[0] == outcomes[1] and outcomes[0]
+
+
 def test_search_budget_benchmark_replays_ladders_and_decides(
     smoke_long: Path, run_benchmark
 ) -> None:
