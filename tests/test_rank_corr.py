@@ -396,6 +396,20 @@ def test_speedup_end_to_end_at_toy_size(tmp_path: Path, mnist, one_thread, capsy
     assert result["beats_floor"]["gtn:3"]["spearman_top"] == (gtn["spearman_top"] > floor)
     printed = capsys.readouterr().out
     assert "noise" in printed and "(mean of seeds 0, 1)" in printed  # the table's first row
+    # a rank average with a gtn part (nb201's default's form), from the same cached scores:
+    # its seconds and steps are its parts', its parts placed beside it
+    combined = "rankavg:gtn:3+params"
+    at = args.index("--gtn") + 1
+    assert main([*args[:at], combined, *args[at + 1 :]]) == 0
+    again = json.loads((out / "speedup-toy-test.json").read_text())
+    assert again["speedup"]["gtn_steps"] == 3
+    assert again["speedup"]["gtn_correlation"] == result["proxies"][combined]["spearman_top"]
+    parts = (
+        result["proxies"]["gtn:3"]["seconds_per_evaluation"]
+        + result["proxies"]["params"]["seconds_per_evaluation"]
+    )
+    assert again["proxies"][combined]["seconds_per_evaluation"] == pytest.approx(parts)
+    assert main([*args[:at], "rankavg:params+synflow", *args[at + 1 :]]) == 2
 
 
 def test_a_blueprint_given_as_fields_gets_its_own_score_cache(tmp_path: Path) -> None:

@@ -39,6 +39,7 @@ from gtnas.analysis.rankcorr import (
 from gtnas.analysis.truthset import TruthSet
 from gtnas.errors import ConfigError
 from gtnas.meta.run import meta_training_seconds
+from gtnas.search.proxies import SetProxy, create_proxy
 
 INTERPOLATED, AT_MOST, AT_LEAST = "interpolated", "at most", "at least"
 
@@ -172,14 +173,27 @@ def speedup_proxies(
     ks: Sequence[int], gtn: str = "gtn:128", extras: Sequence[str] | None = None
 ) -> tuple[list[str], list[str], list[str]]:
     """(the real:K curve, the other proxies placed on the same axes, everything to score in
-    order). ``extras`` None: synflow, naswot and the rank average of ``gtn`` and synflow."""
+    order). ``gtn``: a ``gtn:K`` proxy, or a rank average with one (nb201's default,
+    ``rankavg:gtn:32+synflow``: its seconds and steps are its parts'). ``extras`` None:
+    synflow, naswot and the rank average of ``gtn`` and synflow (for a rank average: its
+    parts alone)."""
     steps = sorted(set(ks))
     if len(steps) < 2 or steps[0] < 1:
         raise ConfigError(f"the real:K curve needs at least two positive K, got {list(ks)}")
-    if not gtn.startswith("gtn:"):
-        raise ConfigError(f"the speed-up is measured for a gtn:K proxy, got {gtn!r}")
-
-    others = list(extras) if extras is not None else ["synflow", "naswot", f"rankavg:{gtn}+synflow"]
+    made = create_proxy(gtn)
+    parts = list(made.components) if isinstance(made, SetProxy) else [gtn]
+    teachers = [part for part in parts if part.startswith("gtn:")]
+    if not teachers:
+        raise ConfigError(
+            f"the speed-up is measured for a gtn:K proxy or a rank average with one (e.g. "
+            f"rankavg:gtn:32+synflow), got {gtn!r}"
+        )
+    if extras is not None:
+        others = list(extras)
+    elif isinstance(made, SetProxy):  # a rank average: beside its parts alone
+        others = list(dict.fromkeys(["synflow", "naswot", *parts]))
+    else:
+        others = ["synflow", "naswot", f"rankavg:{gtn}+synflow"]
     others = with_floor(others)  # the free floor is always on the axes
     real = [f"real:{k}" for k in steps]
     return real, others, list(dict.fromkeys([*real, gtn, *others]))

@@ -295,7 +295,9 @@ def speedup(
     truth: Truth,
     teacher: Path = typer.Option(..., help="Trained teacher run (gtn:K; its meta-training time)."),
     ks: str = typer.Option("16,32,64,128,256,512,1200", help="The K of the real:K curve."),
-    gtn: str = typer.Option("gtn:128", help="The GTN proxy compared."),
+    gtn: str = typer.Option(
+        "gtn:128", help="The GTN proxy compared: gtn:K, or a rank average with one."
+    ),
     proxy: list[str] = typer.Option(
         None,
         "--proxy",
