@@ -19,8 +19,8 @@ DEFAULT_OUT = Path("runs/rankcorr")
 
 TRUTH_HELP = "A truth-set JSON (truth/*.json, or `gtnas truth export`)."
 METRIC_HELP = (
-    "Truth to correlate with: test (default; the paper correlates with final accuracy, and a "
-    "truth set is a reporting artefact, never used to choose) or val."
+    "Truth to correlate with: test (default, to report; the paper correlates with final "
+    "accuracy) or val (to choose a proxy or recipe: the test split never chooses)."
 )
 OUT_HELP = "Folder for the JSON, the plots and the score cache (studies.db)."
 REAL_BATCH_HELP = "Batch size of real:K (default: 128; a teacher's, to compare at equal batch)."
