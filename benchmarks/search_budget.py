@@ -189,7 +189,9 @@ def decide(records: list[dict[str, Any]]) -> dict[str, Any] | None:
     chosen = [r for r in at if r["truth"] == sets[0]]
     paid = [r for r in chosen if r["amortised_over"] is None]  # a search pays its own set-up
     best = max(paid, key=chosen_by)
-    singles = [r for r in paid if r["policy"].startswith("random+")]
+    # a random search scored by one proxy (a rank average combines several)
+    singles = [r for r in paid if r["policy"].startswith("random+")
+               and not r["policy"].startswith("random+rankavg:")]  # fmt: skip
     best_single = max(singles, key=chosen_by)
     params = next((r for r in paid if r["policy"] == "random+params"), None)
     return {

@@ -355,3 +355,18 @@ def test_proxy_seconds_times_every_proxy_on_the_same_architectures(
     assert "synflow" not in gtn["speedup_over"]
     table = (out / "proxy_seconds.md").read_text()
     assert "## mnist-smoke-seeded: 3 architectures" in table and "| gtn:3 (rank) |" in table
+
+
+def test_search_budget_counts_a_rank_average_as_no_single_proxy(benchmark_module) -> None:
+    budget = benchmark_module("search_budget")
+
+    def record(policy: str, accuracy: float) -> dict[str, Any]:
+        return {"kind": "search_budget", "budget_seconds": budget.DECIDING_BUDGET,
+                "truth": "fashion-mnist-x", "amortised_over": None, "policy": policy,
+                "accuracy": {"mean": accuracy}, "val_accuracy": {"mean": accuracy}}  # fmt: skip
+
+    decided = budget.decide([record("random+params", 0.90), record("random+synflow", 0.91),
+                             record("random+rankavg:gtn:32+synflow", 0.93)])  # fmt: skip
+    assert decided["policy"] == "random+rankavg:gtn:32+synflow"
+    assert decided["best_single_proxy"] == "random+synflow"
+    assert decided["at_least_best_single"] and decided["above_params"]
