@@ -109,7 +109,7 @@ def test_hyperband_brackets_are_the_standard_counts() -> None:
 
 
 def _ladder_run(tmp_path: Path, name: str, scheduler: str, *, stop_after=None, budget=12,
-                out_of_time=None, storage=None):  # fmt: skip
+                out_of_time=None, storage=None, rungs=("toy:1", "toy:4", "toy:16")):  # fmt: skip
     space = create_space("nb201")
     tmp_path.mkdir(parents=True, exist_ok=True)
     storage = storage or default_storage(tmp_path)
@@ -120,7 +120,7 @@ def _ladder_run(tmp_path: Path, name: str, scheduler: str, *, stop_after=None, b
     with InlineExecutor(spec) as executor:
         progress = run_ladder(study, space, strategy, executor,
                               create_scheduler(scheduler, 3, 3, budget),
-                              ("toy:1", "toy:4", "toy:16"), seed=0, stop_after=stop_after,
+                              rungs, seed=0, stop_after=stop_after,
                               out_of_time=out_of_time)  # fmt: skip
     return study, progress
 
@@ -146,6 +146,25 @@ def test_a_ladder_killed_mid_rung_resumes_exactly(tmp_path: Path, toy_proxy, mni
     for record in whole.records():  # what optuna-dashboard shows: each rung a trial
         if record.rung is not None:
             assert record.proxy == ("toy:1", "toy:4", "toy:16")[record.rung]
+
+
+@pytest.mark.parametrize("scheduler", ["sh", "asha"])
+def test_a_rank_average_rung_killed_mid_rung_resumes_exactly(tmp_path: Path, toy_proxy, mnist,
+                                                             scheduler: str) -> None:  # fmt: skip
+    """A set proxy on the first rung: its standings, and so its promotions, are those of an
+    uninterrupted search after a resume."""
+    rungs = ("rankavg:toy:1+toy:2", "toy:4", "toy:16")
+    whole, _ = _ladder_run(tmp_path / "whole", "whole", scheduler, rungs=rungs)
+    (tmp_path / "cut").mkdir()
+    storage = default_storage(tmp_path / "cut")
+    for stop in (5, 4, 7):
+        _ladder_run(tmp_path / "cut", "cut", scheduler, stop_after=stop, storage=storage,
+                    rungs=rungs)  # fmt: skip
+    resumed, _ = _ladder_run(tmp_path / "cut", "cut", scheduler, storage=storage, rungs=rungs)
+    assert _trace(resumed) == _trace(whole)
+    first = [r for r in whole.records() if r.rung == 0 and r.state == "COMPLETE"]
+    assert all({"toy:1", "toy:2"} <= r.scores.keys() and 0 < r.score <= 1 for r in first)
+    assert max(r for _, r, _, _ in _trace(whole)) == 2
 
 
 def test_an_interrupted_evaluation_is_run_again_in_its_place(tmp_path: Path, toy_proxy,
