@@ -133,19 +133,22 @@ def test_gtnas_search_takes_a_rank_average(tmp_path: Path, mnist) -> None:
 
 
 def test_the_report_reads_a_rank_average_by_its_standing_among_all() -> None:
-    from dataclasses import replace
-
     from gtnas.reports.search_report import with_standings
     from gtnas.search.study import TrialRecord
 
+    params, synflow = [3.0, 1.0, 2.0, 5.0], [1.0, 2.0, 3.0, 0.0]
     records = [
-        TrialRecord(n, f"nb201:{n}", "COMPLETE", 1.0, 1.0, scores={"params": float(n)})
-        for n in range(3)
-    ]
-    ranked = [replace(r, score=s) for r, s in zip(records, (0.5, 0.9, 0.7), strict=True)]
-    config = {"proxy": PROXY, "scheduler": "none"}
-    shown = with_standings(records, config, ranked)
-    assert [r.score for r in shown] == [0.5, 0.9, 0.7]
-    assert [r.scores[PROXY] for r in shown] == [0.5, 0.9, 0.7]
-    assert with_standings(records, {**config, "scheduler": "sh"}, ranked) == records
-    assert with_standings(records, {**config, "proxy": "params"}, ranked) == records
+        TrialRecord(n, f"nb201:{n}", "COMPLETE", 0.5, 1.0, rung=n % 2,
+                    scores={"params": params[n], "synflow": synflow[n]})
+        for n in range(4)
+    ]  # fmt: skip
+    shown = with_standings(records, {"proxy": PROXY, "scheduler": "none"})
+    expected = _reference([params, synflow])  # all four ranked together
+    assert [r.score for r in shown] == pytest.approx(list(expected))
+    assert [r.scores[PROXY] for r in shown] == pytest.approx(list(expected))
+    # on a ladder each rung ranks its own evaluations (rung 0: trials 0 and 2)
+    laddered = with_standings(records, {"proxy": PROXY, "scheduler": "sh", "ladder": ["real:4"]})
+    rung0 = _reference([[params[0], params[2]], [synflow[0], synflow[2]]])
+    assert [laddered[0].score, laddered[2].score] == pytest.approx(list(rung0))
+    assert laddered[1] == records[1] and laddered[3] == records[3]  # rung 1: a plain proxy
+    assert with_standings(records, {"proxy": "params", "scheduler": "none"}) == records

@@ -341,7 +341,7 @@ def _print_proxies(pipeline: Any, finals: dict) -> None:
     from gtnas.analysis.rank import kendall_tau, spearman
     from gtnas.reports.search_report import final_scores, with_standings
 
-    records = with_standings(pipeline.study.records(), pipeline.study.config, pipeline.ranked())
+    records = with_standings(pipeline.study.records(), pipeline.study.config)
     pairs = {k: v for k, v in final_scores(records, finals).items() if len(v) > 2}
     if not pairs:
         return

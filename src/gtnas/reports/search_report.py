@@ -37,7 +37,7 @@ from gtnas.reports.teaching import draw_run_plots
 from gtnas.runtime.files import atomic_write_text
 from gtnas.runtime.metrics import MetricsLog
 from gtnas.runtime.run_folder import METRICS_FILE
-from gtnas.search.proxies.population import is_set_proxy
+from gtnas.search.proxies.population import is_set_proxy, population_scores
 from gtnas.search.study import Study, TrialRecord
 from gtnas.spaces import parse_genotype
 from gtnas.teachers.store import META as TEACHER_FILE
@@ -228,25 +228,27 @@ def search_curve(
     return _png(figure)
 
 
-def with_standings(
-    records: list[TrialRecord], config: dict[str, Any], ranked: list[TrialRecord] | None
-) -> list[TrialRecord]:
-    """``records`` with a rank-average proxy's score (as ``score`` and in ``scores``) its
-    standing among all the search scored (``ranked``: the pipeline's :meth:`ranked`), what the
-    search chose by, not the standing recorded when it came in; unchanged for a plain proxy or
-    a ladder (whose rungs rank apart)."""
-    proxy = str(config.get("proxy", ""))
-    if ranked is None or config.get("scheduler", "none") != "none":
-        return records
-    if not (proxy.startswith("rankavg:") and is_set_proxy(proxy)):
-        return records
-    standing = {r.number: r.score for r in ranked}
-    return [
-        replace(r, score=standing[r.number], scores={**r.scores, proxy: standing[r.number]})
-        if r.number in standing
-        else r
-        for r in records
-    ]
+def with_standings(records: list[TrialRecord], config: dict[str, Any]) -> list[TrialRecord]:
+    """``records`` with each rank-average proxy's score (as ``score`` and in ``scores``) its
+    standing among all that proxy scored (every completed evaluation of a plain search; a
+    ladder rung's evaluations), as the search ranks them at the end, not the standing recorded
+    when each came in; records of plain proxies unchanged."""
+    ladder = config.get("scheduler", "none") != "none"
+    rungs = (
+        [str(config.get("proxy", "")), *(config.get("ladder") or [])]
+        if ladder
+        else [str(config.get("proxy", ""))]
+    )
+    now: dict[int, TrialRecord] = {}
+    for rung, proxy in enumerate(rungs):
+        if not (proxy.startswith("rankavg:") and is_set_proxy(proxy)):
+            continue
+        on = [r for r in records if r.state == "COMPLETE" and (not ladder or r.rung == rung)]
+        for record, value in zip(on, population_scores(proxy, [r.scores for r in on]),
+                                 strict=True):  # fmt: skip
+            now[record.number] = replace(record, score=value,
+                                         scores={**record.scores, proxy: value})  # fmt: skip
+    return [now.get(r.number, r) for r in records]
 
 
 def final_scores(
@@ -384,7 +386,7 @@ def write_report(
         f"<b>{html.escape(str(config.get('strategy')))}</b>, {proxies}, seed {seed}.</p>"
     )
     order = completed if ranked is None else ranked
-    records = with_standings(records, config, ranked)
+    records = with_standings(records, config)
     parts = {
         "summary": summary,
         "teacher": teacher_section(config, folder),
