@@ -14,7 +14,8 @@ For each data set with a ground-truth set shipped in ``truth/`` (see truth/READM
    learning rate tuned once per K on the validation split), ``gtn:K``, the zero-cost proxies,
    the free floor (``params``, ``flops``) and the rank average of ``gtn:K`` and synflow.
    Scores are cached in studies under ``--runs`` and shared between presets: an interrupted
-   run resumes and a re-run scores nothing twice;
+   run resumes and a re-run scores nothing twice; every score is also kept as JSON under
+   ``--out``'s ``scores/`` (committed), so that a fresh machine reads them instead;
 3. Spearman and Kendall with the set's test accuracy (the mean of its seeds) over all
    architectures and over the proxy's top 50% (the paper's measure), 95% bootstrap intervals,
    each proxy's fraction of the set's noise ceiling (seed vs seed) and whether it beats the
@@ -48,6 +49,7 @@ from gtnas.config import merge_values
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
 RUNS = Path(__file__).parent / "runs" / "rankcorr"
+SCORES = "scores"  # under --out: every score as JSON (gtnas.analysis.score_archive)
 TRUTH = ROOT / "truth"
 DATASETS = ("mnist", "fashion-mnist")
 PAPER_SPEARMAN_TOP50 = 0.5582  # gtn:128 on the paper's CIFAR-10 set (GTN.md)
@@ -336,6 +338,7 @@ def measure(run: BenchmarkRun, truth: Any, teacher_dir: str | None) -> tuple[Any
         workers=preset["workers"],
         threads=preset["threads"],
         eval_examples=preset["eval_examples"],
+        archive=str(run.out / SCORES),  # the studies live on one machine; these in the repo
     )
 
     done = 0

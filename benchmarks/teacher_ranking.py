@@ -34,7 +34,9 @@ per core, before one run scores them all)
 Teachers are kept under ``--runs``; scores are cached in studies (one per proxy, seed and
 teacher) under ``--scores``, by default the rankcorr benchmark's store, so that the two score
 a baseline (real:K, zero-cost, params, flops) once, and a re-run on a grown set scores only the
-new architectures. Writes ``teacher_ranking.json`` (one ``teacher``
+new architectures; every score is also kept as JSON under ``--out``'s ``scores/`` (committed: a
+fresh machine reads them instead of scoring again; a teacher's scores only while its weights
+are the same, see ``benchmarks/teachers/``). Writes ``teacher_ranking.json`` (one ``teacher``
 record per variant, one ``proxy`` record per proxy, one ``ceiling`` record per data set) and a
 table, ``teacher_ranking.md``. Seeded; the machine is described in every record.
 """
@@ -53,7 +55,7 @@ import numpy as np
 
 from benchmarks.machine import describe_machine
 from benchmarks.rankcorr import RUNS as RANKCORR_RUNS
-from benchmarks.rankcorr import TRUTH
+from benchmarks.rankcorr import SCORES, TRUTH
 from benchmarks.results import argument_parser, machine_line, write_records
 from gtnas.analysis.ceiling import (
     FLOOR_PROXIES,
@@ -77,15 +79,24 @@ from gtnas.analysis.speedup import CurvePoint, calibration_seconds, compute_spee
 from gtnas.analysis.truthset import TruthSet, calibration_accuracies, load_truth
 from gtnas.config import config_from_dict, config_to_dict, merge_values
 from gtnas.meta.run import TeachRunConfig, run_meta_training
+from gtnas.meta.run_assessment import EVAL_FILE
 from gtnas.ranks import rank_average
+from gtnas.runtime.files import atomic_write_bytes
 from gtnas.runtime.metrics import MetricsLog
+from gtnas.runtime.run_folder import CONFIG_FILE, METRICS_FILE
+from gtnas.teachers.store import META, TENSORS
 
 CONFIG = Path(__file__).parent / "configs" / "teacher_ranking.json"
 VARIANT_OF = re.compile(r"^gtn:\d+ \(([^)]+)\)$")  # "gtn:32 (fixed-step)" -> its variant
 VARIANT_IN = re.compile(r"gtn:\d+ \(([^)]+)\)")  # the teacher a combination's gtn part uses
 RESULTS = Path(__file__).parent / "results"
+TEACHERS = "teachers"  # under --out
 AMORTISED_OVER = 1000  # evaluations a teacher's cost is shared out over (the issue's figure)
 RUNS = Path(__file__).parent / "runs" / "teacher_ranking"
+# A finished teacher's files, kept under --out's teachers/ (committed, about 4 MB each: the
+# run folders live on one machine, and the score archives name a teacher by its weights'
+# digest); the teacher's json last, so that a copy cut short is no finished teacher.
+KEPT = (CONFIG_FILE, METRICS_FILE, TENSORS, EVAL_FILE, META)
 
 
 def load_recipes(path: Path = CONFIG) -> dict[str, Any]:
@@ -128,14 +139,30 @@ def teacher_folder(variant: str, seed: int) -> str:
     return f"teacher-{variant}" + ("" if seed == 0 else f"-s{seed}")
 
 
-def train_teacher(config: TeachRunConfig, run_dir: Path) -> Path:
+def train_teacher(config: TeachRunConfig, run_dir: Path, kept: Path | None = None) -> Path:
     """Meta-train ``config`` into ``run_dir``, continuing it from its checkpoint if it exists
-    (a finished teacher is left as it is)."""
-    if not (run_dir / "teacher.json").is_file():
+    (a finished teacher is left as it is). ``kept``: a folder holding the finished teacher's
+    files (committed, see :data:`KEPT`): a run folder without the teacher takes them from it
+    instead of training, and a teacher trained here is copied there."""
+    if kept is not None and not (run_dir / META).is_file() and (kept / META).is_file():
+        print(f"[teacher_ranking] {run_dir.name}: the finished teacher in {kept}", flush=True)
+        _copy_files(kept, run_dir)
+    if not (run_dir / META).is_file():
         print(f"[teacher_ranking] meta-training {run_dir.name} ...", flush=True)
-        resume = (run_dir / "config.json").is_file()
+        resume = (run_dir / CONFIG_FILE).is_file()
         run_meta_training(config, run_dir, resume=resume, show_progress=False)
+    if kept is not None and not (kept / META).is_file():
+        _copy_files(run_dir, kept)
     return run_dir
+
+
+def _copy_files(source: Path, target: Path) -> None:
+    """Copy a finished teacher's :data:`KEPT` files in that order (a copy cut short lacks
+    teacher.json, so it is no finished teacher and is copied or trained again)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in KEPT:
+        if (source / name).is_file():
+            atomic_write_bytes(target / name, (source / name).read_bytes())
 
 
 def teacher_record(run_dir: Path, config: TeachRunConfig, truth: TruthSet) -> dict[str, Any]:
@@ -177,15 +204,18 @@ def measure_dataset(
     count = settings["calibration"]
     calibration_of(truth, count)  # enough architectures, or a clear stop before any training
     work = args.runs / preset / truth.dataset  # the teachers' folders: see main's --train-only
+    kept = args.out / TEACHERS / preset / truth.dataset  # their finished files, committed
     store = args.scores / truth.dataset  # the score cache, the rankcorr benchmark's too
     options = ScoringOptions(seed=args.seed, workers=settings["workers"],
                              threads=settings["threads"],
-                             eval_examples=settings["eval_examples"])  # fmt: skip
+                             eval_examples=settings["eval_examples"],
+                             archive=str(args.out / SCORES))  # fmt: skip
     teachers: dict[str, dict[str, Any]] = {}
     proxies: dict[str, tuple[str, Path]] = {}  # "gtn:32 (variant)" -> (gtn:32, its teacher)
     for variant in variants:
         config = teacher_config(recipes, preset, variant, truth, args.seed, args.device)
-        run_dir = train_teacher(config, work / teacher_folder(variant, args.seed))
+        folder = teacher_folder(variant, args.seed)
+        run_dir = train_teacher(config, work / folder, kept / folder)
         teachers[variant] = teacher_record(run_dir, config, truth)
         proxies[f"gtn:{config.teacher_options.inner_steps} ({variant})"] = (
             f"gtn:{config.teacher_options.inner_steps}",
@@ -620,8 +650,9 @@ def main(argv: list[str] | None = None) -> None:
             for variant in variants:
                 config = teacher_config(recipes, args.preset, variant, truth, args.seed,
                                         args.device)  # fmt: skip
-                folder = args.runs / args.preset / dataset / teacher_folder(variant, args.seed)
-                train_teacher(config, folder)
+                folder = teacher_folder(variant, args.seed)
+                kept = args.out / TEACHERS / args.preset / dataset / folder
+                train_teacher(config, args.runs / args.preset / dataset / folder, kept)
             print(f"[teacher_ranking] {dataset}: trained in {time.time() - start:.0f} s")
             continue
         records = measure_dataset(recipes, args.preset, variants, load_truth(path), args)

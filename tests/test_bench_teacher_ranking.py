@@ -141,6 +141,33 @@ def test_a_rerun_trains_and_scores_nothing_again(smoke: Path, run_benchmark) -> 
     assert again == {r["proxy"]: r["spearman_all"] for r in _records(smoke) if r.get("proxy")}
 
 
+def test_a_fresh_machine_reads_the_kept_teachers_and_scores(smoke: Path, run_benchmark) -> None:
+    """Run folders and score studies live on one machine; the teachers' files and every score
+    kept under --out (committed) let a fresh one judge again without training or scoring."""
+    kept = smoke / "teachers" / "smoke" / "mnist" / "teacher-fixed-step-rank"
+    assert {p.name for p in kept.iterdir()} >= {"teacher.json", "teacher.safetensors",
+                                                "config.json", "metrics.jsonl"}  # fmt: skip
+    archives = sorted((smoke / "scores").glob("*.json"))
+    assert any("-gtn-3-" in a.name for a in archives) and any(
+        "-real-3-" in a.name for a in archives
+    )
+    fresh = smoke / "fresh"
+    args = ["--preset", "smoke", "--variants", VARIANTS, "--truth-dir", str(smoke / "truth"),
+            "--out", str(smoke), "--runs", str(fresh / "runs"),
+            "--scores", str(fresh / "scores")]  # fmt: skip
+    before = _records(smoke)
+    run_benchmark("teacher_ranking", args, OMP_NUM_THREADS="1")
+    restored = fresh / "runs" / "smoke" / "mnist" / "teacher-fixed-step-rank"
+    assert (restored / "teacher.safetensors").read_bytes() == (
+        kept / "teacher.safetensors"
+    ).read_bytes()
+    assert not (restored / "checkpoints").exists()  # not trained here
+    with sqlite3.connect(fresh / "scores" / "mnist" / "studies.db") as db:
+        assert db.execute("select count(*) from trials").fetchone() == (0,)  # nothing scored
+    after = {r["proxy"]: r["spearman_all"] for r in _records(smoke) if r.get("proxy")}
+    assert after == {r["proxy"]: r["spearman_all"] for r in before if r.get("proxy")}
+
+
 def test_too_small_a_set_stops_before_training(benchmark_module, tmp_path: Path) -> None:
     bench: ModuleType = benchmark_module("teacher_ranking")
     from gtnas.analysis.truthset import load_truth

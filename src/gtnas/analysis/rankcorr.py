@@ -34,6 +34,7 @@ from gtnas.analysis.rank import (
     rank_correlations,
     spearman,
 )
+from gtnas.analysis.score_archive import ArchivedScore, read_archive, write_archive
 from gtnas.analysis.truthset import TruthSet
 from gtnas.errors import ConfigError, GtnasError
 from gtnas.meta.run import load_run_config
@@ -89,6 +90,8 @@ class ScoringOptions:
     eval_examples: int = 2000  # validation images a trained proxy learner is scored on
     real_lr: float | None = None  # fix the real:K learning rate (None: tuned per K)
     real_batch_size: int | None = None  # real:K's batch size (None: the search's default, 128)
+    archive: str | None = None  # a folder of JSON score archives read before scoring and
+    # kept up to date after (gtnas.analysis.score_archive): None, the studies alone
 
     def __post_init__(self) -> None:
         if self.eval_examples < 1:
@@ -284,12 +287,21 @@ def _score_with(
         name, out, config=config, storage=storage, show_progress=False, hooks=hooks
     )
     study = pipeline.study
-    if proxy.startswith("real") and options.real_lr is not None and not study.results("real_lr"):
+    archive = (
+        read_archive(Path(options.archive), name, proxy, options.eval_examples)
+        if options.archive
+        else None
+    )
+    if proxy.startswith("real") and not study.results("real_lr"):
         # the pipeline uses a recorded learning rate instead of tuning one
-        study.set_result("real_lr", 0, {"lr": options.real_lr, "given": True})
+        if options.real_lr is not None:
+            study.set_result("real_lr", 0, {"lr": options.real_lr, "given": True})
+        elif archive is not None and archive.real_lr is not None:
+            study.set_result("real_lr", 0, archive.real_lr)
     asked = [record.genotype for _, kind, record in study.events() if kind == "ask"]
     trials = study.records()
-    new = [g for g in truth.genotypes() if g not in {record.genotype for record in trials}]
+    known = {record.genotype for record in trials} | set(archive.records if archive else ())
+    new = [g for g in truth.genotypes() if g not in known]
     cut = sum(record.state == "RUNNING" for record in trials)  # left by a killed run
     if new or cut:
         # The list the study replays: what it asked, in that order, then the new architectures.
@@ -315,25 +327,35 @@ def _score_with(
     lowest = {
         r.genotype for r in study.records() if r.state == "FAIL" and r.error == minus_infinity
     }
-    scores: list[float | None] = []
-    seconds = []
-    costs: list[float | None] = []
     count = getattr(create_proxy(proxy), "repeats", 1)
     # each learner's accuracy, recorded by gtnas.search.executor as "<proxy>/repeat<r>"
     repeat_keys = [f"{proxy}/repeat{r}" for r in range(count)]
+    results: dict[str, ArchivedScore] = dict(archive.records) if archive else {}
+    for genotype, record in by_genotype.items():  # the study's own scores come first
+        found = [record.scores.get(key) for key in repeat_keys]
+        results[genotype] = ArchivedScore(
+            float(record.score),  # type: ignore[arg-type]
+            record.seconds,
+            [float(v) for v in found] if count > 1 and None not in found else None,
+        )
+    for genotype in lowest - set(by_genotype):
+        results[genotype] = ArchivedScore(-math.inf, None)
+    scores: list[float | None] = []
+    seconds = []
+    costs: list[float | None] = []
     repeats: list[list[float] | None] = []
     for genotype in truth.genotypes():
-        record = by_genotype.get(genotype)
-        if record is not None:
-            scores.append(float(record.score))  # type: ignore[arg-type]
-            seconds.append(record.seconds)
-            costs.append(record.seconds)
-        else:
-            scores.append(-math.inf if genotype in lowest else None)
-            costs.append(None)
-        found = [] if record is None else [record.scores.get(key) for key in repeat_keys]
-        repeats.append([float(v) for v in found] if found and None not in found else None)
+        result = results.get(genotype)
+        scores.append(None if result is None else result.score)
+        costs.append(None if result is None else result.seconds)
+        if result is not None and math.isfinite(result.score) and result.seconds is not None:
+            seconds.append(result.seconds)
+        repeats.append(None if result is None else result.repeats)
     recorded = study.results("real_lr")
+    if archive is not None:
+        archive.records = results
+        archive.real_lr = recorded.get(0, archive.real_lr)
+        write_archive(Path(options.archive), archive)  # type: ignore[arg-type]
     info: dict[str, Any] = {"real_lr": recorded[0]["lr"]} if 0 in recorded else {}
     if 0 in recorded and "seconds" in recorded[0]:
         info["real_lr_seconds"] = recorded[0]["seconds"]  # a one-off cost of a real:K search

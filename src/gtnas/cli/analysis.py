@@ -50,6 +50,11 @@ RealLr = Annotated[float, typer.Option(help="Fix the real:K learning rate (defau
 EvalExamples = Annotated[int, typer.Option(help=EVAL_EXAMPLES_HELP)]
 Resamples = Annotated[int, typer.Option(help="Bootstrap resamples for the 95% intervals.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")]
+ARCHIVE_HELP = (
+    "Also keep the scores as JSON here, one file per scoring study (small enough to commit); "
+    "a fresh machine reads them instead of scoring again."
+)
+Archive = Annotated[Path, typer.Option(help=ARCHIVE_HELP)]
 
 
 def _options(**values: Any) -> Any:
@@ -57,8 +62,9 @@ def _options(**values: Any) -> Any:
     options left unset take ScoringOptions' defaults)."""
     from gtnas.analysis.rankcorr import ScoringOptions
 
-    if values.get("teacher") is not None:
-        values["teacher"] = str(values["teacher"])
+    for key in ("teacher", "archive"):
+        if values.get(key) is not None:
+            values[key] = str(values[key])
     return ScoringOptions(**{k: v for k, v in values.items() if v is not None})
 
 
@@ -142,6 +148,7 @@ def rank_corr(
     real_lr: RealLr = None,
     real_batch_size: RealBatchSize = None,
     eval_examples: EvalExamples = 2000,
+    archive: Archive = None,
     resamples: Resamples = 1000,
     quiet: Quiet = False,
 ) -> None:
@@ -159,7 +166,7 @@ def rank_corr(
     options = _options(
         blueprint=blueprint, teacher=teacher, seed=seed, workers=workers, threads=threads,
         device=device, real_lr=real_lr, real_batch_size=real_batch_size,
-        eval_examples=eval_examples,
+        eval_examples=eval_examples, archive=archive,
     )  # fmt: skip
     from gtnas.analysis.ceiling import noise_ceiling, with_floor, yardstick_json
 
@@ -324,6 +331,7 @@ def speedup(
     ),
     real_batch_size: RealBatchSize = None,
     eval_examples: EvalExamples = 2000,
+    archive: Archive = None,
     resamples: Resamples = 1000,
     quiet: Quiet = False,
 ) -> None:
@@ -347,7 +355,7 @@ def speedup(
     options = _options(
         blueprint=blueprint, teacher=teacher, seed=seed, workers=workers, threads=threads,
         device=device, real_lr=real_lr, real_batch_size=real_batch_size,
-        eval_examples=eval_examples,
+        eval_examples=eval_examples, archive=archive,
     )  # fmt: skip
     truth_set, scores = _scored(truth, asked, out, options, storage, quiet)
     analysis = analyse_speedup(
@@ -440,6 +448,7 @@ def simulate(
     real_lr: RealLr = None,
     real_batch_size: RealBatchSize = None,
     eval_examples: EvalExamples = 2000,
+    archive: Archive = None,
     quiet: Quiet = False,
 ) -> None:
     """Simulated search on a truth set: random search with each proxy, paying its measured
@@ -471,7 +480,7 @@ def simulate(
     options = _options(
         blueprint=blueprint, teacher=teacher, seed=seed, workers=workers, threads=threads,
         device=device, real_lr=real_lr, real_batch_size=real_batch_size,
-        eval_examples=eval_examples,
+        eval_examples=eval_examples, archive=archive,
     )  # fmt: skip
     ladders = parse_ladders(ladder)
     if eta < 2:
