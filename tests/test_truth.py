@@ -320,6 +320,11 @@ def test_a_build_continues_from_its_exported_file_on_another_machine(tmp_path: P
     # adopting again changes nothing (the study holds the results now)
     again = build_truth(config, tmp_path / "there", name="set", adopt=partial)
     assert len(again.study.completed()) == 4
+    # a file continued on several machines names each once (it once listed one per session)
+    other = {**partial["machine"], "cpu": "another"}
+    visited = {**partial, "other_machines": [other, partial["machine"], other]}
+    elsewhere = build_truth(config, tmp_path / "elsewhere", name="set", adopt=visited)
+    assert truth_document(elsewhere.study)["other_machines"] == [other]
 
 
 def _untimed(document: dict) -> list[dict]:

@@ -194,7 +194,10 @@ def truth_document(study: Any) -> dict[str, Any]:
         "failures": failures,
         "records": records,
     }
-    others = [s for s in sessions[1:] if s != document["machine"]]
+    others: list[dict[str, Any]] = []
+    for session in sessions[1:]:  # each machine once: a build resumed there many times
+        if session != document["machine"] and session not in others:
+            others.append(session)
     if others:  # a build resumed elsewhere: its seconds mix machines
         document["other_machines"] = others
     return document
