@@ -63,7 +63,7 @@ HEAD3 = {"channels": 16, "cells_per_stage": 1, "head_pool": 3}
 # The long-horizon, two-seed truth sets (truth/README.md): the yardstick of the "long" presets.
 LONG_TRUTH = {
     "fashion-mnist": "fashion-mnist-nb201-n100-e7-search-head3-s2.json",
-    "mnist": "mnist-nb201-n100-e7-search-head3-s2-first40.json",
+    "mnist": "mnist-nb201-n40-e7-search-head3-s2.json",
 }
 # The real:K curve on them: from a few steps to the paper's 1,200 (the truth trains 2,730).
 LONG_KS = (16, 32, 64, 128, 256, 512, 1200)
