@@ -358,7 +358,7 @@ def saturation_lines(rows: list[dict[str, Any]], architectures: int) -> list[str
     """Per budget, how many random searches scored every architecture of the set: those return
     their proxy's best of the whole set, so the set's size, not the budget, bounds them and the
     table cannot separate them."""
-    from gtnas.analysis.simulate import format_duration
+    from gtnas.runtime.durations import format_duration
 
     random = [r for r in rows if r["policy"].startswith("random+")]
     parts = []
@@ -378,7 +378,7 @@ def saturation_lines(rows: list[dict[str, Any]], architectures: int) -> list[str
 
 
 def render_table(all_records: list[dict[str, Any]]) -> str:
-    from gtnas.analysis.simulate import format_duration
+    from gtnas.runtime.durations import format_duration
 
     records = [r for r in all_records if r["kind"] == "search_budget"]
     real = [r for r in all_records if r["kind"] == "search_budget_real"]
@@ -455,7 +455,7 @@ def render_table(all_records: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from gtnas.analysis.simulate import parse_duration
+    from gtnas.runtime.durations import parse_duration
 
     parser = argument_parser(__doc__)
     parser.add_argument("--budgets", default="10m,30m,100m")

@@ -154,7 +154,7 @@ def record_key(record: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def render_table(records: list[dict[str, Any]]) -> str:
-    from gtnas.analysis.simulate import format_duration
+    from gtnas.runtime.durations import format_duration
 
     lines = [
         "# Simulated-search benchmark",
@@ -197,7 +197,7 @@ def render_table(records: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> None:
     import json
 
-    from gtnas.analysis.simulate import parse_duration
+    from gtnas.runtime.durations import parse_duration
 
     parser = argument_parser(__doc__)
     parser.add_argument("--budgets", default="10m,30m,100m")

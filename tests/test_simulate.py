@@ -12,7 +12,6 @@ import pytest
 from gtnas.analysis.simulate import (
     LadderPolicy,
     SearchPolicy,
-    parse_duration,
     policies_for,
     run_simulation,
     simulate,
@@ -20,6 +19,7 @@ from gtnas.analysis.simulate import (
 )
 from gtnas.cli.app import main
 from gtnas.errors import ConfigError
+from gtnas.runtime.durations import parse_duration
 from pictures import assert_picture
 
 TRUTH = np.array([0.90, 0.95, 0.80, 0.97, 0.85, 0.92])

@@ -40,7 +40,6 @@ non-finite component fails in a search, and here is paid and never returned.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -384,32 +383,6 @@ def setup_seconds(
     if meta_seconds and any(proxy_needs_teacher(p) for p in parts):
         total += meta_seconds
     return total
-
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d)?\s*$")
-_UNITS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> float:
-    """``"90s"``, ``"30m"``, ``"1.5h"``, ``"600"`` (seconds) -> seconds."""
-    match = _DURATION.match(str(text))
-    if match is None:
-        raise ConfigError(
-            f"cannot read the duration {text!r}: write a number with s, m, h or d, e.g. 30m"
-        )
-    seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    if seconds <= 0:
-        raise ConfigError(f"a duration must be positive, got {text!r}")
-    return seconds
-
-
-def format_duration(seconds: float) -> str:
-    """Seconds as the shortest of ``45s``, ``10m``, ``1.5h``."""
-    if seconds < 120:
-        return f"{seconds:.3g}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.3g}m"
-    return f"{seconds / 3600:.3g}h"
 
 
 @dataclass

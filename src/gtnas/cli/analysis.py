@@ -459,15 +459,11 @@ def simulate(
     Scores come from the same cached scoring studies as rank-corr (a re-run costs nothing).
     """
     from gtnas.analysis.ceiling import with_floor
-    from gtnas.analysis.simulate import (
-        format_duration,
-        parse_duration,
-        run_simulation,
-        setup_seconds,
-    )
+    from gtnas.analysis.simulate import run_simulation, setup_seconds
     from gtnas.analysis.speedup import teacher_cost_seconds
     from gtnas.analysis.truthset import load_truth
     from gtnas.reports.proxy_plots import plot_regret_curves
+    from gtnas.runtime.durations import format_duration, parse_duration
     from gtnas.runtime.files import atomic_write_text
     from gtnas.search.proxies.population import plain_proxies
 

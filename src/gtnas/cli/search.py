@@ -108,8 +108,8 @@ def search(
 
     An existing --study resumes where it stopped.
     """
-    from gtnas.analysis.simulate import parse_duration
     from gtnas.analysis.truthset import calibration_accuracies, load_truth
+    from gtnas.runtime.durations import parse_duration
     from gtnas.search.pipeline import SearchConfig, SearchPipeline, default_study_name
     from gtnas.search.proxies.population import is_set_proxy
 

@@ -119,14 +119,27 @@ def build(
     from gtnas.search.study import Study, default_storage
 
     url = storage or default_storage(out)
+    from gtnas.search.truth_build import record_of
+    from gtnas.search.truth_pace import BuildPace
+
+    pace = BuildPace.for_build(truth_config)  # the time left, printed after each architecture
     done = 0  # finished evaluations in the study, for the [done/n] counter
     # With no --study the default name is known only now: look it up once more for the counter.
     if existing is not None or (study is None and _existing_study(name, out, storage) is not None):
         records = Study.open(name, url, config=None, decision_sizes={}).records()
         done = sum(r.state in ("COMPLETE", "FAIL") and r.error != "interrupted" for r in records)
+        for r in records if pace is not None else []:
+            if r.state == "COMPLETE":
+                pace.add(record_of(r.scores, truth_config.proxy, r.genotype))
+            elif r.state == "FAIL" and r.error != "interrupted":
+                pace.failed.add(r.genotype)
     if adopt is not None and done == 0:
         done = len(adopt.get("records", [])) + len(adopt.get("failures", []))
         console.print(f"continuing from the {done} architectures in {export}", highlight=False)
+        for r in adopt.get("records", []) if pace is not None else []:
+            pace.add(r)
+        if pace is not None:
+            pace.failed.update(f["genotype"] for f in adopt.get("failures", []))
 
     def on_result(record: TrialRecord) -> None:
         nonlocal done
@@ -145,6 +158,13 @@ def build(
                 text += "  (val by seed: " + ", ".join(f"{v:.2f}%" for v in each) + ")"
         else:
             text = f"failed: {record.error}"
+        if pace is not None:
+            if record.score is not None and test is not None:
+                pace.add(record_of(record.scores, truth_config.proxy, record.genotype))
+            else:
+                pace.failed.add(record.genotype)
+            estimate = pace.describe()
+            text += f"  {estimate}" if estimate else ""
         line = f"[{done}/{truth_config.n}] {record.genotype}  {text}"
         console.print(line, highlight=False, soft_wrap=True, markup=False)
 
