@@ -54,6 +54,12 @@ def test_the_build_prints_its_time_left(tmp_path: Path, mnist, capsys) -> None:
     assert all("left" not in line for line in lines[:2])  # fewer than 3 finished: no rate
     assert "left (2 architectures, 2 trainings, priced by their FLOPs)" in lines[2]
     assert "left (1 architecture, 1 training," in lines[3] and "left" not in lines[4]
+    # a larger build continued: where it stands is printed before any new training
+    args = ["truth", "build", "--study", "truth-mnist-nb201-n5-e1-tiny", "--n", "7",
+            "--out", str(tmp_path)]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert out.index("left (2 architectures, 2 trainings") < out.index("[6/7]")
 
 
 def test_a_smaller_build_samples_the_first_architectures_of_a_larger_one() -> None:

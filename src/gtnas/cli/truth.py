@@ -140,6 +140,9 @@ def build(
             pace.add(r)
         if pace is not None:
             pace.failed.update(f["genotype"] for f in adopt.get("failures", []))
+    estimate = "" if pace is None or quiet else pace.describe()
+    if estimate:  # where the build stands before its first new training
+        console.print(estimate, highlight=False)
 
     def on_result(record: TrialRecord) -> None:
         nonlocal done
