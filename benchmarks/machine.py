@@ -9,22 +9,16 @@ from typing import Any
 
 import torch
 
+from gtnas.runtime.machine import cpu_capability, cpu_name
+
 
 def describe_machine() -> dict[str, Any]:
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
     memory_gb = None
     with contextlib.suppress(ValueError, OSError):
         memory_gb = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
     return {
-        "cpu": cpu,
+        "cpu": cpu_name(),
+        "cpu_capability": cpu_capability(),  # AVX512 / AVX2: 4x apart on one "AMD EPYC" name
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "memory_gb": memory_gb,

@@ -67,3 +67,23 @@ def test_a_smaller_build_samples_the_first_architectures_of_a_larger_one() -> No
     space = create_space("nb201")
     small = TruthConfig(dataset="mnist", n=4)
     assert sample(small, space) == sample(dataclasses.replace(small, n=10), space)[:4]
+
+
+def test_a_session_on_another_machine_sets_its_own_pace() -> None:
+    """Three trainings of this session at 4x the earlier seconds per FLOP: what is left is
+    priced at this session's rate, not at the median of all."""
+    from gtnas.search.truth_pace import BuildPace
+
+    config = TruthConfig(dataset="mnist", n=10, seeds=1, workers=1)
+    genotypes = sample(config, create_space("nb201"))
+    pace = BuildPace(config, lambda genotype: 100.0)
+    for genotype in genotypes[:3]:
+        pace.add({"genotype": genotype, "seconds": 100.0, "flops": 100.0})
+    before = pace.left()
+    for genotype in genotypes[3:5]:
+        pace.add({"genotype": genotype, "seconds": 400.0, "flops": 100.0}, now=True)
+    assert before is not None and before.seconds == pytest.approx(7 * 100.0)
+    # two of this session: the median of all five (three at 1 s per FLOP, two at 4)
+    assert pace.left().seconds == pytest.approx(5 * 100.0)
+    pace.add({"genotype": genotypes[5], "seconds": 400.0, "flops": 100.0}, now=True)
+    assert pace.left().seconds == pytest.approx(4 * 400.0)  # three: this session's rate

@@ -163,7 +163,7 @@ def build(
             text = f"failed: {record.error}"
         if pace is not None:
             if record.score is not None and test is not None:
-                pace.add(record_of(record.scores, truth_config.proxy, record.genotype))
+                pace.add(record_of(record.scores, truth_config.proxy, record.genotype), now=True)
             else:
                 pace.failed.add(record.genotype)
             estimate = pace.describe()

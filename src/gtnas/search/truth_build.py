@@ -53,6 +53,7 @@ import torch
 
 from gtnas.config import config_from_dict, config_to_dict
 from gtnas.errors import ConfigError, GtnasError
+from gtnas.runtime.machine import cpu_capability, cpu_name
 from gtnas.search.executor import ContextSpec, create_executor
 from gtnas.search.proxies.final_training import (
     RECIPE_KEY,
@@ -191,16 +192,9 @@ def truth_config_of(stored: dict[str, Any], *, study: str = "") -> TruthConfig:
 def machine_description(config: TruthConfig, threads: int) -> dict[str, Any]:
     """Where a build session ran: what the recorded seconds mean."""
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return {
-        "cpu": cpu,
+        "cpu": cpu_name(),
+        "cpu_capability": cpu_capability(),
         "cores": os.cpu_count(),
         "platform": platform.platform(),
         "python": platform.python_version(),

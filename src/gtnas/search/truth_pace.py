@@ -41,10 +41,9 @@ def time_left(
     ``finished``: genotype -> (seconds of one training, its network's FLOPs); ``flops_of``
     gives an architecture's FLOPs at the build's blueprint (:func:`network_flops`).
     """
-    rates = [seconds / flops for seconds, flops in finished.values() if seconds > 0 and flops > 0]
-    if len(rates) < MIN_FINISHED:
+    if sum(seconds > 0 and flops > 0 for seconds, flops in finished.values()) < MIN_FINISHED:
         return None
-    rate = median(rates)
+    rate = _rate(finished)
     every = len(config.training_seeds)
     seconds, architectures, trainings = 0.0, 0, 0
     for index, genotype in enumerate(sample(config, space)):
@@ -55,6 +54,13 @@ def time_left(
         architectures += 1
         trainings += count
     return TimeLeft(seconds / max(1, config.workers), architectures, trainings)
+
+
+def _rate(finished: Mapping[str, tuple[float, float]]) -> float:
+    """The median seconds per FLOP of finished trainings."""
+    return median(
+        seconds / flops for seconds, flops in finished.values() if seconds > 0 and flops > 0
+    )
 
 
 def network_flops(
@@ -92,6 +98,9 @@ class BuildPace:
         self.flops_of = flops_of
         self.finished: dict[str, tuple[float, float]] = {}
         self.failed: set[str] = set()
+        # finished in this session: on another machine the pace can differ several fold (two
+        # "AMD EPYC" machines here trained 4x apart), so these set it once there are enough
+        self.current: dict[str, tuple[float, float]] = {}
 
     @classmethod
     def for_build(cls, config: TruthConfig) -> BuildPace | None:
@@ -108,14 +117,21 @@ class BuildPace:
             return None
         return cls(config, network_flops(config, spec.image_shape, spec.num_classes))
 
-    def add(self, record: Mapping[str, Any]) -> None:
-        """A truth-file record (:func:`gtnas.search.truth_build.record_of`)."""
+    def add(self, record: Mapping[str, Any], *, now: bool = False) -> None:
+        """A truth-file record (:func:`gtnas.search.truth_build.record_of`); ``now``: trained
+        in this session."""
         genotype = record["genotype"]
         flops = record.get("flops") or self.flops_of(genotype)
         self.finished[genotype] = (float(record["seconds"]), float(flops))
+        if now:
+            self.current[genotype] = self.finished[genotype]
 
     def left(self) -> TimeLeft | None:
-        return time_left(self.config, self.space, self.finished, self.flops_of, failed=self.failed)
+        left = time_left(self.config, self.space, self.finished, self.flops_of, failed=self.failed)
+        if left is None or len(self.current) < MIN_FINISHED:
+            return left
+        rate = _rate(self.current) / _rate(self.finished)  # this session's pace over all's
+        return TimeLeft(left.seconds * rate, left.architectures, left.trainings)
 
     def describe(self) -> str:
         """``about 4.6h left (35 architectures, 70 trainings)``, or "" without an estimate."""
