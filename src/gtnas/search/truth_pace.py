@@ -14,7 +14,11 @@ from dataclasses import dataclass
 from statistics import median
 from typing import Any
 
+from gtnas.data.catalog import resolve
+from gtnas.errors import GtnasError
+from gtnas.runtime.durations import format_duration
 from gtnas.search.truth_build import TruthConfig, sample
+from gtnas.spaces import create_space
 from gtnas.spaces.base import parse_genotype
 from gtnas.training.measure import count_flops
 
@@ -91,8 +95,6 @@ class BuildPace:
     build`` prints after each architecture)."""
 
     def __init__(self, config: TruthConfig, flops_of: Callable[[str], float]) -> None:
-        from gtnas.spaces import create_space
-
         self.config = config
         self.space = create_space(config.space, config.space_options)
         self.flops_of = flops_of
@@ -106,9 +108,6 @@ class BuildPace:
     def for_build(cls, config: TruthConfig) -> BuildPace | None:
         """None where the data set's image shape is not known before loading it (a user's
         folder): no estimate then."""
-        from gtnas.data.catalog import resolve
-        from gtnas.errors import GtnasError
-
         try:
             spec = resolve(config.dataset)
         except GtnasError:
@@ -135,8 +134,6 @@ class BuildPace:
 
     def describe(self) -> str:
         """``about 4.6h left (35 architectures, 70 trainings)``, or "" without an estimate."""
-        from gtnas.runtime.durations import format_duration
-
         left = self.left()
         if left is None or left.architectures == 0:
             return ""
