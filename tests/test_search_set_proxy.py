@@ -15,6 +15,7 @@ from gtnas.errors import ConfigError
 from gtnas.search.ladder import Entry, LadderState, create_scheduler
 from gtnas.search.pipeline import SearchConfig, SearchPipeline
 from gtnas.search.proxies.population import finite_parts, plain_proxies, population_scores
+from gtnas.search.strategies import STRATEGIES
 from gtnas.search.study import Study, default_storage
 
 PROXY = "rankavg:params+synflow"
@@ -152,3 +153,41 @@ def test_the_report_reads_a_rank_average_by_its_standing_among_all() -> None:
     assert [laddered[0].score, laddered[2].score] == pytest.approx(list(rung0))
     assert laddered[1] == records[1] and laddered[3] == records[3]  # rung 1: a plain proxy
     assert with_standings(records, {"proxy": "params", "scheduler": "none"}) == records
+
+
+@pytest.mark.parametrize("strategy", ["evolution", "tpe"])
+def test_a_strategy_is_retold_the_standings_and_a_resumed_search_matches(
+    tmp_path: Path, mnist, monkeypatch: pytest.MonkeyPatch, strategy: str
+) -> None:
+    """After each result the strategy hears every scored architecture's standing among all
+    scored so far (SciPy's ranks), and a search stopped twice and resumed replays those
+    re-tellings: it proposes and records what an uninterrupted one does."""
+    heard: list[dict[str, float]] = []
+    cls = STRATEGIES.get(strategy)
+    original = cls.restand
+
+    def spy(self, scores) -> None:
+        heard.append(dict(scores))
+        original(self, scores)
+
+    options = {"population": 4, "sample_size": 2} if strategy == "evolution" else {
+        "startup_trials": 4}  # fmt: skip
+    with monkeypatch.context() as patch:
+        patch.setattr(cls, "restand", spy)
+        whole = _pipeline(tmp_path / "whole", strategy=strategy, strategy_options=options)
+        whole.search(None)
+    completed = sorted(whole.study.completed(), key=lambda r: r.number)
+    columns = [[r.scores[p] for r in completed] for p in ("params", "synflow")]
+    assert len(heard) == len(completed)
+    assert heard[-1] == pytest.approx(
+        dict(zip([r.genotype for r in completed], _reference(columns), strict=True))
+    )
+    cut = _pipeline(tmp_path / "cut", strategy=strategy, strategy_options=options)
+    for stop in (3, 5):
+        cut.search(None, stop_after=stop)
+    cut.search(None)
+
+    def trace(study: Study) -> list[tuple[str, float | None]]:
+        return [(r.genotype, r.score) for r in sorted(study.records(), key=lambda r: r.number)]
+
+    assert trace(cut.study) == trace(whole.study)

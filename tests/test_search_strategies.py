@@ -111,3 +111,42 @@ def test_unknown_strategy_and_bad_options_are_named() -> None:
         create_strategy("annealing", space, 0)
     with pytest.raises(ConfigError, match=r"evolution\.populaton"):
         create_strategy("evolution", space, 0, {"populaton": 5})
+
+
+def _distance(space, a, b) -> int:
+    return sum(x != y for x, y in zip(space.to_decisions(a), space.to_decisions(b), strict=True))
+
+
+def test_evolution_holds_tournaments_on_the_standings_now() -> None:
+    """A set proxy's standing moves as the population grows: the tournament compares the
+    members' scores as re-told, not as first told."""
+    space = create_space("nb201")
+    strategy = create_strategy("evolution", space, 0, {"population": 2, "sample_size": 2})
+    first, second = strategy.ask(), strategy.ask()
+    assert _distance(space, first, second) >= 3  # a child of one is told apart from the other
+    strategy.tell(first, 1.0)  # the best of one
+    strategy.tell(second, 0.75)
+    strategy.restand({space.format(first): 0.5, space.format(second): 1.0})
+    assert [s for _, s in strategy.population] == [0.5, 1.0]
+    child = strategy.ask()  # both members in the tournament: the parent is `second` now
+    assert _distance(space, child, second) == 1
+
+
+def test_tpe_models_the_standings_now() -> None:
+    space = create_space("nb201")
+    strategy = create_strategy("tpe", space, 0, {"startup_trials": 2})
+    genotypes = [strategy.ask() for _ in range(4)]
+    for genotype, score in zip(genotypes, [0.25, 0.5, 0.75, 1.0], strict=True):
+        strategy.tell(genotype, score)
+    late = strategy.ask()  # asked before the re-telling, told after it
+    now = [1.0, 0.75, 0.5, 0.25]
+    strategy.restand({space.format(g): s for g, s in zip(genotypes, now, strict=True)})
+    strategy.tell(late, 0.6)
+    strategy.ask()
+    modelled = {
+        tuple(t.params[d.name] for d in space.decisions()): t.value
+        for t in strategy.study.trials
+        if t.state.name == "COMPLETE"
+    }
+    expected = {tuple(space.to_decisions(g)): s for g, s in zip(genotypes, now, strict=True)}
+    assert modelled == {**expected, tuple(space.to_decisions(late)): 0.6}

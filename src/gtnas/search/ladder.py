@@ -48,6 +48,7 @@ from gtnas.search.proxies.population import (
     is_set_proxy,
     plain_proxies,
     population_scores,
+    standings,
 )
 from gtnas.search.runner import (
     MAX_FAILURES_IN_A_ROW,
@@ -106,6 +107,16 @@ class LadderState:
         if self.proxies and is_set_proxy(self.proxies[rung]):
             return population_scores(self.proxies[rung], [e.scores for e in entries])
         return [float(e.score) for e in entries]  # type: ignore[arg-type]
+
+    def scores_now(self) -> dict[str, float | None]:
+        """Every architecture on the ladder -> its latest entry's score now (a set proxy's:
+        its standing among its rung's finished evaluations today, not when it came in;
+        ``None`` until it has one), what a repeated proposal of it is told."""
+        values: dict[int, float] = {}  # entry's order -> its score now
+        for rung, bracket in {(e.rung, e.bracket) for e in self.entries}:
+            done = [e for e in self.on(rung, bracket) if e.done and e.score is not None]
+            values.update(zip((e.order for e in done), self.standing(rung, done), strict=True))
+        return {e.genotype: values.get(e.order, e.score) for e in self.entries}
 
     def reached(self, genotype: str, rung: int, bracket: int = 0) -> bool:
         return any(e.genotype == genotype for e in self.on(rung, bracket))
@@ -259,7 +270,11 @@ def run_ladder(
 
     A rung's proxy may be a set proxy (``rankavg:gtn:64+synflow``): the evaluation runs its
     components, the value recorded is the architecture's standing among the rung's finished
-    evaluations and itself, and promotions rank the rung anew each time."""
+    evaluations and itself, and promotions rank the rung anew each time; the strategy is
+    re-told the standings of the rung's architectures after each of its results
+    (:meth:`~gtnas.search.strategies.Strategy.restand`). The architectures it drew are the
+    only ones on their first rung (promotions go higher), so a replay rebuilds those
+    populations from its tells alone."""
     keys = record_keys(space)
     study.interrupt_running()
     state, seq = _restore(study, space, strategy, len(rungs))
@@ -342,6 +357,10 @@ def run_ladder(
                                      proxy=proxy)  # fmt: skip
             if tells:
                 strategy.tell(parse_recorded(space, entry.genotype), entry.score)
+                if entry.score is not None and is_set_proxy(proxy):
+                    done = [e for e in state.on(entry.rung, entry.bracket)
+                            if e.done and e.score is not None]  # fmt: skip
+                    strategy.restand(standings(proxy, [(e.genotype, e.scores) for e in done]))
             new_results += 1
             if on_result is not None:
                 on_result(record)
@@ -372,7 +391,7 @@ def _draw(
 ) -> tuple[str, int]:
     """A new architecture from the strategy; a repeat of one already on the ladder is recorded
     as a duplicate (as the plain search does) and the strategy told its known score."""
-    known = {e.genotype: e.score for e in state.entries}
+    known = state.scores_now()
     for _ in range(10_000):
         genotype = strategy.ask()
         seq += 1
@@ -405,6 +424,7 @@ def _restore(
         if record.sampled:
             state.sampled[entry.bracket] = state.sampled.get(entry.bracket, 0) + 1
     seq = 0
+    drawn: dict[tuple[int, int], list[tuple[str, dict[str, float]]]] = {}  # (rung, bracket)
     for event_seq, kind, record in study.events():
         seq = event_seq
         if kind == "ask":
@@ -412,4 +432,8 @@ def _restore(
         else:
             told = record.told if record.state == "PRUNED" else record.score
             strategy.tell(parse_recorded(space, record.genotype), told)
+            if record.state == "COMPLETE" and record.proxy and is_set_proxy(record.proxy):
+                group = drawn.setdefault((int(record.rung or 0), int(record.bracket or 0)), [])
+                group.append((record.genotype, record.scores))
+                strategy.restand(standings(record.proxy, group))
     return state, seq

@@ -21,6 +21,7 @@ from gtnas.search.proxies.population import (
     is_set_proxy,
     plain_proxies,
     population_scores,
+    standings,
 )
 from gtnas.search.strategies import Strategy
 from gtnas.search.study import Study, TrialRecord
@@ -63,11 +64,16 @@ def run_search(
     and :meth:`~gtnas.search.pipeline.SearchPipeline.top` ranks the whole population again."""
     keys = record_keys(space)
     cut = study.interrupt_running()
-    seq, mismatches = _replay(study, space, strategy)
+    seq, mismatches = _replay(study, space, strategy, proxies[0])
     genotypes: dict[int, Any] = {}  # in-flight trial -> genotype object
     completed = study.completed()
     scores: dict[str, float] = {r.genotype: r.score for r in completed}  # type: ignore[misc]
     population = [r.scores for r in completed]  # every completed evaluation's proxy scores
+    set_proxy = is_set_proxy(proxies[0])
+    # A set proxy's standings move as the population grows: a repeat is told the standing now.
+    told = [(r.genotype, r.scores) for r in completed]
+    if set_proxy:
+        scores.update(standings(proxies[0], told))
     in_flight: dict[str, int] = {}  # genotype string -> trial number
     evaluated_proxies = plain_proxies(proxies)
 
@@ -143,6 +149,11 @@ def run_search(
                         f"{record.error} (the study keeps every result; fix and resume it)"
                     )
             strategy.tell(genotype, record.score)
+            if set_proxy and record.state == "COMPLETE":
+                told.append((record.genotype, record.scores))
+                now = standings(proxies[0], told)
+                scores.update(now)
+                strategy.restand(now)
             evaluated += 1
             new_results += 1
             if on_result is not None:
@@ -189,9 +200,12 @@ def _finish(
     )
 
 
-def _replay(study: Study, space: SearchSpace, strategy: Strategy) -> tuple[int, int]:
-    """Feed the recorded history back into a fresh strategy; returns (last seq, mismatches)."""
+def _replay(study: Study, space: SearchSpace, strategy: Strategy, proxy: str) -> tuple[int, int]:
+    """Feed the recorded history back into a fresh strategy, re-telling a set ``proxy``'s
+    standings after each result as the search did; returns (last seq, mismatches)."""
     seq, mismatches = 0, 0
+    set_proxy = is_set_proxy(proxy)
+    told: list[tuple[str, dict[str, float]]] = []
     for event_seq, kind, record in study.events():
         seq = event_seq
         genotype = parse_recorded(space, record.genotype)
@@ -201,6 +215,9 @@ def _replay(study: Study, space: SearchSpace, strategy: Strategy) -> tuple[int, 
                 mismatches += 1
         else:
             strategy.tell(genotype, record.told if record.state == "PRUNED" else record.score)
+            if set_proxy and record.state == "COMPLETE":
+                told.append((record.genotype, record.scores))
+                strategy.restand(standings(proxy, told))
     if mismatches:
         warnings.warn(
             f"{mismatches} replayed proposals differ from the study's record (was the code or "

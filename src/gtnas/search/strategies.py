@@ -15,12 +15,21 @@ crash by replaying the recorded events in order (see :mod:`gtnas.search.study`).
   with an entropy bonus.
 - ``tpe``: Optuna's Tree-structured Parzen Estimator over the decisions (its own in-memory
   study; the persistent record of a search is kept by the study, not here).
+
+Under a set proxy (``rankavg:gtn:32+synflow``) a score is a standing among the architectures
+scored so far, so the scores told earlier move as the population grows: an architecture that
+was the best of three is told 1.0 and may stand at 0.6 among fifty. The search calls
+``strategy.restand(scores)`` after each result with every told architecture's standing now;
+evolution's tournaments and TPE's good/bad split then compare standings on one population.
+REINFORCE keeps what it was told: its gradient steps were taken on the standing at the time
+(a quantile among those seen, a usual shaped reward).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -50,6 +59,10 @@ class Strategy(ABC):
 
     def tell(self, genotype: Any, score: float | None) -> None:  # noqa: B027 (optional hook)
         """The proxy score of an evaluated genotype (``None``: its evaluation failed)."""
+
+    def restand(self, scores: Mapping[str, float]) -> None:  # noqa: B027 (optional hook)
+        """The scores told so far have changed (a set proxy's standings, see the module's
+        doc): ``scores`` maps each scored genotype's ``space.format`` text to its score now."""
 
 
 STRATEGIES: Registry[type[Strategy]] = Registry("search strategy")
@@ -113,6 +126,12 @@ class RegularizedEvolution(Strategy):
         self.population.append((genotype, score))
         if len(self.population) > self.config.population:
             self.population.popleft()  # aging: the oldest dies, however good it is
+
+    def restand(self, scores: Mapping[str, float]) -> None:
+        self.population = deque(
+            (genotype, scores.get(self.space.format(genotype), score))
+            for genotype, score in self.population
+        )
 
 
 @dataclass(frozen=True)
@@ -218,20 +237,56 @@ class TPESearch(Strategy):
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.decisions = space.decisions()
+        # Every told trial: its decisions, the genotype's text and its score (None: failed),
+        # from which restand() rebuilds the in-memory study with the scores of now.
+        self.history: list[tuple[dict[str, int], str, float | None]] = []
+        self.generation = 0  # studies built so far (restand() asks for a new one)
+        self.stale = False
+        self.study = self._new_study()
+        # canonical string -> open trials, each with the generation of the study that asked it
+        self.pending: dict[str, list[tuple[int, Any]]] = {}
+
+    def _new_study(self) -> Any:
+        import optuna
+
+        # A sampler per study, seeded by the generation: a fresh one keeps no cache of an
+        # earlier study's trials, and a replay after a crash builds the same ones.
         sampler = optuna.samplers.TPESampler(
-            seed=derive_seed(seed, "tpe") % 2**32,
+            seed=derive_seed(self.seed, "tpe", self.generation) % 2**32,
             n_startup_trials=self.config.startup_trials,
             multivariate=self.config.multivariate,
         )
-        self.study = optuna.create_study(direction="maximize", sampler=sampler)
-        self.decisions = space.decisions()
-        self.pending: dict[str, list[Any]] = {}  # canonical string -> open optuna trials
+        return optuna.create_study(direction="maximize", sampler=sampler)
+
+    def _rebuild(self) -> None:
+        import optuna
+
+        self.generation += 1
+        self.study = self._new_study()
+        spaces = {
+            d.name: optuna.distributions.CategoricalDistribution(list(range(len(d))))
+            for d in self.decisions
+        }
+        self.study.add_trials(
+            [
+                optuna.trial.create_trial(params=params, distributions=spaces, value=score)
+                if score is not None
+                else optuna.trial.create_trial(
+                    params=params, distributions=spaces, state=optuna.trial.TrialState.FAIL
+                )
+                for params, _, score in self.history
+            ]
+        )
+        self.stale = False
 
     def ask(self) -> Any:
+        if self.stale:
+            self._rebuild()
         trial = self.study.ask()
         choices = [trial.suggest_categorical(d.name, list(range(len(d)))) for d in self.decisions]
         genotype = self.space.from_decisions(choices)
-        self.pending.setdefault(self.space.to_string(genotype), []).append(trial)
+        self.pending.setdefault(self.space.to_string(genotype), []).append((self.generation, trial))
         return genotype
 
     def tell(self, genotype: Any, score: float | None) -> None:
@@ -240,11 +295,21 @@ class TPESearch(Strategy):
         trials = self.pending.get(self.space.to_string(genotype))
         if not trials:
             return  # not proposed by this strategy (e.g. a seeded architecture): nothing to do
-        trial = trials.pop(0)
-        if score is None:
+        generation, trial = trials.pop(0)
+        params = {d.name: int(trial.params[d.name]) for d in self.decisions}
+        self.history.append((params, self.space.format(genotype), score))
+        if generation != self.generation:
+            self.stale = True  # asked by a study since replaced: the next ask rebuilds
+        elif score is None:
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
         else:
             self.study.tell(trial, score)
+
+    def restand(self, scores: Mapping[str, float]) -> None:
+        history = [(p, text, scores.get(text, s) if s is not None else None)
+                   for p, text, s in self.history]  # fmt: skip
+        if history != self.history:
+            self.history, self.stale = history, True
 
 
 @dataclass(frozen=True)

@@ -60,3 +60,13 @@ def population_scores(spec: str, population: Sequence[Mapping[str, float]]) -> l
     columns = [[float(scores[part]) for scores in population] for part in proxy.components]
     size = len(population)
     return [float(value) / size for value in proxy.combine(columns)]
+
+
+def standings(spec: str, evaluated: Sequence[tuple[str, Mapping[str, float]]]) -> dict[str, float]:
+    """Each of ``evaluated`` (genotype text, its scores) scored by ``spec`` among them all: for
+    a set proxy the standings a strategy is re-told as its population grows
+    (:meth:`gtnas.search.strategies.Strategy.restand`). A genotype listed twice keeps the
+    later's."""
+
+    values = population_scores(spec, [scores for _, scores in evaluated])
+    return {text: value for (text, _), value in zip(evaluated, values, strict=True)}
