@@ -85,8 +85,10 @@ class TruthConfig:
     The defaults are the shipped long-horizon sets' recipe (truth/README.md): nb201 at the
     ``search-head3`` blueprint (the network proxies and GTN learners use too), 100
     architectures, 7 epochs of the whole 50,000-image training split (2,730 SGD steps of 128,
-    21 times the paper's 128-step proxy), two seeds each: about 340 s per training on one CPU
-    thread, so about 9.5 hours per data set with 2 workers on 2 cores.
+    21 times the paper's 128-step proxy), two seeds each. A training's seconds vary tenfold
+    with the cell's FLOPs (:mod:`gtnas.search.truth_pace`): about 18 hours per data set with
+    2 workers on the 2 cores that trained most of the shipped set, 5 times that on a slower
+    machine (the pilot's first three cells, at about 340 s a training, suggested 9.5).
     """
 
     dataset: str = "mnist"

@@ -9,7 +9,7 @@ load), times its trainings (every seed, or one past ``seeds_for``), spread over 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from statistics import median
 from typing import Any
@@ -17,12 +17,15 @@ from typing import Any
 from gtnas.data.catalog import resolve
 from gtnas.errors import GtnasError
 from gtnas.runtime.durations import format_duration
-from gtnas.search.truth_build import TruthConfig, sample
+from gtnas.search.truth_build import TruthConfig, record_of, sample
 from gtnas.spaces import create_space
 from gtnas.spaces.base import parse_genotype
 from gtnas.training.measure import count_flops
 
 MIN_FINISHED = 3  # finished trainings before a rate is trusted
+# This session's finished trainings before its pace replaces the build's: machines of one name
+# ran these trainings 5x apart, while one machine's rate varies by tens of percent across cells.
+MIN_SESSION = 1
 
 
 @dataclass(frozen=True)
@@ -125,9 +128,24 @@ class BuildPace:
         if now:
             self.current[genotype] = self.finished[genotype]
 
+    def add_trials(self, records: Iterable[Any]) -> None:
+        """A study's trial records (:class:`gtnas.search.study.TrialRecord`) from earlier
+        sessions: the finished ones priced, the failed ones (not cut off) left out."""
+        for r in records:
+            if r.state == "COMPLETE":
+                self.add(record_of(r.scores, self.config.proxy, r.genotype))
+            elif r.state == "FAIL" and r.error != "interrupted":
+                self.failed.add(r.genotype)
+
+    def add_document(self, document: Mapping[str, Any]) -> None:
+        """A truth file's records and failures (a build continued from its file)."""
+        for record in document.get("records", []):
+            self.add(record)
+        self.failed.update(f["genotype"] for f in document.get("failures", []))
+
     def left(self) -> TimeLeft | None:
         left = time_left(self.config, self.space, self.finished, self.flops_of, failed=self.failed)
-        if left is None or len(self.current) < MIN_FINISHED:
+        if left is None or len(self.current) < MIN_SESSION:
             return left
         rate = _rate(self.current) / _rate(self.finished)  # this session's pace over all's
         return TimeLeft(left.seconds * rate, left.architectures, left.trainings)
