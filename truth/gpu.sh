@@ -50,12 +50,13 @@ prepare() {
 }
 
 build() { # build DATASET FILE EXTRA...: one truth build, continuing FILE, exported to $OUT
+    # (each build its own study database: two processes writing one SQLite file can lock)
     local dataset=$1 file=$2 out
     shift 2
     out="$OUT/$(basename "$file")"
     [ -f "$file" ] && [ ! -f "$out" ] && cp "$file" "$out"
     timeout -k 30 "$DEADLINE" "$PY" -m gtnas truth build --dataset "$dataset" \
-        --device "$DEVICE" --workers "$WORKERS" --export "$out" --out /tmp/gtnas-truth "$@" \
+        --device "$DEVICE" --workers "$WORKERS" --export "$out" --out "/tmp/gtnas-truth-$dataset" "$@" \
         >"$OUT/$dataset.log" 2>&1 || echo "$dataset build ended with status $? (124: the deadline)"
 }
 
