@@ -80,20 +80,25 @@ def test_a_search_records_standings_and_ranks_all_it_scored(tmp_path: Path, mnis
     assert [r.score for r in top] == pytest.approx(sorted(final, reverse=True)[:4])
 
 
-def test_a_set_proxy_search_stopped_and_resumed_matches(tmp_path: Path, mnist) -> None:
-    whole = _pipeline(tmp_path / "whole", strategy="evolution",
-                      strategy_options={"population": 4, "sample_size": 2})  # fmt: skip
-    whole.search(None)
-    cut = _pipeline(tmp_path / "cut", strategy="evolution",
-                    strategy_options={"population": 4, "sample_size": 2})  # fmt: skip
+def _stopped_and_resumed(tmp_path: Path, **overrides) -> SearchPipeline:
+    """The same search run in three sessions: stopped after 3 and 5 more results, resumed."""
+    cut = _pipeline(tmp_path, **overrides)
     for stop in (3, 5):
         cut.search(None, stop_after=stop)
     cut.search(None)
+    return cut
 
-    def trace(study: Study) -> list[tuple[str, float | None]]:
-        return [(r.genotype, r.score) for r in sorted(study.completed(), key=lambda r: r.number)]
 
-    assert trace(cut.study) == trace(whole.study)
+def _trace(records: list) -> list[tuple[str, float | None]]:
+    return [(r.genotype, r.score) for r in sorted(records, key=lambda r: r.number)]
+
+
+def test_a_set_proxy_search_stopped_and_resumed_matches(tmp_path: Path, mnist) -> None:
+    evolution = {"strategy": "evolution", "strategy_options": {"population": 4, "sample_size": 2}}
+    whole = _pipeline(tmp_path / "whole", **evolution)
+    whole.search(None)
+    cut = _stopped_and_resumed(tmp_path / "cut", **evolution)
+    assert _trace(cut.study.completed()) == _trace(whole.study.completed())
 
 
 def test_successive_halving_promotes_by_the_rank_average_of_the_rung() -> None:
@@ -182,12 +187,5 @@ def test_a_strategy_is_retold_the_standings_and_a_resumed_search_matches(
     assert heard[-1] == pytest.approx(
         dict(zip([r.genotype for r in completed], _reference(columns), strict=True))
     )
-    cut = _pipeline(tmp_path / "cut", strategy=strategy, strategy_options=options)
-    for stop in (3, 5):
-        cut.search(None, stop_after=stop)
-    cut.search(None)
-
-    def trace(study: Study) -> list[tuple[str, float | None]]:
-        return [(r.genotype, r.score) for r in sorted(study.records(), key=lambda r: r.number)]
-
-    assert trace(cut.study) == trace(whole.study)
+    cut = _stopped_and_resumed(tmp_path / "cut", strategy=strategy, strategy_options=options)
+    assert _trace(cut.study.records()) == _trace(whole.study.records())

@@ -68,12 +68,12 @@ def run_search(
     genotypes: dict[int, Any] = {}  # in-flight trial -> genotype object
     completed = study.completed()
     scores: dict[str, float] = {r.genotype: r.score for r in completed}  # type: ignore[misc]
-    population = [r.scores for r in completed]  # every completed evaluation's proxy scores
+    # every completed evaluation's proxy scores, by genotype, in the order they came in
+    population = {r.genotype: r.scores for r in completed}
     set_proxy = is_set_proxy(proxies[0])
     # A set proxy's standings move as the population grows: a repeat is told the standing now.
-    told = [(r.genotype, r.scores) for r in completed]
     if set_proxy:
-        scores.update(standings(proxies[0], told))
+        scores.update(standings(proxies[0], list(population.items())))
     in_flight: dict[str, int] = {}  # genotype string -> trial number
     evaluated_proxies = plain_proxies(proxies)
 
@@ -138,7 +138,7 @@ def run_search(
             in_flight.pop(record.genotype, None)
             if record.state == "COMPLETE":
                 scores[record.genotype] = record.score  # type: ignore[assignment]
-                population.append(record.scores)
+                population[record.genotype] = record.scores
                 failures_in_a_row = 0
             elif record.error is not None and not record.error.startswith("non-finite"):
                 # an exception (a broken set-up), not an architecture with a non-finite score
@@ -150,8 +150,7 @@ def run_search(
                     )
             strategy.tell(genotype, record.score)
             if set_proxy and record.state == "COMPLETE":
-                told.append((record.genotype, record.scores))
-                now = standings(proxies[0], told)
+                now = standings(proxies[0], list(population.items()))
                 scores.update(now)
                 strategy.restand(now)
             evaluated += 1
@@ -172,7 +171,7 @@ def _finish(
     study: Study,
     result: EvaluationResult,
     proxy: str,
-    population: list[dict[str, float]],
+    population: dict[str, dict[str, float]],
     seq: int,
 ) -> TrialRecord:
     """Record one evaluation: complete with ``proxy``'s score (among ``population``, the
@@ -183,7 +182,7 @@ def _finish(
         study.fail(number, error, tell_seq=seq)
         return TrialRecord(number, study.genotype_of(number), "FAIL", None, 0.0, error=error)
     if is_set_proxy(proxy):
-        score = population_scores(proxy, [*population, result.scores])[-1]
+        score = population_scores(proxy, [*population.values(), result.scores])[-1]
     else:
         score = float(result.scores[proxy])
     seconds = sum(result.seconds.values())
