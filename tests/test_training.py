@@ -7,6 +7,7 @@ trains a registered space's tiny network the same way.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import itertools
 import json
@@ -397,6 +398,56 @@ def test_a_registered_space_trains_on_mnist(tmp_path, small_mnist):
     # from chance (loss ln 10 = 2.30, accuracy 0.1) towards learning digits
     assert epochs[-1]["train_loss"] < epochs[0]["train_loss"] < math.log(10) + 0.2
     assert epochs[-1]["train_accuracy"] > 0.25 and result.flops > 0
+
+
+def test_a_registered_space_resumes_bit_for_bit_with_channels_last_weights(tmp_path, small_mnist):
+    """nb201 trains with channels_last weights; a checkpoint stores them (and the momentum)
+    contiguous, and the resumed run must still match an uninterrupted one bit for bit."""
+    space, genotype = _registered_space()
+    config = dataclasses.replace(QUICK, blueprint="tiny", batch_size=64, log_every_steps=0)
+    whole = train_network(space, genotype, small_mnist, config, tmp_path / "whole",
+                          show_progress=False)  # fmt: skip
+    run = tmp_path / "pieces"
+    train_network(space, genotype, small_mnist, config, run, show_progress=False,
+                  stop_after_steps=5)  # fmt: skip
+    final = train_network(space, genotype, small_mnist, config, run, resume=True,
+                          show_progress=False)  # fmt: skip
+    assert final.finished and final.steps == whole.steps == 16
+    resumed, unbroken = (
+        load_file(run / "model.safetensors"),
+        load_file(tmp_path / "whole" / "model.safetensors"),
+    )
+    assert resumed.keys() == unbroken.keys()
+    for name, tensor in unbroken.items():
+        assert tensor.is_contiguous(), name  # files do not depend on the training layout
+        assert torch.equal(resumed[name], tensor), name
+    assert final.test_accuracy == whole.test_accuracy
+
+
+def test_restored_momentum_takes_its_parameters_layout():
+    from gtnas.training.trainer import _match_layouts
+
+    space, genotype = _registered_space()
+    dataset = _fake_dataset((1, 8, 8))
+    config = dataclasses.replace(QUICK, blueprint="tiny")
+    network = build_network(space, genotype, dataset, config).to(memory_format=torch.channels_last)
+    optimizer = make_optimizer(network, config)
+    backup = [b.clone() for b in network.buffers()]
+    train_step(network, optimizer, dataset.train.images[:8], dataset.train.labels[:8], 0.1,
+               config, backup)  # fmt: skip
+    convolution = next(p for p in network.parameters() if p.ndim == 4 and p.shape[1] > 1)
+    assert convolution.is_contiguous(memory_format=torch.channels_last)
+    # what a checkpoint gives back: every buffer contiguous
+    saved = copy.deepcopy(optimizer.state_dict())
+    for state in saved["state"].values():
+        state["momentum_buffer"] = state["momentum_buffer"].contiguous()
+    restored = make_optimizer(network, config)
+    restored.load_state_dict(saved)
+    _match_layouts(restored)
+    for parameter in network.parameters():
+        buffer = restored.state[parameter]["momentum_buffer"]
+        assert buffer.stride() == parameter.stride()
+        assert torch.equal(buffer, optimizer.state[parameter]["momentum_buffer"])
 
 
 # Every edge a 3x3 convolution but one skip: a cell that learns quickly even 4 channels wide.
