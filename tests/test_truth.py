@@ -327,6 +327,31 @@ def test_a_build_continues_from_its_exported_file_on_another_machine(tmp_path: P
     assert truth_document(elsewhere.study)["other_machines"] == [other]
 
 
+def test_each_seed_says_which_machine_trained_it(tmp_path: Path, toy, monkeypatch) -> None:
+    import gtnas.search.truth_build as truth_build
+
+    config = dataclasses.replace(toy, seeds=2)
+    path = tmp_path / "set.json"
+    first = build_truth(config, tmp_path / "here", name="set", stop_after=2)
+    write_truth(truth_document(first.study), path)
+    here = truth_build.machine_description(config, 1)
+    there = {**here, "cpu": "another"}
+    monkeypatch.setattr(truth_build, "machine_description", lambda *_: there)
+    # resumed twice elsewhere, from the file: the two later sessions are one machine
+    build_truth(config, tmp_path / "there", name="set", adopt=json.loads(path.read_text()),
+                stop_after=1)  # fmt: skip
+    second = build_truth(config, tmp_path / "there", name="set")
+    document = truth_document(second.study)
+    assert document["machine"] == here and document["other_machines"] == [there]
+    trained_on = [[s["machine"] for s in r["seeds"]] for r in document["records"]]
+    assert trained_on == [[0, 0], [0, 0], [1, 1], [1, 1]]
+    write_truth(document, path)
+    assert [[s.machine for s in r.seeds] for r in load_truth(path).records] == trained_on
+    # a fresh study adopting the file keeps every seed's machine
+    adopted = build_truth(config, tmp_path / "fresh", name="set", adopt=document)
+    assert _untimed(truth_document(adopted.study)) == _untimed(document)
+
+
 def _untimed(document: dict) -> list[dict]:
     """A truth document's records without their seconds (which no two runs share)."""
     return [

@@ -14,13 +14,15 @@ read by ``gtnas rank-corr``, ``gtnas speedup`` and ``gtnas simulate``. Format 2:
                   "seconds": 340.2, "train_seconds": 301.0, "parameters": 132346,
                   "flops": 33200000, "steps": 2730,
                   "seeds": [{"seed": 0, "val_accuracy": 0.912, "test_accuracy": 0.903,
-                             "seconds": 181.0, "train_seconds": 172.1}, ...]}, ...]}
+                             "seconds": 181.0, "train_seconds": 172.1, "machine": 0},
+                            ...]}, ...]}
 
 A record's ``val_accuracy`` and ``test_accuracy`` are the means over its seeds (what proxies
 are correlated with by default); ``seconds`` (wall time, the closing validation and test passes
-left out) and ``train_seconds`` (optimiser steps) are the mean of one training. Format 1 (the
-first sets: one seed, no ``seeds``) still reads, each record as one seed of the set's seed.
-Accuracies are fractions in [0, 1].
+left out) and ``train_seconds`` (optimiser steps) are the mean of one training. A seed's
+``machine`` says where it trained (0: ``machine``, k: ``other_machines[k-1]``; absent in the
+records written before builds noted it). Format 1 (the first sets: one seed, no ``seeds``)
+still reads, each record as one seed of the set's seed. Accuracies are fractions in [0, 1].
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ class SeedResult:
     seed: int
     val_accuracy: float
     test_accuracy: float
+    # where it trained: 0 the file's "machine", k its other_machines[k-1]; None: not recorded
+    # (the files' first records, and format 1)
+    machine: int | None = None
 
 
 @dataclass(frozen=True)
@@ -160,7 +165,10 @@ def truth_document(study: Any) -> dict[str, Any]:
     config = truth_config_of(study.config, study=study.name)
     proxy = config.proxy
     finished = sorted(study.completed(), key=lambda r: r.number)
-    records = [record_of(r.scores, proxy, r.genotype) for r in finished]
+    sessions = [value for _, value in sorted(study.results("machine").items())]
+    machines = _distinct(sessions)  # the file's machine (first) and other_machines
+    session_machine = {i: machines.index(m) for i, m in enumerate(sessions) if m in machines}
+    records = [record_of(r.scores, proxy, r.genotype, session_machine) for r in finished]
     if not records:
         raise GtnasError(f"truth build {study.name!r} has no finished trainings yet")
     failures = [
@@ -168,7 +176,6 @@ def truth_document(study: Any) -> dict[str, Any]:
         for r in sorted(study.records(), key=lambda r: r.number)
         if r.state == "FAIL" and r.error != "interrupted"
     ]
-    sessions = [value for _, value in sorted(study.results("machine").items())]
     steps = [r["steps"] for r in records if "steps" in r]
     document: dict[str, Any] = {
         "format": TRUTH_FORMAT,
@@ -186,7 +193,7 @@ def truth_document(study: Any) -> dict[str, Any]:
         "complete": len(records) + len(failures) >= config.n,
         "recipe": config_to_dict(config.recipe()),
         "build": config_to_dict(config),
-        "machine": sessions[0] if sessions else {},
+        "machine": machines[0] if machines else {},
         "study": study.name,
         "gtnas": __version__,
         "n": len(records),
@@ -194,13 +201,18 @@ def truth_document(study: Any) -> dict[str, Any]:
         "failures": failures,
         "records": records,
     }
-    others: list[dict[str, Any]] = []
-    for session in sessions[1:]:  # each machine once: a build resumed there many times
-        if session != document["machine"] and session not in others:
-            others.append(session)
-    if others:  # a build resumed elsewhere: its seconds mix machines
-        document["other_machines"] = others
+    if len(machines) > 1:  # a build resumed elsewhere: its seconds mix machines
+        document["other_machines"] = machines[1:]
     return document
+
+
+def _distinct(sessions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each machine once, in order of first use: a build resumed there many times."""
+    machines: list[dict[str, Any]] = []
+    for session in sessions:
+        if session and session not in machines:
+            machines.append(session)
+    return machines
 
 
 def write_truth(document: dict[str, Any], path: Path) -> Path:
@@ -277,7 +289,12 @@ def _record(item: dict[str, Any], set_seed: int) -> TruthRecord:
     val, test = float(item["val_accuracy"]), float(item["test_accuracy"])
     if "seeds" in item:  # format 2
         seeds = tuple(
-            SeedResult(int(s["seed"]), float(s["val_accuracy"]), float(s["test_accuracy"]))
+            SeedResult(
+                int(s["seed"]),
+                float(s["val_accuracy"]),
+                float(s["test_accuracy"]),
+                None if s.get("machine") is None else int(s["machine"]),
+            )
             for s in item["seeds"]
         )
     else:  # format 1: one training, with the set's seed

@@ -60,6 +60,7 @@ from gtnas.search.proxies.final_training import (
     RUNS_KEY,
     SEEDED_KEY,
     SEEDS_KEY,
+    SESSION_KEY,
     default_truth_recipe,
 )
 from gtnas.search.runner import record_keys, run_search
@@ -275,6 +276,7 @@ def build_truth(
             RECIPE_KEY: config_to_dict(config.recipe()),
             RUNS_KEY: str((folder / "train").resolve()),
             SEEDS_KEY: config.training_seeds,
+            SESSION_KEY: session,
             SEEDED_KEY: None
             if config.seeds_for is None
             else sample(config, space)[: config.seeds_for],
@@ -321,24 +323,34 @@ def sample(config: TruthConfig, space: Any, count: int | None = None) -> list[st
 # --- a record's scores, as the study holds them and as the truth file writes them ------------
 
 
-def record_of(scores: dict[str, float], proxy: str, genotype: str) -> dict[str, Any]:
+def record_of(
+    scores: dict[str, float],
+    proxy: str,
+    genotype: str,
+    machines: dict[int, int] | None = None,
+) -> dict[str, Any]:
     """A truth-file record (format 2) of a finished trial's ``scores``: the mean accuracies
-    over its seeds, the mean seconds of one training, and each seed's own."""
+    over its seeds, the mean seconds of one training, and each seed's own. ``machines`` maps a
+    build session to the file's machine index (0: its ``machine``, k: ``other_machines[k-1]``):
+    each seed trained in a known session then says where (``"machine": k``)."""
     seeds = sorted(
         int(key[len(f"{proxy}/seed") :].partition("/")[0])
         for key in scores
         if key.startswith(f"{proxy}/seed") and key.endswith("/val_accuracy")
     )
-    per_seed = [
-        {
+    per_seed = []
+    for seed in seeds:
+        item: dict[str, Any] = {
             "seed": seed,
             "val_accuracy": scores[f"{proxy}/seed{seed}/val_accuracy"],
             "test_accuracy": scores[f"{proxy}/seed{seed}/test_accuracy"],
             "seconds": round(scores[f"{proxy}/seed{seed}/wall_seconds"], 3),
             "train_seconds": round(scores[f"{proxy}/seed{seed}/train_seconds"], 3),
         }
-        for seed in seeds
-    ]
+        session = scores.get(f"{proxy}/seed{seed}/session")
+        if session is not None and machines is not None and int(session) in machines:
+            item["machine"] = machines[int(session)]
+        per_seed.append(item)
     record: dict[str, Any] = {
         "genotype": genotype,
         "val_accuracy": scores[proxy],
@@ -375,6 +387,8 @@ def scores_of(record: dict[str, Any], proxy: str) -> dict[str, float]:
         scores[f"{prefix}/test_accuracy"] = float(item["test_accuracy"])
         scores[f"{prefix}/wall_seconds"] = float(item["seconds"])
         scores[f"{prefix}/train_seconds"] = float(item["train_seconds"])
+        if "machine" in item:  # adopt_records numbers the file's machines as sessions
+            scores[f"{prefix}/session"] = float(item["machine"])
     return scores
 
 

@@ -28,6 +28,9 @@ RECIPE_KEY = "train_recipe"  # ContextSpec.extra: the FinalTrainConfig (as a dic
 RUNS_KEY = "train_root"  # ContextSpec.extra: the folder holding one run folder per architecture
 SEEDS_KEY = "train_seeds"  # ContextSpec.extra: every architecture's training seeds
 SEEDED_KEY = "seeded"  # ContextSpec.extra: genotypes trained with every seed (None: all)
+# ContextSpec.extra: the truth build's session (the index of its "machine" result), recorded
+# with each seed's training as where it ran: one set can be trained on several machines.
+SESSION_KEY = "build_session"
 
 
 def default_truth_recipe() -> FinalTrainConfig:
@@ -93,12 +96,17 @@ class TrainProxy(Proxy):
                 continue
             folder = run_folder_name(context, genotype, training_seed if multi_seed else None)
             outcomes.append(_train(context, genotype, config, Path(root) / folder))
-        return _mean_outcome(seeds, outcomes) if multi_seed else outcomes[0]
+        if not multi_seed:
+            return outcomes[0]
+        return _mean_outcome(seeds, outcomes, context.extra.get(SESSION_KEY))
 
 
-def _mean_outcome(seeds: list[int], outcomes: list[tuple[float, dict]]) -> tuple[float, dict]:
+def _mean_outcome(
+    seeds: list[int], outcomes: list[tuple[float, dict]], session: int | None = None
+) -> tuple[float, dict]:
     """The seeds' mean validation accuracy, with the mean test accuracy and each seed's own
-    accuracies and seconds as details (``seed<S>/val_accuracy``, ...)."""
+    accuracies and seconds as details (``seed<S>/val_accuracy``, ...), and the build
+    ``session`` that trained them (``seed<S>/session``) when given."""
     details: dict[str, Any] = {
         "test_accuracy": sum(d["test_accuracy"] for _, d in outcomes) / len(outcomes),
         "train_seconds": sum(d["train_seconds"] for _, d in outcomes),
@@ -113,6 +121,8 @@ def _mean_outcome(seeds: list[int], outcomes: list[tuple[float, dict]]) -> tuple
         details[f"seed{seed}/val_accuracy"] = val
         for key in ("test_accuracy", "train_seconds", "wall_seconds"):
             details[f"seed{seed}/{key}"] = detail[key]
+        if session is not None:
+            details[f"seed{seed}/session"] = int(session)
     return sum(val for val, _ in outcomes) / len(outcomes), details
 
 
