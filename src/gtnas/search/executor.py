@@ -28,6 +28,7 @@ from gtnas.data import load_dataset
 from gtnas.errors import ConfigError
 from gtnas.meta.run import teacher_from_run
 from gtnas.runtime.device import resolve_device
+from gtnas.runtime.orphans import exit_with_parent
 from gtnas.search.proxies import ProxyContext, create_proxy
 from gtnas.spaces import create_space, parse_genotype
 
@@ -175,6 +176,7 @@ class InlineExecutor(Executor):
 
 def _worker_init(threads: int) -> None:
     torch.set_num_threads(threads)
+    exit_with_parent()  # a killed driver leaves no worker training on (gtnas.runtime.orphans)
 
 
 class ProcessExecutor(Executor):
