@@ -6,12 +6,13 @@ runs, and where a step's time goes. Minutes, not the hours of a training.
 
 Per cell of the truth file (`--truth`): milliseconds per SGD step on one thread at the
 long sets' recipe (`search-head3`, batch 128 of 28x28 images, SGD with Nesterov momentum and
-weight decay, gradient clipping), in PyTorch's default memory format and in channels-last,
-interleaved so that a drift of the machine hits both; the seconds a whole training
-(`steps` of the file) would take at that pace, against the seconds the file recorded for the
-cell. Their ratio is how much slower (above 1) this machine is than the ones that trained the
-set, and the build's time left (`gtnas.search.truth_pace`, priced at the file's rate) times
-the median ratio is what the rest costs here. The first cell's step is profiled (the top
+weight decay, gradient clipping), with the weights channels-last as the trainer keeps them and
+contiguous as it kept them before (the first 72 cells of the Fashion-MNIST set), interleaved so
+that a drift of the machine hits both; the seconds a whole training (`steps` of the file)
+would take at the trainer's pace, against the seconds the file recorded for the cell. Their
+ratio is how much slower (above 1) this machine is than the ones that trained the set, and the
+build's time left (`gtnas.search.truth_pace`, priced at the file's rate) times the median
+ratio is what the rest costs here. The first cell's step is profiled (the top
 operators by their own time). Random images and labels: a step's cost does not depend on
 what the network has learned (no subnormal values were found in a trained cell's weights,
 momentum or activations; docs/experiments.md, seventh session).
@@ -36,8 +37,8 @@ BATCH = 128
 
 def time_cell(record: dict[str, Any], document: dict[str, Any], repeats: int, seed: int,
               profile: bool) -> dict[str, Any]:  # fmt: skip
-    """Milliseconds per step of one cell, default and channels-last, ``repeats`` rounds of 4
-    steps each after 2 warm-up steps."""
+    """Milliseconds per step of one cell, weights channels-last (the trainer's layout) and
+    contiguous, ``repeats`` rounds of 4 steps each after 2 warm-up steps."""
     import torch
 
     from benchmarks.machine import describe_machine
@@ -69,7 +70,7 @@ def time_cell(record: dict[str, Any], document: dict[str, Any], repeats: int, se
         backup = [b.clone() for b in network.buffers()]
         return lambda: train_step(network, optimizer, batch, labels, 0.01, config, backup)
 
-    variants = {"default": stepper(False), "channels_last": stepper(True)}
+    variants = {"channels_last": stepper(True), "contiguous": stepper(False)}
     for step in variants.values():
         step(), step()
     seconds: dict[str, list[float]] = {name: [] for name in variants}
@@ -86,25 +87,26 @@ def time_cell(record: dict[str, Any], document: dict[str, Any], repeats: int, se
 
         with torch_profile() as prof:
             for _ in range(3):
-                variants["default"]()
+                variants["channels_last"]()
         events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
         total = sum(e.self_cpu_time_total for e in events) or 1.0
         top = [{"op": e.key, "share": e.self_cpu_time_total / total} for e in events[:6]]
     steps = int(record.get("steps") or document.get("steps") or 0)
     recorded = min(s["train_seconds"] for s in record["seeds"]) if record.get("seeds") else None
-    predicted = ms["default"] / 1000 * steps
+    predicted = ms["channels_last"] / 1000 * steps
     return {
         "truth": document.get("name", ""),
         "genotype": record["genotype"],
         "flops": record.get("flops"),
         "repeats": repeats,
-        "ms_per_step": ms["default"],
-        "ms_per_step_channels_last": ms["channels_last"],
+        "ms_per_step": ms["channels_last"],  # as gtnas.training.trainer trains
+        "ms_per_step_contiguous": ms["contiguous"],
         "ms_per_step_all": {name: [1000 * s for s in v] for name, v in seconds.items()},
         "training_seconds": predicted,
         "recorded_training_seconds": recorded,
         "slower_than_recorded": predicted / recorded if recorded else None,
         "profile": top,
+        "profile_layout": "channels_last",  # the variant profiled
         "seed": seed,
         "machine": describe_machine(),
     }
@@ -135,7 +137,7 @@ def render_table(records: list[dict[str, Any]]) -> str:
     lines = [
         "# A truth training's step on this machine (one thread, batch 128)",
         "",
-        "| truth file | cell | MFLOPs | ms/step | channels-last | a training here | recorded "
+        "| truth file | cell | MFLOPs | ms/step | contiguous weights | a training here | recorded "
         "| slower than recorded | build left here |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -146,7 +148,7 @@ def render_table(records: list[dict[str, Any]]) -> str:
         left = r.get("build_left_here")
         lines.append(
             f"| {r['truth']} | `{r['genotype']}` | {flops} | {r['ms_per_step']:.0f} "
-            f"| {r['ms_per_step_channels_last']:.0f} | {r['training_seconds']:.0f} s "
+            f"| {r['ms_per_step_contiguous']:.0f} | {r['training_seconds']:.0f} s "
             f"| {f'{recorded:.0f} s' if recorded else '-'} "
             f"| {f'{ratio:.1f}x' if ratio else '-'} "
             f"| {f'{left / 3600:.1f} h' if left is not None else '-'} |"
@@ -157,7 +159,9 @@ def render_table(records: list[dict[str, Any]]) -> str:
             lines += ["", f"Where a step's time goes (`{r['genotype']}`): {shares}."]
     lines += [
         "",
-        "A training here: ms/step x the file's steps. Slower than recorded: that against the "
+        "ms/step: weights channels-last, as the trainer keeps them; contiguous weights: as it "
+        "kept them before. A training here: ms/step x the file's steps. Slower than recorded: "
+        "that against the "
         "fastest seed the file recorded for the cell. Build left here: the build's time left at "
         "the file's rate (`gtnas.search.truth_pace`, 2 workers) x the median ratio.",
         "",
