@@ -132,21 +132,78 @@ def test_evolution_holds_tournaments_on_the_standings_now() -> None:
     assert _distance(space, child, second) == 1
 
 
+def _tpe_good_set(strategy: Any, space: Any) -> set[tuple[int, ...]]:
+    """The decisions of the trials Optuna's own TPE split puts in the good set of the
+    strategy's study now (its private splitter: the reference the strategy must agree with)."""
+    from optuna.samplers._tpe.sampler import _split_trials, default_gamma
+    from optuna.trial import TrialState
+
+    finished = strategy.study.get_trials(states=(TrialState.COMPLETE,))
+    good, _ = _split_trials(strategy.study, finished, default_gamma(len(finished)))
+    return {tuple(t.params[d.name] for d in space.decisions()) for t in good}
+
+
 def test_tpe_models_the_standings_now() -> None:
     space = create_space("nb201")
     strategy = create_strategy("tpe", space, 0, {"startup_trials": 2})
-    genotypes = [strategy.ask() for _ in range(4)]
-    for genotype, score in zip(genotypes, [0.25, 0.5, 0.75, 1.0], strict=True):
+    genotypes = [strategy.ask() for _ in range(12)]
+    first = [i / 12 for i in range(12)]  # told in turn: the last two are the good set (2 of 12)
+    for genotype, score in zip(genotypes, first, strict=True):
         strategy.tell(genotype, score)
-    late = strategy.ask()  # asked before the re-telling, told after it
-    now = [1.0, 0.75, 0.5, 0.25]
-    strategy.restand({space.format(g): s for g, s in zip(genotypes, now, strict=True)})
-    strategy.tell(late, 0.6)
     strategy.ask()
+    assert strategy.generation == 0
+    key = [tuple(space.to_decisions(g)) for g in genotypes]
+    assert _tpe_good_set(strategy, space) == {key[10], key[11]}
+    # re-told without changing the two best: the study keeps its trials (no rebuild)
+    kept = {space.format(g): s / 2 if i < 10 else s for i, (g, s) in
+            enumerate(zip(genotypes, first, strict=True))}  # fmt: skip
+    strategy.restand(kept)
+    late = strategy.ask()  # asked before the next re-telling, told after it
+    assert strategy.generation == 0
+    # re-told so that the first two lead: the next ask models them as the good set
+    now = {space.format(g): 1.0 - s for g, s in zip(genotypes, first, strict=True)}
+    strategy.restand(now)
+    strategy.tell(late, 0.5)
+    strategy.ask()
+    assert strategy.generation == 1
+    assert _tpe_good_set(strategy, space) == {key[0], key[1]}
     modelled = {
         tuple(t.params[d.name] for d in space.decisions()): t.value
         for t in strategy.study.trials
         if t.state.name == "COMPLETE"
     }
-    expected = {tuple(space.to_decisions(g)): s for g, s in zip(genotypes, now, strict=True)}
-    assert modelled == {**expected, tuple(space.to_decisions(late)): 0.6}
+    assert modelled == {**{k: now[space.format(g)] for k, g in zip(key, genotypes, strict=True)},
+                        tuple(space.to_decisions(late)): 0.5}  # fmt: skip
+
+
+def test_good_trials_is_optunas_split() -> None:
+    """gtnas.search.strategies.good_trials against Optuna's TPE splitter (its default gamma,
+    which the strategy's sampler uses), ties and failures included, for 1 to 300 trials."""
+    import numpy as np
+    import optuna
+    from optuna.samplers._tpe.sampler import _split_trials, default_gamma
+
+    from gtnas.search.strategies import good_trials, tpe_gamma
+
+    assert [tpe_gamma(n) for n in range(2000)] == [default_gamma(n) for n in range(2000)]
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rng = np.random.default_rng(0)
+    spaces = {"x": optuna.distributions.CategoricalDistribution([0])}
+    for n in (1, 2, 9, 10, 11, 37, 250, 300):
+        values = [None if rng.random() < 0.1 else float(rng.integers(0, n // 3 + 1))
+                  for _ in range(n)]  # fmt: skip
+        order = rng.permutation(n)  # trial numbers in another order than the list's
+        study = optuna.create_study(direction="maximize")
+        by_number = sorted(range(n), key=lambda i: order[i])
+        study.add_trials([
+            optuna.trial.create_trial(params={"x": 0}, distributions=spaces, value=values[i])
+            if values[i] is not None else
+            optuna.trial.create_trial(params={"x": 0}, distributions=spaces,
+                                      state=optuna.trial.TrialState.FAIL)
+            for i in by_number
+        ])  # fmt: skip
+        finished = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+        good, _ = _split_trials(study, finished, tpe_gamma(len(finished)))
+        expected = {by_number[t.number] for t in good}
+        number = {i: position for position, i in enumerate(by_number)}
+        assert good_trials([(number[i], values[i]) for i in range(n)]) == expected, n
