@@ -212,6 +212,25 @@ def export_truth(
     _export(handle, out or Path("truth") / f"{study.removeprefix('truth-')}.json")
 
 
+@app.command("show")
+def show(
+    file: Path = typer.Argument(..., help="A truth-set file (truth/*.json)."),
+    json_: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    resamples: int = typer.Option(1000, help="Bootstrap resamples of the ceiling's intervals."),
+    seed: int = typer.Option(0, help="Seeds the bootstrap."),
+) -> None:
+    """Summarise a truth-set file: recipe, progress, accuracies, noise ceiling, machines."""
+    import json
+
+    from gtnas.analysis.truth_summary import render_summary, truth_summary
+
+    summary = truth_summary(file, resamples=resamples, seed=seed)
+    if json_:
+        typer.echo(json.dumps(summary, indent=1, allow_nan=False))
+    else:
+        console.print(render_summary(summary), highlight=False, soft_wrap=True)
+
+
 def _export(study: object, path: Path, *, quiet: bool = False) -> None:
     from gtnas.analysis.truthset import truth_document, write_truth
 
