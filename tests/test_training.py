@@ -422,6 +422,9 @@ def test_a_registered_space_resumes_bit_for_bit_with_channels_last_weights(tmp_p
         assert tensor.is_contiguous(), name  # files do not depend on the training layout
         assert torch.equal(resumed[name], tensor), name
     assert final.test_accuracy == whole.test_accuracy
+    machine = json.loads((run / "result.json").read_text())["machine"]
+    assert machine["threads"] == torch.get_num_threads() and machine["gpu"] is None
+    assert machine["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
 
 
 def test_restored_momentum_takes_its_parameters_layout():

@@ -9,7 +9,8 @@ Run folder layout (``gtnas arch train GENOTYPE --out RUN``)::
     RUN/checkpoints/       atomic safetensors + JSON checkpoints (gtnas.runtime.checkpoint)
     RUN/metrics.jsonl      a record per epoch ("kind": "epoch") and every k steps ("step")
     RUN/model.safetensors  final weights: the state_dict, BatchNorm running statistics included
-    RUN/result.json        validation and test accuracy, parameters, FLOPs, timings
+    RUN/result.json        validation and test accuracy, parameters, FLOPs, timings and the
+                           machine that measured them
 
 The loop is a plain function a reader can follow: each optimiser step takes the next batch of
 this epoch's permutation, augments it, and makes one SGD step whose learning rate the cosine
@@ -46,6 +47,7 @@ from gtnas.errors import ConfigError, GtnasError
 from gtnas.learners.layers import init_learner
 from gtnas.runtime.device import resolve_device
 from gtnas.runtime.files import atomic_write_bytes, atomic_write_text
+from gtnas.runtime.machine import cpu_capability, cpu_name
 from gtnas.runtime.nonfinite import SkipGuard
 from gtnas.runtime.progress import progress_bar
 from gtnas.runtime.run_folder import CONFIG_FILE, RunFolder
@@ -456,6 +458,14 @@ def _finish(
         "images_per_second": progress["images_seen"] / max(train_seconds, 1e-9),
         "skipped_steps": s.guard.skipped_total,
         "device": str(s.device),
+        # where the seconds above were measured (the session that finished the run)
+        "machine": {
+            "cpu": cpu_name(),
+            "cpu_capability": cpu_capability(),
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "gpu": torch.cuda.get_device_name(s.device) if s.device.type == "cuda" else None,
+        },
     }
     _write_json(s.folder.path / RESULT_FILE, result)
     return result
