@@ -22,7 +22,9 @@ grown set scores only the architectures the set gained, and a run killed in any 
 where it stopped when the same command is given again (``--from STEP`` skips the steps before).
 Sized on the AMD EPYC's 2 cores: 1-2 hours of one core per teacher trained (T = 64 twice
 that), about 800 s of one core per new architecture (steps 2 and 3; real:1200, real:512 and
-the five scoring seeds dominate), seconds for step 4.
+the five scoring seeds dominate), seconds for step 4. Beside a truth build, run it with
+``OMP_NUM_THREADS=1``: a teacher's meta-training with a thread per core waits on the build's
+workers (an iteration took over 25 minutes instead of 350 s; docs/experiments.md).
 """
 
 from __future__ import annotations
