@@ -241,8 +241,7 @@ def good_trials(trials: list[tuple[int, float | None]]) -> frozenset[int]:
     Optuna's TPE splits a maximising study. ``trials``: (trial number, value) pairs."""
     finished = [(i, number, value) for i, (number, value) in enumerate(trials)
                 if value is not None]  # fmt: skip
-    # Python's sort is stable also with reverse=True: equal values keep number order.
-    ranked = sorted(sorted(finished, key=lambda t: t[1]), key=lambda t: t[2], reverse=True)
+    ranked = sorted(finished, key=lambda t: (-t[2], t[1]))  # best first, ties by number
     return frozenset(i for i, _, _ in ranked[: tpe_gamma(len(finished))])
 
 
