@@ -157,10 +157,13 @@ def test_bad_search_options_are_one_line_errors(tmp_path: Path, capsys) -> None:
         (["--strategy", "annealing"], "unknown strategy 'annealing'"),
         (["--set", "budgett=3"], "budgett"),
         (["--space", "darts"], "unknown search space 'darts'"),
+        (["--dataset", "mnsit"], "unknown data set 'mnsit'"),
     ):
         assert main(["search", "--out", str(tmp_path), *bad]) == 2
         err = capsys.readouterr().err
         assert expected in err and len(err.strip().splitlines()) == 1, err
+    # refused before a run folder (or a teacher's config in it) was made
+    assert not any(tmp_path.iterdir()), list(tmp_path.iterdir())
     assert main(["report", "nothing", "--out", str(tmp_path / "none")]) == 2
     assert "no study storage" in capsys.readouterr().err
 

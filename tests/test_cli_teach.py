@@ -82,6 +82,12 @@ def test_resume_rejects_other_options_and_missing_runs(tmp_path, capsys):
     assert "drop the other options" in capsys.readouterr().err
     assert main(["teach", "train", "--out", str(tmp_path / "none"), "--resume"]) == 2
     assert main(["teach", "eval", str(tmp_path / "none")]) == 2
+    assert main(["teach", "show", str(tmp_path / "none")]) == 2
+    assert "not a gtnas teach run" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()  # nothing drawn into a folder that is no run
+    assert main(["teach", "train", "--out", str(tmp_path / "d"), "--dataset", "mnsit"]) == 2
+    assert "unknown data set 'mnsit'" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
 
 
 def test_teach_list_names_every_teacher(capsys):

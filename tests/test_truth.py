@@ -193,11 +193,13 @@ def test_cli_bad_truth_inputs_are_one_line_errors(tmp_path: Path, capsys) -> Non
         (["truth", "build", "--out", str(tmp_path), "--set", "final.batch_sizee=3"], "batch_sizee"),
         (["truth", "build", "--out", str(tmp_path), "--space", "darts"], "unknown search space"),
         (["truth", "build", "--out", str(tmp_path), "--n", "0"], "n, epochs and workers"),
+        (["truth", "build", "--out", str(tmp_path), "--dataset", "mnsit"], "unknown data set"),
     )
     for args, expected in cases:
         assert main(args) == 2, args
         err = capsys.readouterr().err
         assert expected in err and len(err.strip().splitlines()) == 1, err
+    assert not any(tmp_path.iterdir())  # refused before a study was made
 
 
 def test_resuming_a_build_with_another_recipe_is_refused(tmp_path: Path, toy) -> None:

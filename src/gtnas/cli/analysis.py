@@ -152,9 +152,11 @@ def rank_corr(
     resamples: Resamples = 1000,
     quiet: Quiet = False,
 ) -> None:
-    """Rank correlation of proxies with a truth set: Spearman and Kendall over all
-    architectures and over the proxy's top 50% (the paper's measure), with bootstrap 95%
-    intervals; a scatter plot per proxy with its top 10% highlighted.
+    """How well proxies rank a truth set's architectures (Spearman, Kendall; all and top 50%).
+
+    Over all architectures and over the proxy's top 50% (the paper's measure), with bootstrap
+    95% intervals, the truth set's noise ceiling and the free floor (params, flops); a scatter
+    plot per proxy with its top 10% highlighted.
 
     Scores are cached in a study per proxy: a re-run costs nothing.
     """
@@ -335,9 +337,11 @@ def speedup(
     resamples: Resamples = 1000,
     quiet: Quiet = False,
 ) -> None:
-    """Speed-up of gtn:K over real data: the K (steps) and seconds at which real:K ranks the
-    truth set as well as gtn:K, their ratios to gtn's, and the seconds ratio with the teacher's
-    meta-training time amortised; one plot of correlation against cost for all proxies.
+    """How much faster gtn:K ranks a truth set than real data, in steps and in seconds.
+
+    The K (steps) and seconds at which real:K ranks the truth set as well as gtn:K, their
+    ratios to gtn's, and the seconds ratio with the teacher's meta-training time amortised;
+    one plot of correlation against cost for all proxies.
     """
     from gtnas.analysis.rankcorr import MEASURES, parse_proxies
     from gtnas.analysis.speedup import analyse_speedup, speedup_proxies, teacher_cost_seconds
@@ -451,10 +455,11 @@ def simulate(
     archive: Archive = None,
     quiet: Quiet = False,
 ) -> None:
-    """Simulated search on a truth set: random search with each proxy, paying its measured
-    seconds per evaluation (and a teacher's meta-training), at each budget; the truth accuracy
-    of what it returns and its regret to the set's best, over many random orders, and a
-    regret-against-seconds plot.
+    """Replay random search on a truth set per proxy and budget: what it returns, its regret.
+
+    Each proxy pays its measured seconds per evaluation (and a teacher's meta-training); at
+    each budget, the truth accuracy of what the search returns and its regret to the set's
+    best, over many random orders, and a regret-against-seconds plot.
 
     Scores come from the same cached scoring studies as rank-corr (a re-run costs nothing).
     """

@@ -69,6 +69,7 @@ def train(
 ) -> None:
     """Train a genotype's network on real data; report validation and test accuracy."""
     from gtnas.data import load_dataset
+    from gtnas.data.catalog import check_name
     from gtnas.runtime.device import resolve_device
     from gtnas.spaces import parse_genotype
     from gtnas.training.augment import policy_name
@@ -110,6 +111,7 @@ def train(
         run_config = config_from_dict(FinalTrainConfig, values)
 
     # Check what can be checked before the data set loads.
+    check_name(run_config.dataset)
     space.resolve_blueprint(run_config.blueprint)
     policy_name(run_config.augmentation, run_config.dataset)
     resolve_device(run_config.device)

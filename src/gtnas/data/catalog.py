@@ -165,14 +165,21 @@ def choices() -> list[str]:
     return [*DATASETS.names(), *(f"{kind}:<folder>" for kind in USER_FORMATS)]
 
 
+def check_name(name: str) -> None:
+    """Raise the DataError :func:`resolve` would for an unknown name, without reading files
+    (a user folder's contents are checked when it is loaded)."""
+    kind, colon, _ = name.partition(":")
+    if not (colon and kind in USER_FORMATS) and name not in DATASETS:
+        raise DataError(f"unknown data set {name!r}; choose one of: {', '.join(choices())}")
+
+
 def resolve(name: str) -> DatasetSpec:
     """The spec for a registered name, ``idx:<folder>`` or ``cifar:<folder>``."""
+    check_name(name)
     kind, colon, folder = name.partition(":")
     if colon and kind in USER_FORMATS:
         return user_folder(kind, folder)
-    if name in DATASETS:
-        return DATASETS.create(name)
-    raise DataError(f"unknown data set {name!r}; choose one of: {', '.join(choices())}")
+    return DATASETS.create(name)
 
 
 def user_folder(kind: str, folder_text: str) -> DatasetSpec:

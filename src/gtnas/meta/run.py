@@ -29,6 +29,7 @@ import torch
 
 from gtnas.config import config_from_dict, config_to_dict, write_config
 from gtnas.data import load_dataset
+from gtnas.data.catalog import check_name
 from gtnas.errors import ConfigError, GtnasError
 from gtnas.learners import (
     LEARNER_SAMPLERS,
@@ -90,6 +91,7 @@ class TeachRunConfig:
     meta: MetaTrainConfig = field(default_factory=MetaTrainConfig)
 
     def __post_init__(self) -> None:
+        check_name(self.dataset)  # before a run folder is made for it
         if self.teacher not in TEACHERS:
             raise ValueError(f"unknown teacher {self.teacher!r}; choose from {TEACHERS.names()}")
         if self.checkpoint_every < 1:

@@ -86,9 +86,9 @@ def draw_run_plots(run_dir: Path) -> list[Path]:
     Returns the files written."""
 
     run_dir = Path(run_dir)
+    teacher, info = teacher_from_run(run_dir)  # first: says what is wrong before drawing
     history = MetricsLog(run_dir / METRICS_FILE).read()
     written = [plot_meta_training(history, run_dir / "plots" / "meta_training.png")]
-    teacher, info = teacher_from_run(run_dir)
     if info.name != "real":
         written.append(
             plot_curriculum(

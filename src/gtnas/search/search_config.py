@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gtnas.config import config_from_dict
+from gtnas.data.catalog import check_name
 from gtnas.meta.meta_step import MetaTrainConfig
 from gtnas.search.calibration import CalibrationConfig
 from gtnas.search.ladder import SCHEDULERS
@@ -129,6 +130,7 @@ class SearchConfig:
     final: FinalTrainConfig = field(default_factory=FinalTrainConfig)
 
     def __post_init__(self) -> None:
+        check_name(self.dataset)  # before a run folder or a teacher is made for it
         if self.space not in SEARCH_SPACES:
             raise ValueError(
                 f"unknown search space {self.space!r}; choose one of: "

@@ -52,6 +52,7 @@ from typing import Any
 import torch
 
 from gtnas.config import config_from_dict, config_to_dict
+from gtnas.data.catalog import check_name
 from gtnas.errors import ConfigError, GtnasError
 from gtnas.runtime.machine import cpu_capability, cpu_name
 from gtnas.search.executor import ContextSpec, create_executor
@@ -112,6 +113,7 @@ class TruthConfig:
     final: FinalTrainConfig = field(default_factory=default_truth_recipe)
 
     def __post_init__(self) -> None:
+        check_name(self.dataset)  # before a study or a worker is started for it
         if self.n < 1 or self.epochs < 1 or self.workers < 1 or self.threads < 0:
             raise ValueError("n, epochs and workers must be >= 1 and threads >= 0")
         if self.seeds < 1 or (self.seeds_for is not None and self.seeds_for < 0):
