@@ -93,6 +93,7 @@ def test_cli_show_prints_the_summary_and_json(tmp_path: Path, capsys) -> None:
     assert main(["truth", "show", str(ROOT / "truth" / "mnist-nb201-n100-e3.json")]) == 0
     out = capsys.readouterr().out
     assert "noise ceiling: none" in out and "machine not recorded: 100 trainings" in out
+    assert "machine 0: AMD EPYC" in out and ": no training recorded" in out  # it exported
     assert main(["truth", "show", str(tmp_path / "missing.json")]) == 2
     err = capsys.readouterr().err
     assert "does not exist" in err and len(err.strip().splitlines()) == 1

@@ -139,7 +139,9 @@ def render_summary(summary: dict[str, Any]) -> str:
         where = ", ".join(f"{m[k]}" for k in _MACHINE_KEYS if k in m and k != "workers")
         workers = m.get("workers")
         workers = "" if workers is None else f", {workers} worker{'s' if workers != 1 else ''}"
-        lines.append(f"machine {m['index']}: {where}{workers}: {m['trainings']} trainings")
+        # a file's own machine may have only exported records trained before seeds said where
+        trained = f"{m['trainings']} trainings" if m["trainings"] else "no training recorded"
+        lines.append(f"machine {m['index']}: {where}{workers}: {trained}")
     return "\n".join(lines)
 
 
