@@ -91,6 +91,43 @@ def test_a_time_budget_stops_at_an_iteration_checkpointed_and_a_resume_finishes(
     assert (tmp_path / "cut" / "teacher.safetensors").read_bytes() == a
 
 
+def test_a_checkpoint_comes_by_the_clock_and_a_resume_may_change_the_cadence(tmp_path):
+    """checkpoint_minutes saves at the first iteration past the interval, whatever
+    checkpoint_every says: a run killed at iteration 3 (every 100) resumes from 3, under
+    another cadence, exactly as the unbroken run; by count alone the same kill leaves no
+    checkpoint."""
+    from gtnas.runtime.checkpoint import load_checkpoint
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_3(record):
+        if record["iteration"] == 3:
+            raise Killed
+
+    by_count = replace(tiny_config(6), checkpoint_every=100, checkpoint_minutes=None)
+    with pytest.raises(Killed):
+        run_meta_training(by_count, tmp_path / "count", show_progress=False, on_iteration=kill_at_3)
+    assert load_checkpoint(tmp_path / "count") is None
+
+    by_clock = replace(by_count, checkpoint_minutes=1e-9)  # overdue after every iteration
+    with pytest.raises(Killed):
+        run_meta_training(by_clock, tmp_path / "clock", show_progress=False, on_iteration=kill_at_3)
+    assert load_checkpoint(tmp_path / "clock").step == 3
+    resumed = run_meta_training(
+        replace(by_clock, checkpoint_every=2, checkpoint_minutes=None),
+        tmp_path / "clock",
+        show_progress=False,
+        resume=True,
+    )
+    whole = run_meta_training(tiny_config(6), tmp_path / "whole", show_progress=False)
+    assert _metrics_by_iteration(resumed.history) == _metrics_by_iteration(whole.history)
+    a = (tmp_path / "whole" / "teacher.safetensors").read_bytes()
+    assert (tmp_path / "clock" / "teacher.safetensors").read_bytes() == a
+    with pytest.raises(GtnasError, match="config differs"):  # what computes may not change
+        run_meta_training(replace(by_clock, seed=1), tmp_path / "clock", resume=True)
+
+
 def test_a_resumed_run_reports_the_peak_memory_of_all_its_sittings(tmp_path, monkeypatch):
     # getrusage's peak is per process: a resumed run carries the earlier sittings' peak.
     import gtnas.meta.run as run_module

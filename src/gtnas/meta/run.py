@@ -80,6 +80,10 @@ class TeachRunConfig:
     # gtnas.runtime.device.deterministic), at some cost in speed; CPU runs are without it.
     deterministic: bool = False
     checkpoint_every: int = 25  # outer iterations between checkpoints
+    # ...and a checkpoint at the first iteration that ends this many minutes after the last
+    # one (None: by count alone), so a kill loses minutes, not checkpoint_every slow
+    # iterations. Both say where a run is saved, not what it computes: a resume may change them.
+    checkpoint_minutes: float | None = 10.0
     train_subset: int = 0  # meta-train on the first N training examples only (0: all)
     # Calibration architectures of the ranking-aware meta-objective (meta.rank_weight > 0):
     # genotype ("<space>:<string>") -> its validation accuracy after real training, e.g. the
@@ -96,6 +100,10 @@ class TeachRunConfig:
             raise ValueError(f"unknown teacher {self.teacher!r}; choose from {TEACHERS.names()}")
         if self.checkpoint_every < 1:
             raise ValueError("checkpoint_every must be >= 1")
+        if self.checkpoint_minutes is not None and not self.checkpoint_minutes > 0:
+            raise ValueError(
+                f"checkpoint_minutes must be positive (or null), got {self.checkpoint_minutes}"
+            )
         if self.meta.rank_weight > 0 and len(self.calibration) < 2:
             raise ValueError(
                 "meta.rank_weight > 0 needs at least 2 calibration architectures "
@@ -153,12 +161,20 @@ def check_resumable(
     saved: TeachRunConfig, config: TeachRunConfig, run_dir: Path, checkpoint: Checkpoint | None
 ) -> None:
     """Refuse to resume ``saved`` with ``config`` unless they differ at most in
-    ``meta.iterations`` and the new total does not fall behind the newest checkpoint.
+    ``meta.iterations`` and the checkpoint cadence, and the new total does not fall behind the
+    newest checkpoint.
 
     Changing the total is how a finished run is trained further: the iterations already done
     stay as they were (an annealed run's meta-lr then rises again to where a run of the new
-    length would be: a warm restart), which is why nothing else may change."""
-    same_length = replace(config, meta=replace(config.meta, iterations=saved.meta.iterations))
+    length would be: a warm restart), which is why nothing else that computes may change.
+    The cadence (``checkpoint_every``, ``checkpoint_minutes``) only says where a run is saved
+    (a checkpoint reads the random streams, it draws nothing), so a resume may set its own."""
+    same_length = replace(
+        config,
+        meta=replace(config.meta, iterations=saved.meta.iterations),
+        checkpoint_every=saved.checkpoint_every,
+        checkpoint_minutes=saved.checkpoint_minutes,
+    )
     if config_to_dict(same_length) != config_to_dict(saved):
         raise ConfigError(
             f"the config differs from the one saved in {run_dir}/config.json; resume with the "
@@ -279,6 +295,14 @@ def _meta_train(
     total = config.meta.iterations
     end = total if stop_after is None else min(total, stop_after)
     last = s.start_iteration
+    saved_at = time.monotonic()
+    minutes = config.checkpoint_minutes
+
+    def overdue() -> bool:  # rank 0's clock decides for every rank (see _rank0_says)
+        return minutes is not None and _rank0_says(
+            lambda: time.monotonic() - saved_at >= 60 * minutes, world, device
+        )
+
     with progress_bar(
         end - s.start_iteration, f"meta-training {config.teacher}", disable=not show_progress
     ) as bar:
@@ -286,8 +310,9 @@ def _meta_train(
             record = _meta_iteration(s, iteration)
             s.log(record)  # before the checkpoint: a resume keeps the records up to it
             stop = iteration < end and _out_of_time(out_of_time, world, device)
-            if iteration % config.checkpoint_every == 0 or iteration == end or stop:
+            if iteration % config.checkpoint_every == 0 or iteration == end or stop or overdue():
                 s.checkpoint(iteration)
+                saved_at = time.monotonic()
             last = iteration
             bar.advance(1, meta_loss=record["meta_loss"], val_acc=record.get("val_acc"))
             if on_iteration is not None and folder.writes:
@@ -319,9 +344,15 @@ def _out_of_time(
 ) -> bool:
     """Rank 0's answer, the same on every rank (ranks that stopped apart would wait forever
     on each other's gradients)."""
-    if out_of_time is None:
-        return False
-    flag = torch.tensor([1.0 if world.main and out_of_time() else 0.0], device=device)
+    return out_of_time is not None and _rank0_says(out_of_time, world, device)
+
+
+def _rank0_says(
+    question: Callable[[], bool], world: distributed.World, device: torch.device
+) -> bool:
+    """``question()`` asked on rank 0 alone and its answer broadcast: every rank must call
+    this at the same iterations (a clock read apart would make ranks diverge)."""
+    flag = torch.tensor([1.0 if world.main and question() else 0.0], device=device)
     world.broadcast_([flag])
     return bool(flag.item())
 
