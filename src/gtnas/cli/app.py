@@ -21,6 +21,7 @@ from gtnas.cli import data as data_cli
 from gtnas.cli import search as search_cli
 from gtnas.cli import teach as teach_cli
 from gtnas.cli import truth as truth_cli
+from gtnas.cli.help_text import reflow_commands
 from gtnas.cli.options import set_invocation
 from gtnas.errors import GtnasError
 from gtnas.runtime.allocator import keep_freed_memory
@@ -66,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     keep_freed_memory()  # training frees and re-allocates large tensors (gtnas.runtime.allocator)
     set_invocation(list(sys.argv[1:] if argv is None else argv))
     try:
-        app(args=argv, prog_name="gtnas", standalone_mode=False)
+        command = typer.main.get_command(app)
+        reflow_commands(command)
+        command(args=argv, prog_name="gtnas", standalone_mode=False)
     except GtnasError as exc:
         if os.environ.get("GTNAS_DEBUG"):
             raise
