@@ -449,7 +449,9 @@ def render_table(records: list[dict[str, Any]]) -> str:
              "seconds), formed from every R of the scoring seeds' learners.", ""]  # fmt: skip
     for key in dict.fromkeys((r["preset"], r["dataset"], r["seed"]) for r in records):
         rows = [r for r in records if (r["preset"], r["dataset"], r["seed"]) == key]
-        first = rows[0]
+        # the header names the newest judging (the most architectures); rows left from a run
+        # on fewer (a build then under way) say how many they were judged on
+        first = max(rows, key=lambda r: r["truth_architectures"])
         state = "complete" if first["truth_complete"] else "a build under way"
         judged = first["truth_architectures"] - first["left_out"]
         seeds = len(first.get("score_seeds", [first["seed"]]))
@@ -497,6 +499,9 @@ def render_table(records: list[dict[str, Any]]) -> str:
             own = len(r.get("score_seeds", [r["seed"]]))
             if own != seeds:  # a row left from a run with another number of seeds
                 shown += f" ({own} scoring seed{'s' if own > 1 else ''})"
+            if r["truth_architectures"] != first["truth_architectures"]:
+                judged_here = r["truth_architectures"] - r["left_out"]
+                shown += f" (judged on {judged_here} of an earlier {r['truth_architectures']})"
             if r.get("weights"):
                 shown += f" (weights {', '.join(f'{w:g}' for w in r['weights'])})"
             seconds = r.get("seconds_per_evaluation_mean", r["seconds_per_evaluation"])

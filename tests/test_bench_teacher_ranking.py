@@ -241,3 +241,23 @@ def test_teachers_meta_train_on_the_asked_device(benchmark_module, tmp_path: Pat
     cuda = bench.teacher_config(recipes, "smoke", "fixed-step-rank", truth, 0, "cuda")
     assert (cpu.device, cuda.device) == ("cpu", "cuda")
     assert cpu.calibration == cuda.calibration and len(cpu.calibration) == 3
+
+
+def test_a_row_left_from_a_smaller_set_says_so(benchmark_module) -> None:
+    """The section's header names the newest judging; a proxy not re-run since the set grew
+    keeps its row, marked with the architectures it was judged on."""
+    bench: ModuleType = benchmark_module("teacher_ranking")
+
+    def record(proxy: str, archs: int) -> dict:
+        return {"preset": "cpu", "dataset": "fashion-mnist", "kind": "proxy", "seed": 0,
+                "proxy": proxy, "truth": "fm-set", "truth_architectures": archs,
+                "truth_complete": False, "left_out": 10, "score_seeds": [0, 1],
+                "spearman_all": 0.5, "spearman_top": 0.3, "spearman_all_ci95": [0.1, 0.8],
+                "spearman_top_ci95": [0.0, 0.6], "beats_floor": {},
+                "seconds_per_evaluation": 1.0}  # fmt: skip
+
+    text = bench.render_table([record("gtn:64 (fixed-step-rank-t64)", 43),
+                               record("gtn:32 (fixed-step-rank)", 75)])  # fmt: skip
+    assert "fm-set (75 architectures, a build under way; judged on 65" in text
+    assert "| gtn:64 (fixed-step-rank-t64) (judged on 33 of an earlier 43) |" in text
+    assert "| gtn:32 (fixed-step-rank) |" in text
