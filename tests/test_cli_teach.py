@@ -41,7 +41,14 @@ def test_train_eval_show_and_resume(tmp_path, capsys, mnist):
 
     # A finished run resumes as a no-op, or trains further with --iterations; a fresh run
     # refuses to overwrite it.
-    assert main(["teach", "train", "--out", str(run), "--resume"]) == 0
+    import torch
+
+    before = torch.get_num_threads()
+    try:  # --threads is no option of the run's config: a resume takes it
+        assert main(["teach", "train", "--out", str(run), "--resume", "--threads", "2"]) == 0
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
     assert main(["teach", "train", "--out", str(run), "--resume", "--iterations", "4"]) == 0
     lines = (run / "metrics.jsonl").read_text().splitlines()
     # iteration 0: the warm start from real data of the CLI's default recipe
@@ -65,6 +72,7 @@ def test_train_eval_show_and_resume(tmp_path, capsys, mnist):
         ),
         (["--config", "/no/such.json"], "config file /no/such.json does not exist"),
         (["--device", "tpu"], "unknown device 'tpu'"),
+        (["--threads", "-1"], "--threads must be 0 (the default) or more"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):

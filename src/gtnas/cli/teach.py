@@ -131,6 +131,13 @@ def train(
         "meta-step's learners (torchrun --nproc-per-node N -m gtnas teach train ... does the "
         "same, on several machines too).",
     ),
+    threads: int = typer.Option(
+        0,
+        "--threads",
+        help="Torch threads per process (0: PyTorch's default, one per core, or cores / "
+        "--nproc). Beside other work on the same cores use 1: threads that wait on each other "
+        "for a busy core can make an iteration many times slower.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Meta-train a teacher; checkpoints atomically and resumes exactly with --resume.
@@ -144,6 +151,12 @@ def train(
 
     if nproc < 1:
         raise ConfigError(f"--nproc must be at least 1, got {nproc}")
+    if threads < 0:
+        raise ConfigError(f"--threads must be 0 (the default) or more, got {threads}")
+    if threads:  # before any work; a --nproc launch passes it on to every process
+        import torch
+
+        torch.set_num_threads(threads)
     if nproc > 1 and distributed.environment_world_size() == 1:
         from gtnas.runtime.launch import launch
 
