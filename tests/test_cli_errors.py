@@ -50,3 +50,17 @@ def test_an_error_message_with_brackets_is_printed_as_it_is(tmp_path, monkeypatc
     (tmp_path / "studies.db").write_bytes(b"")
     assert main(["report", "s", "--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err.strip() == f"error: {message}"
+
+
+def test_ctrl_c_is_exit_130_with_one_line(monkeypatch, capsys) -> None:
+    """Typer turns a KeyboardInterrupt into an exit status it returns (not raises) outside
+    standalone mode; an interrupted command must not exit 0 (a script would go on)."""
+    import gtnas.data
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gtnas.data, "cache_root", interrupted)
+    assert main(["data", "list"]) == 130
+    assert capsys.readouterr().err.strip() == "interrupted"
+    assert main(["--version"]) == 0  # typer.Exit(0) stays a success

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         command = typer.main.get_command(app)
         reflow_commands(command)
-        command(args=argv, prog_name="gtnas", standalone_mode=False)
+        status = command(args=argv, prog_name="gtnas", standalone_mode=False)
     except GtnasError as exc:
         if os.environ.get("GTNAS_DEBUG"):
             raise
@@ -108,6 +108,12 @@ def main(argv: list[str] | None = None) -> int:
             soft_wrap=True,
         )
         return 1
+    # Outside standalone mode Typer turns Ctrl-C (KeyboardInterrupt) and typer.Exit into an exit
+    # status it returns rather than raises; the commands themselves return None.
+    if isinstance(status, int) and not isinstance(status, bool) and status:
+        if status == 130:
+            err_console.print("[yellow]interrupted[/]")
+        return status
     return 0
 
 
