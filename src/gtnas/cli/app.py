@@ -78,11 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
                           soft_wrap=True)  # fmt: skip
         return 2
-    except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]")
-        return 130
-    except typer.Exit as exc:
-        return exc.exit_code
+    except KeyboardInterrupt:  # before Typer took the command over (it returns 130 itself)
+        status = 130
     except typer.Abort:
         err_console.print("[yellow]aborted[/]")
         return 1
@@ -109,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     # Outside standalone mode Typer turns Ctrl-C (KeyboardInterrupt) and typer.Exit into an exit
-    # status it returns rather than raises; the commands themselves return None.
+    # status it returns rather than raises (so no typer.Exit reaches here); the commands
+    # themselves return None.
     if isinstance(status, int) and not isinstance(status, bool) and status:
         if status == 130:
             err_console.print("[yellow]interrupted[/]")
