@@ -25,6 +25,10 @@ def _break_study_storage(monkeypatch, exc: Exception) -> None:
         (RuntimeError("(sqlite3.DatabaseError) file is not a database\n[SQL: SELECT ...]"), 1,
          "unexpected RuntimeError: (sqlite3.DatabaseError) file is not a database"),
         (PermissionError(13, "Permission denied"), 1, "check the path, the disk"),
+        (FileNotFoundError(2, "No such file or directory", "/proc/nope"), 1,
+         "error: /proc/nope: No such file or directory (check the path"),
+        (OSError(28, "No space left on device", "/tmp/x.json.tmp", None, "/tmp/x.json"), 1,
+         "error: /tmp/x.json.tmp -> /tmp/x.json: No space left on device"),
     ],
 )  # fmt: skip
 def test_an_unexpected_error_is_one_line_with_a_hint(
