@@ -85,3 +85,21 @@ def test_a_session_on_another_machine_sets_its_own_pace() -> None:
     assert pace.left().seconds == pytest.approx(6 * 400.0)  # this session's rate at once
     pace.add({"genotype": genotypes[4], "seconds": 200.0, "flops": 100.0}, now=True)
     assert pace.left().seconds == pytest.approx(5 * 300.0)  # the median of this session's
+
+
+def test_a_continued_build_starts_at_its_latest_pace() -> None:
+    """Before this session's first training, the latest trainings (the last session's machine)
+    price what is left, not the median of every machine the build ran on."""
+    from gtnas.search.truth_pace import RECENT, BuildPace
+
+    config = TruthConfig(dataset="mnist", n=20, seeds=1, workers=1)
+    genotypes = sample(config, create_space("nb201"))
+    pace = BuildPace(config, lambda genotype: 100.0)
+    for genotype in genotypes[:8]:  # a fast machine: 1 s per FLOP
+        pace.add({"genotype": genotype, "seconds": 100.0, "flops": 100.0})
+    for k, genotype in enumerate(genotypes[8 : 8 + RECENT]):  # then a slower one: 3-3.4 s
+        pace.add({"genotype": genotype, "seconds": 300.0 + 10 * k, "flops": 100.0})
+    left = pace.left()
+    assert left is not None and left.trainings == 20 - 8 - RECENT
+    assert left.seconds == pytest.approx(left.trainings * 320.0)  # the median of the latest
+    assert "left (7 architectures" in pace.describe()

@@ -3,8 +3,9 @@
 A training's seconds vary about tenfold across an NB-201 sample, roughly in proportion to the
 network's FLOPs, so "architectures left x mean seconds so far" misleads: the cheap ones finish
 first. The estimate here prices each architecture still to train by its FLOPs at the build's
-own rate (the median seconds per FLOP of its finished trainings, on this machine under this
-load), times its trainings (every seed, or one past ``seeds_for``), spread over the workers.
+own rate (the median seconds per FLOP of this session's finished trainings, on this machine
+under this load; before the first, of the build's latest), times its trainings (every seed, or
+one past ``seeds_for``), spread over the workers.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ MIN_FINISHED = 3  # finished trainings before a rate is trusted
 # This session's finished trainings before its pace replaces the build's: machines of one name
 # ran these trainings 5x apart, while one machine's rate varies by tens of percent across cells.
 MIN_SESSION = 1
+# Until then, the pace of the build's latest trainings (the last session's machine and load):
+# a build continued on a slower machine printed 5.8 hours at the median of all its trainings,
+# most of them from machines 3-4x faster, and 25 hours after this session's first.
+RECENT = 5
 
 
 @dataclass(frozen=True)
@@ -145,9 +150,14 @@ class BuildPace:
 
     def left(self) -> TimeLeft | None:
         left = time_left(self.config, self.space, self.finished, self.flops_of, failed=self.failed)
-        if left is None or len(self.current) < MIN_SESSION:
+        if left is None:
             return left
-        rate = _rate(self.current) / _rate(self.finished)  # this session's pace over all's
+        if len(self.current) >= MIN_SESSION:
+            pace = self.current
+        else:  # the latest trainings, in the order the study or the file holds them
+            timed = [(s, f) for s, f in self.finished.values() if s > 0 and f > 0]
+            pace = dict(enumerate(timed[-RECENT:]))
+        rate = _rate(pace) / _rate(self.finished)  # the pace now over all's
         return TimeLeft(left.seconds * rate, left.architectures, left.trainings)
 
     def describe(self) -> str:
