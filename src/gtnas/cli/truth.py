@@ -70,8 +70,9 @@ def build(
 
     Parallel with --workers (on a GPU: --device cuda --workers 8), or --ray. The defaults
     take about 18 hours of 2 CPU cores per data set on the machine that trained most of the
-    shipped set, about 5 times that on a slower one; the time left is printed after each
-    architecture.
+    shipped set, about 5 times that on a slower one; the time left is printed when a build
+    continues (at the pace of its latest trainings) and after each architecture (at this
+    run's).
     """
     from gtnas.cli.search import _existing_study
     from gtnas.search.truth_build import TruthConfig, build_truth, default_truth_name
