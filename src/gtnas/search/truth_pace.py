@@ -27,9 +27,9 @@ MIN_FINISHED = 3  # finished trainings before a rate is trusted
 # This session's finished trainings before its pace replaces the build's: machines of one name
 # ran these trainings 5x apart, while one machine's rate varies by tens of percent across cells.
 MIN_SESSION = 1
-# Until then, the pace of the build's latest trainings (the last session's machine and load):
-# a build continued on a slower machine printed 5.8 hours at the median of all its trainings,
-# most of them from machines 3-4x faster, and 25 hours after this session's first.
+# Until then, the pace of the build's latest trainings (the last session's machine and load),
+# not the median of all: a build continued on a machine 3-4x slower than the ones that trained
+# most of it was priced about 4x low.
 RECENT = 5
 
 
