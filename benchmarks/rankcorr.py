@@ -43,7 +43,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.results import argument_parser, machine_line, write_records
+from benchmarks.results import argument_parser, machine_line, progress_hooks, write_records
 from gtnas.config import merge_values
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -341,20 +341,7 @@ def measure(run: BenchmarkRun, truth: Any, teacher_dir: str | None) -> tuple[Any
         archive=str(run.out / SCORES),  # the studies live on one machine; these in the repo
     )
 
-    done = 0
-
-    def on_stage(message: str) -> None:
-        nonlocal done
-        done = 0
-        print(f"[rankcorr bench] {truth.dataset}: {message}", flush=True)
-
-    def on_result(_record: Any) -> None:
-        nonlocal done
-        done += 1
-        if done % 20 == 0:
-            print(f"[rankcorr bench] {truth.dataset}:   {done} scored", flush=True)
-
-    hooks = {"stage": on_stage, "result": on_result}
+    hooks = progress_hooks(f"[rankcorr bench] {truth.dataset}")
     scores = score_truth_set(truth, asked, run.work / truth.dataset, options, hooks=hooks)
     left_out = teacher_calibration(truth, teacher_dir)
     judged, scores = without_architectures(truth, scores, left_out)

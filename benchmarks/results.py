@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import time
 from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,27 @@ def argument_parser(doc: str | None) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(
         description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+
+
+def progress_hooks(prefix: str, every: int = 20) -> dict[str, Callable[..., None]]:
+    """``score_truth_set`` hooks for a long scoring's log: each stage's line (what starts), then
+    every ``every`` architectures scored, with the mean wall seconds each since the stage began
+    (an 8-hour scoring otherwise printed one line in its first hours)."""
+    done, started = 0, time.monotonic()
+
+    def on_stage(message: str) -> None:
+        nonlocal done, started
+        done, started = 0, time.monotonic()
+        print(f"{prefix}: {message}", flush=True)
+
+    def on_result(_record: Any) -> None:
+        nonlocal done
+        done += 1
+        if done % every == 0:
+            each = (time.monotonic() - started) / done
+            print(f"{prefix}:   {done} scored ({each:.1f} s each)", flush=True)
+
+    return {"stage": on_stage, "result": on_result}
 
 
 def write_records(

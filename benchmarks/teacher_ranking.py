@@ -56,7 +56,7 @@ import numpy as np
 from benchmarks.machine import describe_machine
 from benchmarks.rankcorr import RUNS as RANKCORR_RUNS
 from benchmarks.rankcorr import SCORES, TRUTH
-from benchmarks.results import argument_parser, machine_line, write_records
+from benchmarks.results import argument_parser, machine_line, progress_hooks, write_records
 from gtnas.analysis.ceiling import (
     FLOOR_PROXIES,
     beats_floor,
@@ -308,15 +308,16 @@ def score_one_seed(
     less its first C), the combinations included; and the combinations' (parts, weights)."""
     count = settings["calibration"]
     scores: dict[str, Any] = {}
+    prefix = f"[teacher_ranking] {truth.dataset}, seed {options.seed}"
+    hooks = progress_hooks(prefix, every=10)
     for name, (proxy, run_dir) in proxies.items():
-        print(f"[teacher_ranking] {truth.dataset}, seed {options.seed}: scoring {name}",
-              flush=True)  # fmt: skip
+        print(f"{prefix}: scoring {name}", flush=True)
         found = score_truth_set(truth, [proxy], store, dataclasses.replace(options,
-                                teacher=str(run_dir)))  # fmt: skip
+                                teacher=str(run_dir)), hooks=hooks)  # fmt: skip
         scores[name] = found[proxy]
-    print(f"[teacher_ranking] {truth.dataset}, seed {options.seed}: scoring the baselines",
-          flush=True)  # fmt: skip
-    scores.update(score_truth_set(truth, with_floor(settings["baselines"]), store, options))
+    print(f"{prefix}: scoring the baselines", flush=True)
+    baselines = with_floor(settings["baselines"])
+    scores.update(score_truth_set(truth, baselines, store, options, hooks=hooks))
     combinations = fit_combinations(truth, scores, count, list(proxies))
     _, scores = drop_architectures(truth, scores, set(truth.genotypes()[:count]))
     for name, (parts, weights) in combinations.items():

@@ -1,4 +1,5 @@
-"""The benchmarks' shared results helpers: the machine line under every results table."""
+"""The benchmarks' shared results helpers: the machine line under every results table, the
+progress lines of a long scoring."""
 
 from __future__ import annotations
 
@@ -33,3 +34,20 @@ def test_rows_from_two_machines_are_named_under_each(results: ModuleType) -> Non
     assert lines[1:] == [f"- {json.dumps(AMD)}: a, c", f"- {json.dumps(INTEL)}: b"]
     # without a label, rows are named by their number in the table
     assert results.machine_line(records).splitlines()[2] == f"- {json.dumps(INTEL)}: row 2"
+
+
+def test_progress_hooks_say_each_stage_and_every_nth_score(results: ModuleType, capsys) -> None:
+    hooks = results.progress_hooks("[bench] fashion-mnist", every=2)
+    hooks["stage"]("scoring 5 of 80 architectures with gtn:32")
+    for _ in range(5):
+        hooks["result"](None)
+    hooks["stage"]("scoring 3 of 80 architectures with real:32")  # the count starts again
+    hooks["result"](None)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "[bench] fashion-mnist: scoring 5 of 80 architectures with gtn:32"
+    assert [line.split(" (")[0] for line in lines[1:]] == [
+        "[bench] fashion-mnist:   2 scored",
+        "[bench] fashion-mnist:   4 scored",
+        "[bench] fashion-mnist: scoring 3 of 80 architectures with real:32",
+    ]
+    assert lines[1].endswith(" s each)")
