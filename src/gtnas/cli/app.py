@@ -62,23 +62,20 @@ def _root(
     """Neural architecture search accelerated by Generative Teaching Networks."""
 
 
-def _unexpected(exc: Exception) -> int:
-    """Anything else is still one line, the traceback on request (GTNAS_DEBUG=1 re-raises)."""
-    if os.environ.get("GTNAS_DEBUG"):
-        raise exc
+def _one_line(exc: Exception) -> str:
+    """What went wrong, and a hint, in one line (its closing parenthesis left to the caller)."""
+    if isinstance(exc, OSError) and exc.filename is not None:
+        # A path the command could not make, read or write (`--out /proc/x`, a full disk): name
+        # the path and the reason, not the exception class.
+        where = f"{exc.filename}" + (f" -> {exc.filename2}" if exc.filename2 else "")
+        return f"{where}: {exc.strerror or exc} (check the path, its permissions and the free disk"
     first = (str(exc).strip().splitlines() or [""])[0][:300]
     hint = (
         "check the path, the disk and its permissions"
         if isinstance(exc, OSError)
         else "a bug, or something changed under a running command (a file or a database)"
     )
-    err_console.print(
-        f"[bold red]error:[/] unexpected {type(exc).__name__}: {escape(first)} ({hint}; run "
-        "again with GTNAS_DEBUG=1 for the traceback)",
-        highlight=False,
-        soft_wrap=True,
-    )
-    return 1
+    return f"unexpected {type(exc).__name__}: {first} ({hint}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,22 +105,16 @@ def main(argv: list[str] | None = None) -> int:
             raise
         show()
         return int(getattr(exc, "exit_code", 2))
-    except OSError as exc:
-        if os.environ.get("GTNAS_DEBUG") or exc.filename is None:
-            return _unexpected(exc)
-        # A path the command could not make, read or write (`--out /proc/x`, a full disk): name
-        # the path and the reason, not the exception class.
-        where = f"{exc.filename}" + (f" -> {exc.filename2}" if exc.filename2 else "")
+    except Exception as exc:  # anything else: still one line, the traceback on request
+        if os.environ.get("GTNAS_DEBUG"):
+            raise
         err_console.print(
-            f"[bold red]error:[/] {escape(where)}: {escape(exc.strerror or str(exc))} (check the "
-            "path, its permissions and the free disk; run again with GTNAS_DEBUG=1 for the "
+            f"[bold red]error:[/] {escape(_one_line(exc))}; run again with GTNAS_DEBUG=1 for the "
             "traceback)",
             highlight=False,
             soft_wrap=True,
         )
         return 1
-    except Exception as exc:  # anything else: still one line, the traceback on request
-        return _unexpected(exc)
     # Outside standalone mode Typer turns Ctrl-C (KeyboardInterrupt) and typer.Exit into an exit
     # status it returns rather than raises (so no typer.Exit reaches here); the commands
     # themselves return None.

@@ -55,7 +55,7 @@ def time_left(
     """
     if sum(seconds > 0 and flops > 0 for seconds, flops in finished.values()) < MIN_FINISHED:
         return None
-    rate = _rate(finished)
+    rate = _rate(finished.values())
     every = len(config.training_seeds)
     seconds, architectures, trainings = 0.0, 0, 0
     for index, genotype in enumerate(sample(config, space)):
@@ -68,11 +68,9 @@ def time_left(
     return TimeLeft(seconds / max(1, config.workers), architectures, trainings)
 
 
-def _rate(finished: Mapping[str, tuple[float, float]]) -> float:
-    """The median seconds per FLOP of finished trainings."""
-    return median(
-        seconds / flops for seconds, flops in finished.values() if seconds > 0 and flops > 0
-    )
+def _rate(trainings: Iterable[tuple[float, float]]) -> float:
+    """The median seconds per FLOP of finished trainings, (seconds, FLOPs) each."""
+    return median(seconds / flops for seconds, flops in trainings if seconds > 0 and flops > 0)
 
 
 def network_flops(
@@ -153,11 +151,10 @@ class BuildPace:
         if left is None:
             return left
         if len(self.current) >= MIN_SESSION:
-            pace = self.current
+            pace = list(self.current.values())
         else:  # the latest trainings, in the order the study or the file holds them
-            timed = [(s, f) for s, f in self.finished.values() if s > 0 and f > 0]
-            pace = dict(enumerate(timed[-RECENT:]))
-        rate = _rate(pace) / _rate(self.finished)  # the pace now over all's
+            pace = [(s, f) for s, f in self.finished.values() if s > 0 and f > 0][-RECENT:]
+        rate = _rate(pace) / _rate(self.finished.values())  # the pace now over all's
         return TimeLeft(left.seconds * rate, left.architectures, left.trainings)
 
     def describe(self) -> str:
