@@ -66,6 +66,17 @@ def test_summary_against_hand_computed_values(tmp_path: Path) -> None:
     assert np.isclose(
         summary["accuracy"]["test"]["sd_of_one_training"], differences.std(ddof=1) / np.sqrt(2)
     )
+    # the top half by seed mean: the 4 networks of highest test mean, their spread of means
+    # and one training's spread among them
+    by_mean = sorted(records, key=lambda r: r["test_accuracy"], reverse=True)[:4]
+    top = summary["accuracy"]["test"]["top_half"]
+    assert top["architectures"] == 4
+    assert np.isclose(
+        top["sd_between_networks"], statistics.stdev(r["test_accuracy"] for r in by_mean)
+    )
+    top_differences = [r["seeds"][0]["test_accuracy"] - r["seeds"][1]["test_accuracy"]
+                       for r in by_mean]  # fmt: skip
+    assert np.isclose(top["sd_of_one_training"], statistics.stdev(top_differences) / np.sqrt(2))
     first = [r["seeds"][0]["val_accuracy"] for r in records]
     second = [r["seeds"][1]["val_accuracy"] for r in records]
     ceiling = summary["noise_ceiling"]["val"]
@@ -78,6 +89,7 @@ def test_summary_against_hand_computed_values(tmp_path: Path) -> None:
     ]
     text = render_summary(summary)
     assert "8 of 10 (a build under way), 1 failed" in text
+    assert "its top half (4 with two seeds, by seed mean): networks " in text
     assert "machine 1: there, cuda, 7 workers: 4 trainings" in text
     assert "machine not recorded: 4 trainings" in text
 

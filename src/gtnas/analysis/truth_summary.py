@@ -49,18 +49,32 @@ def truth_summary(path: Path, *, resamples: int = 1000, seed: int = 0) -> dict[s
 
 
 def _spread(truth: TruthSet, metric: str) -> dict[str, Any]:
-    """Min / median / max of the seed means, and the spread of one training: the standard
-    deviation of the difference between two seeds of a network, divided by sqrt(2)."""
+    """Min / median / max of the seed means; the spread of one training: the standard
+    deviation of the difference between two seeds of a network, divided by sqrt(2); and both
+    spreads over the top half by seed mean, whose ratio bounds the top-half noise ceiling (the
+    networks there differ by a few tenths of a point, as much as two seeds of one do)."""
     values = truth.accuracies(metric)
     _, first, second = truth.seed_pairs(metric)
-    per_training = float(np.std(first - second, ddof=1) / np.sqrt(2)) if len(first) > 2 else None
+    top = np.argsort(-(first + second), kind="mergesort")[: len(first) // 2]  # (n_pairs // 2,)
     return {
         "min": min(values),
         "median": statistics.median(values),
         "max": max(values),
         "sd_between_networks": statistics.stdev(values) if len(values) > 1 else None,
-        "sd_of_one_training": per_training,
+        "sd_of_one_training": _one_training(first, second),
+        "top_half": {
+            "architectures": len(top),
+            "sd_between_networks": (
+                float(np.std((first[top] + second[top]) / 2, ddof=1)) if len(top) > 2 else None
+            ),
+            "sd_of_one_training": _one_training(first[top], second[top]),
+        },
     }
+
+
+def _one_training(first: np.ndarray, second: np.ndarray) -> float | None:
+    """One training's standard deviation from pairs of seeds: sd(first - second) / sqrt(2)."""
+    return float(np.std(first - second, ddof=1) / np.sqrt(2)) if len(first) > 2 else None
 
 
 def _best(truth: TruthSet) -> dict[str, Any]:
@@ -114,6 +128,13 @@ def render_summary(summary: dict[str, Any]) -> str:
             f"{_pct(a['max'])} (min / median / max)"
             + (f"; one training's spread {100 * one:.2f} points sd" if one is not None else "")
         )
+        top = a["top_half"]
+        if top["sd_between_networks"] is not None:
+            lines.append(
+                f"  its top half ({top['architectures']} with two seeds, by seed mean): networks "
+                f"{100 * top['sd_between_networks']:.2f} points sd apart, one training's spread "
+                f"{100 * top['sd_of_one_training']:.2f}"
+            )
     best = summary["best"]
     lines.append(
         f"best by validation: {best['genotype']}  val {_pct(best['val_accuracy'])}  "
