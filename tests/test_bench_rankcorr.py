@@ -307,6 +307,18 @@ def test_search_budget_benchmark_replays_ladders_and_decides(
     assert f"`{best['policy']}`" in table.split("**Default policy**")[1].split("\n")[0]
     assert "sh:real [real:2 > real:4, eta 2]" in table
     assert "scored all the set's architectures, by budget (1s: " in table
+    # the same searches over random pools of 4 of the 8, kept beside the whole-set records
+    run_benchmark("search_budget", [*args, "--pool", "4"])
+    both = json.loads((smoke_long / "search_budget.json").read_text())
+    pooled = [r for r in both if r.get("pool") == 4]
+    assert len(pooled) == len(records) and len(both) == 2 * len(records)
+    pooled_whole = {r["policy"]: r for r in pooled if r["budget_seconds"] == 86400}
+    assert pooled_whole["random+params"]["evaluations_mean"] == 4
+    assert pooled_whole["sh:real"]["evaluations_mean"] == 4 + 2
+    table = (smoke_long / "search_budget.md").read_text()
+    assert "8 architectures, each search in a random pool of 4" in table
+    assert "Searching random pools of 4 instead (a check, not the decision)" in table
+    assert f"`{best['policy']}`" in table.split("**Default policy**")[1].split("\n")[0]
 
 
 def test_search_budget_runs_policies_for_real(smoke_long: Path, run_benchmark) -> None:

@@ -51,6 +51,32 @@ def test_random_proxy_regret_matches_the_brute_force_average() -> None:
     assert outcome.regret.mean() == pytest.approx(brute, abs=2e-3)
 
 
+def test_pooled_searches_match_the_brute_force_average_over_pools() -> None:
+    """Each search over a random pool of 4 of the 6, with budget for all of it, returns the
+    proxy's best of its pool; its expected accuracy and regret (to the pool's best) are the
+    averages over all 4-subsets."""
+    scores = np.array([0.3, 0.9, 0.1, 0.5, 0.7, 0.2])
+    policy = SearchPolicy("random", scores, np.ones(6))
+    pools = list(itertools.combinations(range(6), 4))
+    picked = [TRUTH[max(pool, key=lambda i: scores[i])] for pool in pools]
+    regret = [TRUTH[list(pool)].max() - got for pool, got in zip(pools, picked, strict=True)]
+    outcome = simulate(policy, TRUTH, [100.0], orders=20_000, seed=2, pool=4)[0]
+    assert np.all(outcome.evaluations == 4)
+    assert outcome.accuracy.mean() == pytest.approx(np.mean(picked), abs=2e-3)
+    assert outcome.regret.mean() == pytest.approx(np.mean(regret), abs=2e-3)
+    # a perfect proxy finds each pool's best: no regret, and a ladder keeps within its pool
+    oracle = SearchPolicy("oracle", TRUTH.copy(), np.ones(6))
+    assert np.all(simulate(oracle, TRUTH, [100.0], orders=200, pool=3)[0].regret == 0)
+    ladder = _ladder((TRUTH, np.ones(6)), (TRUTH, np.ones(6)), eta=2)
+    pooled = simulate_ladder(ladder, TRUTH, [100.0], orders=200, pool=3)[0]
+    assert np.all(pooled.regret == 0) and np.all(pooled.evaluations == 3 + 1)
+    # the whole set as the pool is the unpooled simulation, order for order
+    a, b = (simulate(policy, TRUTH, [2.0, 5.0], orders=50, seed=4, pool=p) for p in (6, None))
+    assert all(np.array_equal(x.accuracy, y.accuracy) for x, y in zip(a, b, strict=True))
+    with pytest.raises(ConfigError, match="pool must be between 1 and"):
+        simulate(policy, TRUTH, [1.0], pool=7)
+
+
 def test_unscored_architectures_are_paid_and_never_returned() -> None:
     scores = np.array([np.nan, 0.2, 0.1, np.nan, 0.4, 0.3])
     policy = SearchPolicy("p", scores, np.array([1.0, 1, 1, 1, 10, 1]))
@@ -122,6 +148,15 @@ def test_cli_simulate_end_to_end(tmp_path: Path, mnist, capsys) -> None:
         assert (whole["regret"]["std"] == 0) == (len(set(tied)) == 1)
     assert "synflow" in printed and "regret" in printed
     assert_picture(out / "simulate-toy-test.png", min_width=400)
+    # searches in random pools of 4 of the 8 (the scores cached: no scoring again)
+    capsys.readouterr()
+    assert main([*args, "--pool", "4"]) == 0
+    pooled = json.loads((out / "simulate-toy-test.json").read_text())
+    assert pooled["pool"] == 4 and document["pool"] is None
+    assert pooled["policies"]["synflow"]["at_budgets"][1]["evaluations_mean"] == 4
+    assert "each in a random pool of 4" in " ".join(capsys.readouterr().out.split())
+    assert main([*args, "--pool", "9"]) == 2
+    assert "pool must be between 1 and the set's 8" in capsys.readouterr().err
     assert main([*args[:-1], "--budget", "soon"]) == 2
     assert "cannot read the duration 'soon'" in capsys.readouterr().err
     # successive halving up a ladder of the same (cached) scores: 8 on params, the best 4 on

@@ -14,6 +14,12 @@ Conventions:
 
 - evaluations are drawn without replacement, so a budget that pays for the whole set returns
   the proxy's best of the set (the set, not the space, is searched);
+- ``pool``: each search draws from a random ``pool`` of the set's architectures instead (the
+  first ``pool`` of its random order), and its regret is to that pool's best. A set of 100 is
+  a small space: a cheap proxy pays for all of it within minutes, and then every order returns
+  the same architecture, its one argmax, so whether that one cell is good decides the policy.
+  Searching many random pools measures instead how good the proxy's pick is on average over
+  spaces (a bootstrap over search spaces);
 - an evaluation that produced no score (a diverged learner) is paid and never returned;
 - a search that could pay for no scored evaluation returns its first proposal unscored, as a
   user would take some architecture (counted in ``unscored``);
@@ -96,7 +102,7 @@ class BudgetOutcome:
     policy: str
     budget: float  # seconds
     accuracy: np.ndarray  # (orders,) truth accuracy of the returned architecture
-    regret: np.ndarray  # (orders,) set's best minus that
+    regret: np.ndarray  # (orders,) the best of the space searched (the set or a pool) minus that
     evaluations: np.ndarray  # (orders,) evaluations paid for
     unscored: int  # orders that could pay for no scored evaluation
 
@@ -125,17 +131,16 @@ def simulate(
     *,
     orders: int = 100,
     seed: int = 0,
+    pool: int | None = None,
 ) -> list[BudgetOutcome]:
-    """Run ``orders`` random searches of ``policy`` over the set; one outcome per budget."""
+    """Run ``orders`` random searches of ``policy`` over the set (or each over a random
+    ``pool`` of it); one outcome per budget."""
     values = np.asarray(truth, dtype=np.float64)
     n = len(values)
     if len(policy.scores) != n:
         raise ValueError(f"{policy.name} scores {len(policy.scores)} architectures, truth {n}")
-    if orders < 1:
-        raise ConfigError(f"orders must be at least 1, got {orders}")
-    best = float(values.max())
-    rng = np.random.default_rng(seed)
-    permutations = np.stack([rng.permutation(n) for _ in range(orders)])  # (orders, n)
+    permutations = _orders(n, orders, seed, pool)  # (orders, pool or n)
+    best = values[permutations].max(axis=1)  # (orders,) each search's space's best
     paid = policy.setup_seconds + np.cumsum(policy.costs[permutations], axis=1)  # (orders, n)
     # returned[o, m]: the architecture order o returns after its first m + 1 evaluations
     if policy.set_scores is None:
@@ -156,6 +161,18 @@ def simulate(
             )
         )
     return outcomes
+
+
+def _orders(n: int, orders: int, seed: int, pool: int | None) -> np.ndarray:
+    """(orders, pool or n) the searches' random orders: row o is the first ``pool`` entries of
+    a seeded permutation of the set, so a search over a pool and one over the whole set with
+    the same seed start alike, and every policy simulated with that seed shares them."""
+    if orders < 1:
+        raise ConfigError(f"orders must be at least 1, got {orders}")
+    if pool is not None and not 1 <= pool <= n:
+        raise ConfigError(f"pool must be between 1 and the set's {n} architectures, got {pool}")
+    rng = np.random.default_rng(seed)
+    return np.stack([rng.permutation(n)[:pool] for _ in range(orders)])
 
 
 def _leaders(scores: np.ndarray, permutations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -286,25 +303,26 @@ def simulate_ladder(
     *,
     orders: int = 100,
     seed: int = 0,
+    pool: int | None = None,
 ) -> list[BudgetOutcome]:
-    """Run ``orders`` successive-halving searches of ``policy`` over the set (the same random
-    orders as :func:`simulate` with that seed); one outcome per budget."""
+    """Run ``orders`` successive-halving searches of ``policy`` over the set or a random
+    ``pool`` of it (the same random orders as :func:`simulate` with that seed); one outcome
+    per budget. A bracket never draws more than the space searched."""
     values = np.asarray(truth, dtype=np.float64)
     n = len(values)
     if len(policy.rungs[0][0]) != n:
         raise ValueError(f"{policy.name} scores {len(policy.rungs[0][0])} architectures, truth {n}")
-    if orders < 1:
-        raise ConfigError(f"orders must be at least 1, got {orders}")
-    rng = np.random.default_rng(seed)
-    permutations = [rng.permutation(n) for _ in range(orders)]
+    permutations = _orders(n, orders, seed, pool)  # (orders, pool or n)
+    best = values[permutations].max(axis=1)  # (orders,)
     outcomes = []
     for budget in budgets:
-        runs = [policy.run(order, float(budget)) for order in permutations]
+        size = min(policy.bracket_size(float(budget)), permutations.shape[1])
+        runs = [policy.run(order, float(budget), size) for order in permutations]
         chosen = np.array([index for index, _, _ in runs])
         evaluations = np.array([count for _, _, count in runs])
         unscored = sum(not scored for _, scored, _ in runs)
         accuracy = values[chosen]
-        regret = values.max() - accuracy
+        regret = best - accuracy
         outcome = BudgetOutcome(policy.name, float(budget), accuracy, regret, evaluations, unscored)
         outcomes.append(outcome)
     return outcomes
@@ -394,10 +412,12 @@ class Simulation:
     outcomes: dict[str, list[BudgetOutcome]]  # policy -> one per asked budget
     curves: dict[str, list[BudgetOutcome]]  # policy -> along a common range of budgets
     policies: dict[str, SearchPolicy | LadderPolicy]
+    pool: int | None = None  # each search's space: a random pool of this many (None: the set)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "best_accuracy": self.best,
+            "pool": self.pool,
             "budgets_seconds": self.budgets,
             "policies": {
                 name: {
@@ -466,12 +486,14 @@ def run_simulation(
     ladders: dict[str, Sequence[str]] | None = None,
     eta: int = 3,
     proxies: Sequence[str] | None = None,
+    pool: int | None = None,
 ) -> Simulation:
     """Simulate a random search with every proxy in ``scored`` (proxy -> (scores, seconds per
     architecture); only those in ``proxies`` when given) and successive halving up every
     ladder of ``ladders`` (name -> rung proxies) at ``budgets``, each with its set-up seconds
     from ``setups``; the curves share one range of budgets, from the cheapest evaluation to
-    the dearest whole set."""
+    the dearest whole set. ``pool``: each search draws from a random pool of that many of the
+    set's architectures (see the module's conventions)."""
     policies: dict[str, SearchPolicy | LadderPolicy] = {}
     combined = set_scores_of(scored, [p for p in scored if proxies is None or p in proxies])
     for proxy, (scores, costs) in scored.items():
@@ -495,9 +517,11 @@ def run_simulation(
 
     def run(policy: SearchPolicy | LadderPolicy, at: Sequence[float]) -> list[BudgetOutcome]:
         if isinstance(policy, LadderPolicy):
-            return simulate_ladder(policy, values, at, orders=orders, seed=seed)
-        return simulate(policy, values, at, orders=orders, seed=seed)
+            return simulate_ladder(policy, values, at, orders=orders, seed=seed, pool=pool)
+        return simulate(policy, values, at, orders=orders, seed=seed, pool=pool)
 
     outcomes = {n: run(p, budgets) for n, p in policies.items()}
     curves = {n: run(p, grid) for n, p in policies.items()}
-    return Simulation(float(values.max()), [float(b) for b in budgets], outcomes, curves, policies)
+    return Simulation(
+        float(values.max()), [float(b) for b in budgets], outcomes, curves, policies, pool
+    )

@@ -430,6 +430,13 @@ def simulate(
         None, help="Trained teacher run for gtn:K proxies (its meta-training is a set-up cost)."
     ),
     orders: int = typer.Option(100, help="Random search orders simulated per proxy."),
+    pool: int = typer.Option(
+        None,
+        help="Each search draws from a random pool of this many of the set's architectures, "
+        "its regret to the pool's best: many small spaces, so that a proxy cheap enough to "
+        "score the whole set is judged by its pick over many spaces, not one. (default: the "
+        "whole set)",
+    ),
     amortise: int = typer.Option(
         1000,
         help="Also show set-up costs (meta-training) spread over this many evaluations; 0: no.",
@@ -505,6 +512,7 @@ def simulate(
         ladders=ladders,
         eta=eta,
         proxies=with_floor(proxy),
+        pool=pool,
     )
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{truth_set.name}-{truth_metric}"
@@ -522,11 +530,14 @@ def simulate(
     plot = plot_regret_curves(
         out / f"simulate-{stem}.png",
         result.curves,
-        title=f"{truth_set.name}: simulated search by budget ({orders} orders, seed {seed})",
+        title=f"{truth_set.name}: simulated search by budget ({orders} orders"
+        + ("" if pool is None else f" in pools of {pool}")
+        + f", seed {seed})",
         marks=budgets,
     )
+    space = "" if pool is None else f", each in a random pool of {pool}"
     table = Table(title=f"{truth_set.name}: simulated search ({truth_metric} accuracy, "
-                  f"best {100 * result.best:.2f}%, {orders} orders)")  # fmt: skip
+                  f"best {100 * result.best:.2f}%, {orders} orders{space})")  # fmt: skip
     for column in ("policy", "budget", "returned accuracy", "regret", "evaluations", "set-up"):
         table.add_column(column, justify="left" if column == "policy" else "right")
     for name, outcomes in result.outcomes.items():
