@@ -139,9 +139,9 @@ def simulate(
     n = len(values)
     if len(policy.scores) != n:
         raise ValueError(f"{policy.name} scores {len(policy.scores)} architectures, truth {n}")
-    permutations = _orders(n, orders, seed, pool)  # (orders, pool or n)
+    permutations = _orders(n, orders, seed, pool)  # (orders, m): m = pool or n
     best = values[permutations].max(axis=1)  # (orders,) each search's space's best
-    paid = policy.setup_seconds + np.cumsum(policy.costs[permutations], axis=1)  # (orders, n)
+    paid = policy.setup_seconds + np.cumsum(policy.costs[permutations], axis=1)  # (orders, m)
     # returned[o, m]: the architecture order o returns after its first m + 1 evaluations
     if policy.set_scores is None:
         returned, any_scored = _leaders(policy.scores, permutations)
