@@ -421,8 +421,10 @@ def proxy_records(run: BenchmarkRun, analysis: Any) -> list[dict[str, Any]]:
                 "study": analysis.scores[proxy].study,
                 "of_ceiling": fraction_of_ceiling(c, analysis.ceiling),
                 "beats_floor": beats_floor(c, floor),
-                # every architecture's score and seconds, in truth-file order: what
-                # benchmarks.simulate replays
+                # every judged architecture's name, score and seconds, aligned: what
+                # benchmarks.simulate replays (matched to a later file by name, whose order
+                # may change)
+                "genotypes": analysis.truth.genotypes(),
                 "scores": ["-inf" if v == -math.inf else v for v in analysis.scores[proxy].scores],
                 "costs": analysis.scores[proxy].costs,
                 "setup_seconds": setup_seconds(

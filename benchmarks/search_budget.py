@@ -127,13 +127,13 @@ def budget_set(
 ) -> list[dict[str, Any]]:
     """One record per policy and budget on one truth set (each search over a random ``pool``
     of it when given)."""
-    from gtnas.analysis.simulate import run_simulation
+    from gtnas.analysis.simulate import ladder_policies, run_simulation
 
     truth, proxies = judged_truth(truth_name, proxies, truth_dir)
     if pool is not None and pool > len(truth):
         raise SystemExit(f"--pool {pool}: {truth_name} has {len(truth)} architectures to "
                          "search; give a smaller pool")  # fmt: skip
-    scored, setups = recorded_columns(truth_name, proxies, len(truth))
+    scored, setups = recorded_columns(truth_name, proxies, truth)
     randoms, ladders = policies_of(proxies, real_ladder, upper_rungs)
     common = {"setups": setups, "amortise": amortise, "orders": orders, "seed": seed,
               "ladders": ladders, "eta": eta, "proxies": randoms, "points": 2,
@@ -142,7 +142,19 @@ def budget_set(
     # the same searches (same orders, the same proxy scores, so the same returns) read on the
     # validation split: what the default policy is chosen by, never the test split
     on_val = run_simulation(truth.accuracies("val"), scored, budgets, **common).to_json()
+    # what a ladder draws at each budget (sized from the recorded seconds, as ``gtnas search``
+    # must be told with --budget to run the same search)
+    brackets = {
+        name: ladder_policies(name, rungs, scored, eta=eta, setups=setups)[0]
+        for name, rungs in ladders.items()
+    }
     machine = next(iter(proxies.values())).get("machine", {})
+
+    def bracket(name: str, seconds: float) -> int | None:
+        if name not in brackets:
+            return None  # a random search, or a ladder with its set-up spread
+        return min(brackets[name].bracket_size(seconds), pool or len(truth))
+
     records = []
     for name, policy in result.to_json()["policies"].items():
         val_outcomes = on_val["policies"][name]["at_budgets"]
@@ -158,6 +170,7 @@ def budget_set(
                     "policy": policy_name(name),
                     "rungs": list(ladders.get(name.split(" (set-up")[0], ())),
                     "eta": eta,
+                    "bracket": bracket(name, outcome["budget_seconds"]),
                     "budget_seconds": outcome["budget_seconds"],
                     "best_accuracy": result.best,
                     "setup_seconds": policy["setup_seconds"],
@@ -192,12 +205,15 @@ def chosen_by(record: dict[str, Any]) -> float:
     return float(record.get("val_accuracy", record["accuracy"])["mean"])
 
 
-def decide(records: list[dict[str, Any]], pool: int | None = None) -> dict[str, Any] | None:
+def decide(
+    records: list[dict[str, Any]], pool: int | None = None, budget: float = DECIDING_BUDGET
+) -> dict[str, Any] | None:
     """The default policy (the best mean validation accuracy of what it returns at 30 minutes,
-    on the preferred set when it was measured) and the targets checked against it on the test
-    accuracy; from the searches over the whole set, or those over random pools of ``pool``."""
+    or ``budget``, on the preferred set when it was measured) and the targets checked against
+    it on the test accuracy; from the searches over the whole set, or those over random pools
+    of ``pool``."""
     at = [r for r in records if r["kind"] == "search_budget"
-          and r["budget_seconds"] == DECIDING_BUDGET and r.get("pool") == pool]  # fmt: skip
+          and r["budget_seconds"] == budget and r.get("pool") == pool]  # fmt: skip
     if not at:
         return None
     sets = sorted({r["truth"] for r in at}, key=lambda s: not s.startswith(PREFERRED_SET))
@@ -211,7 +227,9 @@ def decide(records: list[dict[str, Any]], pool: int | None = None) -> dict[str, 
     params = next((r for r in paid if r["policy"] == "random+params"), None)
     return {
         "truth": sets[0],
+        "budget_seconds": budget,
         "policy": best["policy"],
+        "search": policy_search(best),
         "accuracy": best["accuracy"]["mean"],
         "best_single_proxy": best_single["policy"],
         "best_single_accuracy": best_single["accuracy"]["mean"],
@@ -219,6 +237,33 @@ def decide(records: list[dict[str, Any]], pool: int | None = None) -> dict[str, 
         "above_params": None if params is None
         else best["accuracy"]["mean"] > params["accuracy"]["mean"],
     }  # fmt: skip
+
+
+def policy_search(record: dict[str, Any]) -> dict[str, Any]:
+    """The ``gtnas search`` values that run a record's policy: ``random+P`` scores with P; a
+    ladder climbs its rungs by successive halving, drawing the bracket its budget afforded."""
+    if record["policy"].startswith("random+"):
+        return {"proxy": record["policy"].removeprefix("random+")}
+    rungs = record["rungs"]
+    return {"proxy": rungs[0], "ladder": rungs[1:], "scheduler": "sh", "eta": record["eta"],
+            "budget": record["bracket"]}  # fmt: skip
+
+
+def time_budget_defaults(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What ``gtnas search`` defaults to under each measured time budget
+    (``src/gtnas/cli/search_time_defaults.json``'s entries for the preferred set's space): the
+    policy decided at that budget, on the whole set, by validation accuracy."""
+    from gtnas.runtime.durations import format_duration
+
+    budgets = sorted({r["budget_seconds"] for r in records
+                      if r["kind"] == "search_budget" and r.get("pool") is None})  # fmt: skip
+    entries = []
+    for budget in budgets:
+        decided = decide(records, None, budget)
+        if decided is not None:
+            entries.append({"up_to": format_duration(budget), "policy": decided["policy"],
+                            "measured_on": decided["truth"], **decided["search"]})  # fmt: skip
+    return entries
 
 
 def search_config(
@@ -261,7 +306,7 @@ def search_config(
         values.update(proxy=policy.removeprefix("random+"), budget=len(truth) * 100)
     else:
         rungs = ladders[policy]
-        scored, setups = recorded_columns(truth.name, proxies, len(truth))
+        scored, setups = recorded_columns(truth.name, proxies, truth)
         (ladder, *_) = ladder_policies(policy, rungs, scored, eta=eta, setups=setups)
         values.update(proxy=rungs[0], ladder=list(rungs[1:]), scheduler="sh", eta=eta,
                       budget=ladder.bracket_size(budget))  # fmt: skip
@@ -331,14 +376,15 @@ def real_runs(
 
     truth_path = truth_dir / f"{truth_name}.json"
     truth = load_truth(truth_path)
+    judged, _ = judged_truth(truth_name, proxies, truth_dir)  # what the records cover
     _, ladders = policies_of(proxies, real_ladder, upper_rungs)
     known = dict(zip(truth.genotypes(), truth.accuracies("test"), strict=True))
     records = []
     for name in names:
         if not name.startswith("random+") and name not in ladders:
             raise SystemExit(f"--real {name}: not a policy of this set ({', '.join(ladders)})")
-        config = search_config(name, truth, proxies, ladders, budget=budget, eta=eta, seed=seed,
-                               teacher=teacher, workers=workers)  # fmt: skip
+        config = search_config(name, judged, proxies, ladders, budget=budget, eta=eta,
+                               seed=seed, teacher=teacher, workers=workers)  # fmt: skip
         study = f"{truth_name}-{name.replace(':', '-').replace('+', '-')}-s{seed}"
         start = time.perf_counter()
         outcome = SearchPipeline(study, work, config=config).run(final=False)
@@ -429,6 +475,16 @@ def render_table(all_records: list[dict[str, Any]]) -> str:
             f"random search `{decision['best_single_proxy']}` "
             f"{pct(decision['best_single_accuracy'])}%. Targets (at least the best single "
             f"proxy, above random+params): {met}.",
+        ]
+    entries = time_budget_defaults(records)
+    if entries:
+        lines += [
+            "",
+            "Under a time budget `gtnas search` defaults to the policy decided at the smallest "
+            "measured budget that covers it (`src/gtnas/cli/search_time_defaults.json`, a test "
+            "holds it equal to these records; above the largest, the space's own default): "
+            + "; ".join(f"{e['up_to']}: `{e['policy']}`" for e in entries)
+            + ".",
         ]
     groups = dict.fromkeys((r["truth"], r.get("pool")) for r in records)
     for truth, pool in sorted(groups, key=lambda g: (g[1] is not None, g[1] or 0)):

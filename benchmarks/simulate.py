@@ -21,6 +21,7 @@ When a proxy was scored by more than one rankcorr preset, the last record is use
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +44,17 @@ def scored_sets(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, 
 def judged_truth(
     truth_name: str, proxies: dict[str, dict[str, Any]], truth_dir: Path
 ) -> tuple[Any, dict[str, dict[str, Any]]]:
-    """(the truth file less the architectures its records left out of the judging, the
-    proxies judged on that rest). A calibrated teacher's architectures are left out of every
-    proxy of its run (the records' ``left_out``); a record of another run (another left-out
-    list than params', which every run measures) is dropped, with a line saying so; a file that
-    grew after the records were written is cut to the architectures they cover."""
+    """(the truth file's architectures the records judged, in the records' order; the proxies
+    judged on them). A calibrated teacher's architectures are left out of every proxy of its
+    run (the records' ``left_out``); a record of another run (another left-out list than
+    params', which every run measures) is dropped, with a line saying so; a file that grew
+    after the records were written is cut to the architectures they cover.
+
+    Records name their architectures (``genotypes``, aligned with ``scores``), and are matched
+    to the file by name: a truth file's order is its build study's trial order, which a build
+    continued on another machine can change (it did: two of the Fashion-MNIST set's cells
+    swapped places at its 66th). Records written before they named them are matched by
+    position, as the file stands."""
     from gtnas.analysis.rankcorr import without_architectures
     from gtnas.analysis.truthset import load_truth
 
@@ -57,33 +64,54 @@ def judged_truth(
     for name in sorted(set(proxies) - set(kept)):
         print(f"[simulate] {truth_name}: {name} left out other architectures (another run); "
               "not simulated", flush=True)  # fmt: skip
-    # A set still being built grows at its end (in the order it samples): records scored at
-    # an earlier size cover the first of its judged architectures, and are simulated on those.
     judged = [g for g in truth.genotypes() if g not in set(reference)]
-    covered = min(len(r["scores"]) for r in kept.values())
-    later = set(judged[covered:])
-    if later:
-        print(f"[simulate] {truth_name}: the records cover the first {covered} of its "
+    if all(r.get("genotypes") for r in kept.values()):
+        named = min((r["genotypes"] for r in kept.values()), key=len)
+        common = [g for g in named if all(g in set(r["genotypes"]) for r in kept.values())]
+        by_genotype = dict(zip(truth.genotypes(), truth.records, strict=True))
+        absent = [g for g in common if g not in by_genotype]
+        if absent:
+            raise SystemExit(
+                f"{truth_name}: the records name {len(absent)} architectures the file lacks "
+                f"(e.g. {absent[0]}); re-run the rankcorr benchmark on the current file"
+            )
+        subset = replace(truth, records=tuple(by_genotype[g] for g in common))
+    else:
+        # A set still being built grows at its end: records scored at an earlier size cover
+        # the first of its judged architectures, and are simulated on those.
+        covered = min(len(r["scores"]) for r in kept.values())
+        subset = without_architectures(truth, {}, set(reference) | set(judged[covered:]))[0]
+    if len(subset) < len(judged):
+        print(f"[simulate] {truth_name}: the records cover {len(subset)} of its "
               f"{len(judged)} judged architectures, simulated on those (the rankcorr "
               "benchmark's long preset scores the rest)", flush=True)  # fmt: skip
-    return without_architectures(truth, {}, set(reference) | later)[0], kept
+    return subset, kept
 
 
 def recorded_columns(
-    truth_name: str, proxies: dict[str, dict[str, Any]], architectures: int
+    truth_name: str, proxies: dict[str, dict[str, Any]], truth: Any
 ) -> tuple[dict[str, tuple[list[Any], list[Any]]], dict[str, float]]:
-    """(proxy -> (scores, seconds per architecture), proxy -> set-up seconds) from rankcorr
-    proxy records (their "-inf" read back as -inf); a SystemExit when the records do not
-    cover the truth file's ``architectures``."""
-    scored = {
-        name: ([-math.inf if v == "-inf" else v for v in r["scores"]], r["costs"])
-        for name, r in proxies.items()
-    }
+    """(proxy -> (scores, seconds per architecture) in ``truth``'s order, proxy -> set-up
+    seconds) from rankcorr proxy records (their "-inf" read back as -inf), matched to the
+    architectures by name where the records name them, else by position; a SystemExit when
+    the records do not cover ``truth``."""
+    scored = {}
+    for name, r in proxies.items():
+        scores = [-math.inf if v == "-inf" else v for v in r["scores"]]
+        costs = r["costs"]
+        if r.get("genotypes"):
+            at = {g: i for i, g in enumerate(r["genotypes"])}
+            if any(g not in at for g in truth.genotypes()):
+                raise SystemExit(f"{truth_name}: {name}'s records do not cover the set; re-run "
+                                 "the rankcorr benchmark on the current file")  # fmt: skip
+            order = [at[g] for g in truth.genotypes()]
+            scores, costs = [scores[i] for i in order], [costs[i] for i in order]
+        scored[name] = (scores, costs)
     lengths = {len(s) for s, _ in scored.values()}
-    if lengths != {architectures}:
+    if lengths != {len(truth)}:
         raise SystemExit(
             f"{truth_name}: the recorded scores cover {sorted(lengths)} architectures, the "
-            f"file {architectures}; re-run the rankcorr benchmark on the current file"
+            f"file {len(truth)}; re-run the rankcorr benchmark on the current file"
         )
     setups = {name: float(r.get("setup_seconds") or 0.0) for name, r in proxies.items()}
     return scored, setups
@@ -105,7 +133,7 @@ def simulate_set(
     from gtnas.reports.proxy_plots import plot_regret_curves
 
     truth, proxies = judged_truth(truth_name, proxies, truth_dir)
-    scored, setups = recorded_columns(truth_name, proxies, len(truth))
+    scored, setups = recorded_columns(truth_name, proxies, truth)
     result = run_simulation(
         truth.accuracies("test"), scored, budgets, setups=setups, amortise=amortise,
         orders=orders, seed=seed,

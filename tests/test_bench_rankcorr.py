@@ -15,6 +15,7 @@ import pytest
 from scipy import stats
 
 from gtnas.analysis.ceiling import for_the_mean
+from gtnas.runtime.durations import parse_duration
 from pictures import assert_picture
 from seeded_truth import write_seeded_truth
 
@@ -261,22 +262,31 @@ def test_simulate_benchmark_replays_the_recorded_scores(smoke_long: Path, run_be
 def test_simulate_benchmark_judges_a_grown_set_on_what_its_records_cover(
     smoke_long: Path, run_benchmark, tmp_path: Path
 ) -> None:
-    """The build appends to its set: records scored on its first 8 simulate on those 8 when
-    the file has grown to 10, exactly as on the 8-record file."""
+    """Records scored on a set's first 8 simulate on those 8 when the file has grown to 10,
+    and when its records have since changed places (a build continued elsewhere writes them in
+    its own trial order), exactly as on the 8-record file: the records name their
+    architectures."""
     write_seeded_truth(tmp_path / "grown" / "mnist-smoke-seeded.json", 10)
+    moved = json.loads((tmp_path / "grown" / "mnist-smoke-seeded.json").read_text())
+    first, second, *rest = moved["records"]
+    moved["records"] = [*rest[:4], second, first, *rest[4:]]
+    (tmp_path / "moved").mkdir()
+    (tmp_path / "moved" / "mnist-smoke-seeded.json").write_text(json.dumps(moved))
+    records = json.loads((smoke_long / "rankcorr.json").read_text())
+    assert all(len(r["genotypes"]) == len(r["scores"]) for r in records if r.get("scores"))
     outcomes = []
-    for truth_dir in (smoke_long / "truth", tmp_path / "grown"):
+    for truth_dir in (smoke_long / "truth", tmp_path / "grown", tmp_path / "moved"):
         out = tmp_path / truth_dir.name
         run_benchmark("simulate", ["--rankcorr", str(smoke_long / "rankcorr.json"),
                                    "--truth-dir", str(truth_dir), "--out", str(out),
                                    "--budgets", "1s,1d", "--orders", "100"])  # fmt: skip
         records = json.loads((out / "simulate.json").read_text())
         outcomes.append({(r["policy"], r["budget_seconds"]): r["accuracy"] for r in records})
-    assert outcomes[0] == outcomes[1] and outcomes[0]
+    assert outcomes[0] == outcomes[1] == outcomes[2] and outcomes[0]
 
 
 def test_search_budget_benchmark_replays_ladders_and_decides(
-    smoke_long: Path, run_benchmark
+    smoke_long: Path, run_benchmark, benchmark_module
 ) -> None:
     """benchmarks.search_budget on the smoke-long records: random search with each proxy and
     successive halving up real:2 -> real:4 (and params -> real:4); a budget that pays for
@@ -286,6 +296,7 @@ def test_search_budget_benchmark_replays_ladders_and_decides(
             "--budgets", "1s,30m,1d", "--orders", "50", "--eta", "2",
             "--real-ladder", "real:2,real:4", "--upper-rungs", "real:4"]  # fmt: skip
     run_benchmark("search_budget", args)
+    budget_module = benchmark_module("search_budget")
     records = json.loads((smoke_long / "search_budget.json").read_text())
     policies = {r["policy"] for r in records}
     assert {"random+params", "random+synflow", "random+real:2", "sh:real",
@@ -307,6 +318,16 @@ def test_search_budget_benchmark_replays_ladders_and_decides(
     assert f"`{best['policy']}`" in table.split("**Default policy**")[1].split("\n")[0]
     assert "sh:real [real:2 > real:4, eta 2]" in table
     assert "scored all the set's architectures, by budget (1s: " in table
+    # what gtnas search would default to under each measured budget, and the ladders' brackets
+    assert "Under a time budget `gtnas search` defaults to the policy decided" in table
+    assert whole["sh:real"]["bracket"] == 8 and whole["random+params"]["bracket"] is None
+    entries = budget_module.time_budget_defaults(records)
+    assert [e["up_to"] for e in entries] == ["1s", "30m", "24h"]
+    for entry in entries:
+        at = next(r for r in records if r["policy"] == entry["policy"]
+                  and r["budget_seconds"] == parse_duration(entry["up_to"]))  # fmt: skip
+        assert entry["proxy"] == (at["rungs"][0] if at["rungs"]
+                                  else at["policy"].removeprefix("random+"))  # fmt: skip
     # the same searches over random pools of 4 of the 8, kept beside the whole-set records
     run_benchmark("search_budget", [*args, "--pool", "4"])
     both = json.loads((smoke_long / "search_budget.json").read_text())
@@ -382,3 +403,15 @@ def test_search_budget_counts_a_rank_average_as_no_single_proxy(benchmark_module
     assert decided["policy"] == "random+rankavg:gtn:32+synflow"
     assert decided["best_single_proxy"] == "random+synflow"
     assert decided["at_least_best_single"] and decided["above_params"]
+
+
+def test_the_shipped_time_budget_defaults_are_the_benchmarks_decisions(benchmark_module) -> None:
+    """src/gtnas/cli/search_time_defaults.json holds, for nb201 (the space of the set the
+    defaults are decided on), the policy the committed search-budget records decide at each
+    measured budget: re-running the benchmark on a grown set fails here until they agree."""
+    budget = benchmark_module("search_budget")
+    records = json.loads((ROOT / "benchmarks" / "results" / "search_budget.json").read_text())
+    shipped = json.loads((ROOT / "src" / "gtnas" / "cli" / "search_time_defaults.json").read_text())
+    decided = budget.time_budget_defaults(records)
+    assert decided and shipped == {"nb201": decided}
+    assert all("nb201" in entry["measured_on"] for entry in decided)

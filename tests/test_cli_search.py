@@ -197,3 +197,75 @@ def test_a_time_budget_spent_on_the_set_up_stops_it_kept(tmp_path: Path, mnist, 
     assert (out / "meta" / "teacher" / "teacher.safetensors").is_file()
     study = Study.open("meta", default_storage(out), config=None, decision_sizes={})
     assert len(study.completed()) == 2
+
+
+def _time_defaults(tmp_path: Path, monkeypatch) -> None:
+    """A time-budget table of three entries in place of the shipped one (whose values follow
+    the benchmark's records)."""
+    import gtnas.cli.search as cli_search
+
+    about = {"measured_on": "a-set"}
+    table = {"nb201": [
+        {"up_to": "100m", "policy": "random+real:16", **about, "proxy": "real:16"},
+        {"up_to": "10m", "policy": "random+params", **about, "proxy": "params"},
+        {"up_to": "30m", "policy": "sh:real", **about, "proxy": "real:16",
+         "ladder": ["real:64"], "scheduler": "sh", "eta": 3, "budget": 27},
+    ]}  # fmt: skip
+    path = tmp_path / "time_defaults.json"
+    path.write_text(json.dumps(table))
+    monkeypatch.setattr(cli_search, "TIME_DEFAULTS_FILE", path)
+
+
+def test_a_time_budget_picks_the_policy_measured_best_at_it(tmp_path: Path, monkeypatch) -> None:
+    from gtnas.cli.search import new_study_values, space_defaults
+
+    _time_defaults(tmp_path, monkeypatch)
+
+    def values(**overrides):
+        return new_study_values({"space": "nb201", **overrides})
+
+    # the smallest measured budget that covers the search's: 5m -> 10m, 30m -> 30m, 31m -> 100m
+    assert values(time_budget=300.0)[0]["proxy"] == "params"
+    ladder, entry = values(time_budget=1800.0)
+    assert entry["policy"] == "sh:real" and ladder["scheduler"] == "sh"
+    assert (ladder["proxy"], ladder["ladder"], ladder["eta"], ladder["budget"]) == (
+        "real:16", ["real:64"], 3, 27)  # fmt: skip
+    assert "policy" not in ladder and "up_to" not in ladder  # what the entry says of itself
+    assert values(time_budget=1860.0)[0]["proxy"] == "real:16"
+    # beyond the table, without a time budget, or a policy chosen: the space's recipe
+    recipe = space_defaults("nb201")["proxy"]
+    for chosen in ({"time_budget": 3 * 3600.0}, {}, {"time_budget": 60.0, "teacher": {"run": "T"}},
+                   {"time_budget": 60.0,
+                    "teacher": {"calibration": {"accuracies": {"nb201:x": 0.9}}}}):  # fmt: skip
+        got, entry = values(**chosen)
+        assert entry is None and got["proxy"] == recipe, chosen
+    got, entry = values(time_budget=60.0, proxy="synflow")
+    assert entry is None and got["proxy"] == "synflow"
+    got, entry = values(time_budget=60.0, scheduler="sh", ladder=["real:4"])
+    assert entry is None and got["proxy"] == recipe and got["ladder"] == ["real:4"]
+    # the user's other values still win over an entry's
+    assert values(time_budget=1800.0, budget=9)[0]["budget"] == 9
+    assert new_study_values({"space": "gtn-cell", "time_budget": 60.0})[1] is None
+
+
+def test_a_time_budgeted_nb201_search_runs_the_measured_policy(
+    tmp_path: Path, monkeypatch, mnist, capsys
+) -> None:
+    """No teacher is trained: the search scores with the 10m entry's proxy and says why."""
+    import optuna
+
+    _time_defaults(tmp_path, monkeypatch)
+    out = tmp_path / "runs"
+    args = ["search", *[a for a in TOY if a != "--quiet"], "--time-budget", "10m", "--no-final",
+            "--out", str(out), "--study", "tb"]  # fmt: skip
+    assert main(args) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "nb201 under a 10m time budget: random+params, the policy measured best up to 10m" in (
+        printed
+    )
+    from gtnas.search.study import CONFIG_KEY
+
+    stored = optuna.load_study(study_name="tb", storage=default_storage(out))
+    assert stored.user_attrs[CONFIG_KEY]["proxy"] == "params"
+    assert Study.open("tb", default_storage(out), config=None, decision_sizes={}).completed()
+    assert not (out / "tb" / "teacher").exists() and not (out / "tb" / "calibration").exists()

@@ -24,8 +24,51 @@ DEFAULT_OUT = Path("runs/search")
 SPACE_DEFAULTS_FILE = Path(__file__).with_name("search_defaults.json")
 
 
+# Under a time budget, the policy measured best at that budget (benchmarks/results/
+# search_budget.md, a test holds them equal): nb201's teacher needs hours of set-up on a CPU
+# (calibration trainings, meta-training), which a budget of minutes cannot pay for
+TIME_DEFAULTS_FILE = Path(__file__).with_name("search_time_defaults.json")
+_ABOUT_ENTRY = ("up_to", "policy", "measured_on")  # what an entry says of itself, not values
+# values with which a user chooses the policy, so that no time-budget default applies
+_CHOOSES_POLICY = ("proxy", "scheduler", "ladder")
+
+
 def space_defaults(space: str) -> dict[str, Any]:
     return json.loads(SPACE_DEFAULTS_FILE.read_text()).get(space, {})
+
+
+def time_budget_default(space: str, seconds: float) -> dict[str, Any] | None:
+    """The entry of ``search_time_defaults.json`` for a search of ``space`` limited to
+    ``seconds``: the one with the smallest ``up_to`` that covers it; None above them all."""
+    from gtnas.runtime.durations import parse_duration
+
+    entries = json.loads(TIME_DEFAULTS_FILE.read_text()).get(space, [])
+    covering = [e for e in entries if seconds <= parse_duration(e["up_to"])]
+    return min(covering, key=lambda e: parse_duration(e["up_to"]), default=None)
+
+
+def new_study_values(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(the config values of a new study, the time-budget entry applied or None): the
+    library's defaults, the space's best-known recipe, then under a time budget the policy
+    measured best at it, unless the user chose the policy (a proxy, scheduler or ladder) or
+    gave a teacher or calibration set (no set-up to pay), then the user's ``overrides``."""
+    from gtnas.search.search_config import SearchConfig
+
+    base = config_to_dict(SearchConfig())
+    space = overrides.get("space", base["space"])
+    values = merge_values(base, space_defaults(space))
+    teacher = overrides.get("teacher", {})
+    entry = None
+    if (
+        overrides.get("time_budget") is not None
+        and not any(overrides.get(key) is not None for key in _CHOOSES_POLICY)
+        and not teacher.get("run")
+        and not teacher.get("calibration", {}).get("accuracies")
+    ):
+        entry = time_budget_default(space, overrides["time_budget"])
+    if entry is not None:
+        values = merge_values(values, {k: v for k, v in entry.items() if k not in _ABOUT_ENTRY})
+    return merge_values(values, overrides), entry
 
 
 def search(
@@ -63,7 +106,10 @@ def search(
         "--time-budget",
         help="Stop evaluating after this long (90s, 30m, 2h), the teacher's calibration and "
         "meta-training included (they stop too, checkpointed, if it runs out there), final "
-        "training not. (default: no limit)",
+        "training not. On nb201 without --proxy, --scheduler, --ladder, --teacher or "
+        "--calibration, a budget no longer than the longest the search-budget benchmark measured "
+        "searches with the policy measured best at it (the teacher's set-up takes hours on a "
+        "CPU). (default: no limit)",
     ),
     top_k: int = typer.Option(None, "--top-k", help="Final-train the top K. (default: 5)"),
     epochs: int = typer.Option(None, help="Final-training epochs. (default: 10)"),
@@ -104,7 +150,9 @@ def search(
 
     Meta-trains or loads a teacher, searches, final-trains the top-k, exports the best.
     On nb201 the defaults are the teacher built to rank (configs/nb201-rank-search.json):
-    10 calibration architectures trained first (or --calibration), then 40 meta-iterations.
+    10 calibration architectures trained first (or --calibration), then 40 meta-iterations;
+    under a --time-budget too short for that, the policy measured best at that budget
+    (benchmarks/results/search_budget.md).
 
     An existing --study resumes where it stopped.
     """
@@ -151,9 +199,15 @@ def search(
         # changes to what a search cannot change midway)
         values = merge_values(existing, overrides)
     else:
-        base = config_to_dict(SearchConfig())
-        space_name = overrides.get("space", base["space"])
-        values = merge_values(merge_values(base, space_defaults(space_name)), overrides)
+        values, by_budget = new_study_values(overrides)
+        if by_budget is not None and not quiet:
+            console.print(
+                f"{values['space']} under a {time_budget} time budget: {by_budget['policy']}, "
+                f"the policy measured best up to {by_budget['up_to']} on 2 CPU cores "
+                "(benchmarks/results/search_budget.md); the space's teacher would not finish "
+                "its set-up. --proxy or --teacher choose otherwise.",
+                highlight=False,
+            )
     search_config = config_from_dict(SearchConfig, values)
     if calibration is not None:  # its accuracies are those of its data set and network
         for key, given in (("dataset", calibrating.dataset), ("blueprint", calibrating.blueprint)):
