@@ -67,7 +67,8 @@ def judged_truth(
     judged = [g for g in truth.genotypes() if g not in set(reference)]
     if all(r.get("genotypes") for r in kept.values()):
         named = min((r["genotypes"] for r in kept.values()), key=len)
-        common = [g for g in named if all(g in set(r["genotypes"]) for r in kept.values())]
+        every = [set(r["genotypes"]) for r in kept.values()]
+        common = [g for g in named if all(g in names for names in every)]
         by_genotype = dict(zip(truth.genotypes(), truth.records, strict=True))
         absent = [g for g in common if g not in by_genotype]
         if absent:

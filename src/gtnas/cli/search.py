@@ -204,8 +204,9 @@ def search(
             console.print(
                 f"{values['space']} under a {time_budget} time budget: {by_budget['policy']}, "
                 f"the policy measured best up to {by_budget['up_to']} on 2 CPU cores "
-                "(benchmarks/results/search_budget.md); the space's teacher would not finish "
-                "its set-up. --proxy or --teacher choose otherwise.",
+                f"({by_budget['measured_on']}, benchmarks/results/search_budget.md); the "
+                "space's teacher would not finish its set-up. --proxy or --teacher choose "
+                "otherwise.",
                 highlight=False,
             )
     search_config = config_from_dict(SearchConfig, values)
