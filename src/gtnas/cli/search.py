@@ -151,8 +151,8 @@ def search(
     Meta-trains or loads a teacher, searches, final-trains the top-k, exports the best.
     On nb201 the defaults are the teacher built to rank (configs/nb201-rank-search.json):
     10 calibration architectures trained first (or --calibration), then 40 meta-iterations;
-    under a --time-budget too short for that, the policy measured best at that budget
-    (benchmarks/results/search_budget.md).
+    under a --time-budget no longer than the longest the search-budget benchmark measured, the
+    policy it measured best at that budget (benchmarks/results/search_budget.md).
 
     An existing --study resumes where it stopped.
     """
