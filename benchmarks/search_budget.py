@@ -127,7 +127,7 @@ def budget_set(
 ) -> list[dict[str, Any]]:
     """One record per policy and budget on one truth set (each search over a random ``pool``
     of it when given)."""
-    from gtnas.analysis.simulate import ladder_policies, run_simulation
+    from gtnas.analysis.simulate import run_simulation
 
     truth, proxies = judged_truth(truth_name, proxies, truth_dir)
     if pool is not None and pool > len(truth):
@@ -142,18 +142,14 @@ def budget_set(
     # the same searches (same orders, the same proxy scores, so the same returns) read on the
     # validation split: what the default policy is chosen by, never the test split
     on_val = run_simulation(truth.accuracies("val"), scored, budgets, **common).to_json()
-    # what a ladder draws at each budget (sized from the recorded seconds, as ``gtnas search``
-    # must be told with --budget to run the same search)
-    brackets = {
-        name: ladder_policies(name, rungs, scored, eta=eta, setups=setups)[0]
-        for name, rungs in ladders.items()
-    }
     machine = next(iter(proxies.values())).get("machine", {})
 
     def bracket(name: str, seconds: float) -> int | None:
-        if name not in brackets:
+        """What a ladder draws at ``seconds`` (sized from the recorded seconds, as ``gtnas
+        search`` must be told with --budget to run the same search)."""
+        if name not in ladders:
             return None  # a random search, or a ladder with its set-up spread
-        return min(brackets[name].bracket_size(seconds), pool or len(truth))
+        return min(result.policies[name].bracket_size(seconds), pool or len(truth))
 
     records = []
     for name, policy in result.to_json()["policies"].items():

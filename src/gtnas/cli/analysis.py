@@ -526,16 +526,14 @@ def simulate(
         **result.to_json(),
     }
     path = out / f"simulate-{stem}.json"
+    space = "" if pool is None else f", each in a random pool of {pool}"
     atomic_write_text(path, json.dumps(document, indent=1, allow_nan=False) + "\n")
     plot = plot_regret_curves(
         out / f"simulate-{stem}.png",
         result.curves,
-        title=f"{truth_set.name}: simulated search by budget ({orders} orders"
-        + ("" if pool is None else f" in pools of {pool}")
-        + f", seed {seed})",
+        title=f"{truth_set.name}: simulated search by budget ({orders} orders{space}, seed {seed})",
         marks=budgets,
     )
-    space = "" if pool is None else f", each in a random pool of {pool}"
     table = Table(title=f"{truth_set.name}: simulated search ({truth_metric} accuracy, "
                   f"best {100 * result.best:.2f}%, {orders} orders{space})")  # fmt: skip
     for column in ("policy", "budget", "returned accuracy", "regret", "evaluations", "set-up"):
