@@ -65,11 +65,16 @@ demo-teach: data
 	$(BIN)/gtnas teach train --config configs/mnist-demo.json --out $(DEMO_OUT)/gtn
 	$(BIN)/gtnas teach eval $(DEMO_OUT)/gtn --learners 5
 
+# The suite on every core (pytest-xdist), each test file on one worker: a file's module
+# fixtures (a benchmark's smoke run) are built once. TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= auto
+PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+
 test: data data-fashion browser
-	$(BIN)/python -m pytest -q
+	$(PYTEST)
 
 test-fast: data data-fashion
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 lint: venv
 	$(BIN)/ruff check src tests benchmarks

@@ -346,8 +346,15 @@ def test_search_budget_runs_policies_for_real(smoke_long: Path, run_benchmark) -
     """--real: random+params and sh:real searched for real within a few seconds, what each
     returned trained with the set's recipe at both seeds, beside the simulated expectation."""
     out = smoke_long / "real"
+    # the same set with a smaller truth recipe (1 epoch on 1,000 images, not 3 on 10,000):
+    # the returned architectures' four trainings take seconds, and nothing else reads it
+    truth = json.loads((smoke_long / "truth" / "mnist-smoke-seeded.json").read_text())
+    (out / "truth").mkdir(parents=True)
+    (out / "truth" / "mnist-smoke-seeded.json").write_text(
+        json.dumps({**truth, "epochs": 1, "train_subset": 1000})
+    )
     args = ["--rankcorr", str(smoke_long / "rankcorr.json"), "--preset", "smoke-long",
-            "--truth-dir", str(smoke_long / "truth"), "--out", str(out), "--budgets", "1d",
+            "--truth-dir", str(out / "truth"), "--out", str(out), "--budgets", "1d",
             "--orders", "20", "--eta", "2", "--real-ladder", "real:2,real:4",
             "--upper-rungs", "real:4", "--real", "random+params,sh:real",
             "--real-budget", "20s", "--workers", "1", "--work", str(out / "work")]  # fmt: skip

@@ -84,7 +84,7 @@ def info(
 
     table = Table(title=escape(ds.name), show_header=False, title_justify="left")
     table.add_column(style="bold")
-    table.add_column()
+    table.add_column(overflow="fold")  # a long folder path wraps whole, never cut to "…"
     c, h, w = ds.image_shape
     rows = [
         ("train images (before split)", f"{len(train_labels):,}"),
