@@ -74,6 +74,47 @@ def test_search_records_every_evaluation_in_the_store(tmp_path: Path, mnist) -> 
     assert _evaluated(again) == _evaluated(study)
 
 
+def test_trials_written_in_one_go_read_back_through_plain_optuna(tmp_path: Path, mnist) -> None:
+    """Trials are written straight to the storage (one transaction each, not Optuna's ask):
+    what optuna-dashboard reads must still be a normal study, and the SQLite file in
+    write-ahead-log mode."""
+    import sqlite3
+
+    import optuna
+
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    study, _ = _search(storage, "s", budget=6, strategy="random")
+    space = create_space("nb201")
+    first = study.completed()[0]  # and a repeated proposal of it, as the search records one
+    decisions = space.to_decisions(space.parse(first.genotype.split(":", 1)[1]))
+    study.record_duplicate(first.genotype, decisions, _keys(space), of=first.number, seq=99,
+                           told=first.score)  # fmt: skip
+    records = {r.number: r for r in study.records()}
+    trials = optuna.load_study(study_name="s", storage=storage).trials
+    assert len(trials) == len(records) == 7
+    assert any(r.state == "PRUNED" for r in records.values())
+    for trial in trials:
+        record = records[trial.number]
+        genotype = space.parse(record.genotype.split(":", 1)[1])
+        assert [trial.params[k] for k in _keys(space)] == space.to_decisions(genotype)
+        assert trial.user_attrs["genotype"] == record.genotype
+        assert trial.user_attrs["ask_seq"] == record.ask_seq
+        assert trial.state.name == record.state
+        assert trial.datetime_start is not None and trial.datetime_complete is not None
+        if record.state == "COMPLETE":
+            assert trial.value == record.score == record.scores["params"]
+            assert trial.user_attrs["tell_seq"] > record.ask_seq
+        else:  # a repeated proposal: recorded as pruned, never evaluated
+            assert record.state == "PRUNED" and record.duplicate_of == first.number
+            assert trial.user_attrs["told"] == first.score and trial.value is None
+    with sqlite3.connect(tmp_path / "studies.db") as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def _keys(space) -> list[str]:
+    return [d.name for d in space.decisions()]
+
+
 def test_stopped_and_resumed_search_matches_an_uninterrupted_one(tmp_path: Path, mnist) -> None:
     storage = f"sqlite:///{tmp_path / 'studies.db'}"
     whole, _ = _search(storage, "whole", budget=12)

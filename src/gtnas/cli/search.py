@@ -275,7 +275,8 @@ def search(
         if top_rows:
             best = (f"leader: trial {top_rows[0].number}" if anew
                     else f"best {top_rows[0].score:.4f}")  # fmt: skip
-        progress.update(task, completed=pipeline.study_progress(), info=best)
+        done = pipeline.study_progress()
+        progress.update(task, completed=done, info=best)
         if interactive:
             live.update(Group(progress, table()))
         elif not quiet:
@@ -284,8 +285,7 @@ def search(
                 score = f"standing {score}"  # among those scored before it and itself
             rung = "" if record.rung is None else f" rung {record.rung} ({record.proxy})"
             console.print(
-                f"[{pipeline.study_progress()}/{total}] trial {record.number}{rung} "
-                f"{score}  {best}",
+                f"[{done}/{total}] trial {record.number}{rung} {score}  {best}",
                 highlight=False,
             )
 
