@@ -25,6 +25,7 @@ tell events in ``*_seq`` order (see :meth:`Study.events`).
 from __future__ import annotations
 
 import math
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -89,8 +90,6 @@ def open_storage(url: str | Any) -> Any:
     path = sqlite_path(url) if isinstance(url, str) else None
     if path is None:
         return url
-    import sqlite3
-
     def connect() -> sqlite3.Connection:
         connection = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT, check_same_thread=False)
         # journal_mode persists in the file; it stays as it was (and this returns the old
