@@ -13,7 +13,7 @@ import gtnas.spaces.nb201  # noqa: F401 - registers nb201
 from gtnas.search.executor import ContextSpec, InlineExecutor
 from gtnas.search.runner import run_search
 from gtnas.search.strategies import create_strategy
-from gtnas.search.study import Study
+from gtnas.search.study import Study, sqlite_path, storage_missing
 from gtnas.spaces import create_space
 
 SPEC = ContextSpec(
@@ -57,6 +57,23 @@ def _search(
 
 def _evaluated(study: Study) -> list[str]:
     return sorted(r.genotype for r in study.completed())
+
+
+def test_sqlite_urls_name_their_file_and_a_missing_file_is_told(tmp_path: Path) -> None:
+    db = tmp_path / "studies.db"
+    assert sqlite_path(f"sqlite:///{db}") == str(db)
+    # in-memory SQLite, URLs with query options and other databases name no file to check
+    for url in (
+        "sqlite:///:memory:",
+        "sqlite://",
+        f"sqlite:///{db}?timeout=5",
+        "postgresql://h/db",
+    ):
+        assert sqlite_path(url) is None
+        assert not storage_missing(url)
+    assert storage_missing(f"sqlite:///{db}")
+    db.touch()
+    assert not storage_missing(f"sqlite:///{db}")
 
 
 def test_search_records_every_evaluation_in_the_store(tmp_path: Path, mnist) -> None:

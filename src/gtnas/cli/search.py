@@ -345,11 +345,11 @@ def search(
 def _existing_study(name: str | None, out: Path, storage: str | None) -> dict[str, Any] | None:
     if name is None:
         return None
-    from gtnas.search.study import CONFIG_KEY, _optuna, default_storage
+    from gtnas.search.study import CONFIG_KEY, _optuna, default_storage, storage_missing
 
     optuna = _optuna()
     url = storage or default_storage(out)
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+    if storage_missing(url):
         return None
     try:
         summaries = optuna.get_all_study_summaries(url)
@@ -441,10 +441,10 @@ def report(
     from gtnas.errors import GtnasError
     from gtnas.reports.search_report import write_report
     from gtnas.search.pipeline import SearchPipeline
-    from gtnas.search.study import default_storage
+    from gtnas.search.study import default_storage, storage_missing
 
     url = storage or default_storage(out)
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+    if storage_missing(url):
         raise GtnasError(f"no study storage at {url}; pass --out or --storage of the search")
     pipeline = SearchPipeline(study, out, config=None, storage=url, show_progress=False)
     path = write_report(

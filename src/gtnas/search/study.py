@@ -90,6 +90,7 @@ def open_storage(url: str | Any) -> Any:
     path = sqlite_path(url) if isinstance(url, str) else None
     if path is None:
         return url
+
     def connect() -> sqlite3.Connection:
         connection = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT, check_same_thread=False)
         # journal_mode persists in the file; it stays as it was (and this returns the old
@@ -107,6 +108,13 @@ def sqlite_path(url: str) -> str | None:
         return None
     path = url.removeprefix("sqlite:///")
     return None if path in ("", ":memory:") or "?" in path else path
+
+
+def storage_missing(url: str) -> bool:
+    """Whether ``url`` names a SQLite file that does not exist (opening it would create an
+    empty database, so a command that only reads a study says so first)."""
+    path = sqlite_path(url)
+    return path is not None and not Path(path).exists()
 
 
 class Study:

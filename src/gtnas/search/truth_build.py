@@ -66,7 +66,7 @@ from gtnas.search.proxies.final_training import (
 )
 from gtnas.search.runner import record_keys, run_search
 from gtnas.search.strategies import create_strategy
-from gtnas.search.study import Study, default_storage
+from gtnas.search.study import Study, default_storage, storage_missing
 from gtnas.spaces import create_space
 from gtnas.training.recipe import FinalTrainConfig
 
@@ -488,7 +488,7 @@ def _differences(path: str, was: Any, now: Any) -> list[tuple[str, Any, Any]]:
 def open_truth_study(name: str, storage: str) -> tuple[Any, TruthConfig]:
     """An existing truth study and its config (for exporting it)."""
 
-    if storage.startswith("sqlite:///") and not Path(storage.removeprefix("sqlite:///")).exists():
+    if storage_missing(storage):
         raise GtnasError(f"no study storage at {storage}; pass the --runs folder of the build")
     study = Study.open(name, storage, config=None, decision_sizes={})
     return study, truth_config_of(study.config, study=name)
