@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
+import pytest
 import torch
 
-from gtnas.runtime.machine import cpu_capability, cpu_name
+from gtnas.runtime.machine import cpu_capability, cpu_name, usable_cores
 from gtnas.search.truth_build import TruthConfig, machine_description
 
 
@@ -15,3 +20,17 @@ def test_descriptions_carry_the_cpu_capability(benchmark_module) -> None:
     assert described["cpu_capability"] == expected and described["cpu"] == cpu_name()
     truth = machine_description(TruthConfig(), threads=1)
     assert truth["cpu_capability"] == expected and truth["cpu"] == cpu_name()
+
+
+def test_threads_are_shared_out_of_the_cores_the_process_may_use() -> None:
+    """A process pinned to one core (taskset, a cpuset, a test worker) counts one core, and a
+    search or truth build it starts gives each worker one thread, not the machine's count."""
+    if not hasattr(os, "sched_setaffinity"):
+        pytest.skip("no CPU affinity on this platform")
+    script = (
+        "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+        "from gtnas.runtime.machine import usable_cores; print(usable_cores())"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "1", done.stderr[-2000:]
+    assert usable_cores() == len(os.sched_getaffinity(0))

@@ -28,6 +28,7 @@ from gtnas.data import load_dataset
 from gtnas.errors import ConfigError
 from gtnas.meta.run import teacher_from_run
 from gtnas.runtime.device import resolve_device
+from gtnas.runtime.machine import usable_cores
 from gtnas.runtime.orphans import exit_with_parent
 from gtnas.search.proxies import ProxyContext, create_proxy
 from gtnas.spaces import create_space, parse_genotype
@@ -264,7 +265,7 @@ class RayExecutor(Executor):
         if not ray.is_initialized():
             if address is None:
                 ray.init(
-                    num_cpus=workers or os.cpu_count(),
+                    num_cpus=workers or usable_cores(),
                     include_dashboard=dashboard,
                     dashboard_host="127.0.0.1",
                     log_to_driver=False,

@@ -16,7 +16,6 @@ every evaluation, and a stage whose result is on record is not run again.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -32,6 +31,7 @@ from gtnas.meta.fresh_learners import tune_real_lr
 from gtnas.meta.run import TeachRunConfig, meta_training_seconds, run_meta_training
 from gtnas.meta.run_assessment import EVAL_FILE, assess_run
 from gtnas.runtime.files import atomic_write_text
+from gtnas.runtime.machine import usable_cores
 from gtnas.runtime.run_folder import RunFolder
 from gtnas.search.calibration import calibrate, calibration_truth_config
 from gtnas.search.executor import ContextSpec, EvaluationTask, create_executor, evaluate
@@ -228,7 +228,7 @@ class SearchPipeline:
 
     # -- stage 2: the search -----------------------------------------------------------------
     def context_spec(self, teacher_dir: str | None) -> ContextSpec:
-        threads = self.config.threads or max(1, (os.cpu_count() or 1) // self.config.workers)
+        threads = self.config.threads or max(1, usable_cores() // self.config.workers)
         return ContextSpec(
             dataset=self.config.dataset,
             space=self.config.space,

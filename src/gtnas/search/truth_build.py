@@ -54,7 +54,7 @@ import torch
 from gtnas.config import config_from_dict, config_to_dict
 from gtnas.data.catalog import check_name
 from gtnas.errors import ConfigError, GtnasError
-from gtnas.runtime.machine import cpu_capability, cpu_name
+from gtnas.runtime.machine import cpu_capability, cpu_name, usable_cores
 from gtnas.search.executor import ContextSpec, create_executor
 from gtnas.search.proxies.final_training import (
     RECIPE_KEY,
@@ -264,7 +264,7 @@ def build_truth(
     if adopt is not None:
         adopt_records(study, adopt, config, space)
     folder = out / name
-    threads = config.threads or max(1, (os.cpu_count() or 1) // config.workers)
+    threads = config.threads or max(1, usable_cores() // config.workers)
     session = len(study.results("machine"))
     study.set_result("machine", session, machine_description(config, threads))
     spec = ContextSpec(
