@@ -66,7 +66,9 @@ demo-teach: data
 	$(BIN)/gtnas teach eval $(DEMO_OUT)/gtn --learners 5
 
 # The suite on every core (pytest-xdist), each test file on one worker: a file's module
-# fixtures (a benchmark's smoke run) are built once. TEST_WORKERS=0 runs it in one process.
+# fixtures (a benchmark's smoke run) are built once. Each worker is pinned to its share of the
+# cores (tests/conftest.py), so workers' torch threads never outnumber the cores.
+# TEST_WORKERS=0 runs it in one process.
 TEST_WORKERS ?= auto
 PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 

@@ -30,6 +30,37 @@ SHARED_DATA_ROOT = cache_root()
 ROOT = Path(__file__).resolve().parents[1]  # the repository (benchmarks/ lives here)
 
 
+def _share_the_cores() -> None:
+    """Under pytest-xdist, pin each worker (and every process it starts) to its own share of
+    the cores, and give torch that many threads.
+
+    Unpinned, each of two workers on 2 cores ran torch (and the searches it starts, which share
+    out the cores they see) on 2 threads: 4 busy threads on 2 cores, and each parallel region
+    waits for a thread that is not scheduled. Two copies of one search test side by side took
+    48 s unpinned and 18 s pinned (docs/experiments.md, fourteenth session)."""
+    worker, count = (
+        os.environ.get("PYTEST_XDIST_WORKER"),
+        os.environ.get("PYTEST_XDIST_WORKER_COUNT"),
+    )
+    if not worker or not count or not hasattr(os, "sched_setaffinity"):
+        return
+    cores, workers, index = (
+        sorted(os.sched_getaffinity(0)),
+        int(count),
+        int(worker.removeprefix("gw")),
+    )
+    if workers > len(cores):
+        return  # more workers than cores: no share to give
+    share = cores[index * len(cores) // workers : (index + 1) * len(cores) // workers]
+    os.sched_setaffinity(0, share)
+    import torch
+
+    torch.set_num_threads(len(share))
+
+
+_share_the_cores()
+
+
 @pytest.fixture(scope="session")
 def shared_data_root() -> Path:
     return SHARED_DATA_ROOT

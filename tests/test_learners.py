@@ -177,8 +177,12 @@ def test_max_pool_matches_torch_in_values_gradients_and_second_order(
 
     a = second_order(ours, lambda t: max_pool2d(t, kernel, stride, padding))
     b = second_order(reference, lambda t: F.max_pool2d(t, kernel, stride, padding))
-    for mine, theirs in zip(a, b, strict=True):
-        torch.testing.assert_close(mine, theirs)
+    for mine, theirs in zip(a[:2], b[:2], strict=True):
+        torch.testing.assert_close(mine, theirs)  # values and gradients: the same elements
+    # the meta-gradient of the weight sums about 10^3 float32 products, in an order that
+    # depends on the thread count (on one thread it differed by 8.5e-6 relative); a tie routed
+    # to another input would differ by whole terms
+    torch.testing.assert_close(a[2], b[2], rtol=1e-4, atol=1e-5)
     # no gradient wanted: torch's own pool, same numbers
     with torch.no_grad():
         pooled = max_pool2d(x, kernel, stride, padding)
