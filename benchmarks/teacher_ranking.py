@@ -36,9 +36,10 @@ teacher) under ``--scores``, by default the rankcorr benchmark's store, so that 
 a baseline (real:K, zero-cost, params, flops) once, and a re-run on a grown set scores only the
 new architectures; every score is also kept as JSON under ``--out``'s ``scores/`` (committed: a
 fresh machine reads them instead of scoring again; a teacher's scores only while its weights
-are the same, see ``benchmarks/teachers/``). Writes ``teacher_ranking.json`` (one ``teacher``
-record per variant, one ``proxy`` record per proxy, one ``ceiling`` record per data set) and a
-table, ``teacher_ranking.md``. Seeded; the machine is described in every record.
+are the same: a finished teacher is copied to ``--out``'s ``teachers/``, committed). Writes
+``teacher_ranking.json`` (one ``teacher`` record per variant, one ``proxy`` record per proxy,
+one ``ceiling`` record per data set) and a table, ``teacher_ranking.md``. Seeded; the machine
+is described in every record.
 """
 
 from __future__ import annotations
