@@ -85,7 +85,7 @@ class ScoringOptions:
     teacher: str | None = None  # a finished `gtnas teach train` run, for gtn:K
     seed: int = 0
     workers: int = 1
-    threads: int = 0  # torch threads per worker (0: the machine's cores / workers)
+    threads: int = 0  # torch threads per worker (0: the cores this process may use / workers)
     device: str = "cpu"
     eval_examples: int = 2000  # validation images a trained proxy learner is scored on
     real_lr: float | None = None  # fix the real:K learning rate (None: tuned per K)

@@ -107,7 +107,7 @@ class SearchConfig:
     budget: int = 200  # architectures evaluated
     seed: int = 0
     workers: int = 1  # local evaluation processes (1: in the driver)
-    threads: int = 0  # torch threads per worker (0: the machine's cores / workers)
+    threads: int = 0  # torch threads per worker (0: the cores this process may use / workers)
     device: str = "cpu"
     eval_examples: int = 2000  # validation images a proxy learner is scored on
     real_batch_size: int = 128

@@ -106,7 +106,7 @@ class TruthConfig:
     seeds: int = 2
     seeds_for: int | None = None  # only the first N architectures get every seed (None: all)
     workers: int = 2  # parallel trainings (local processes)
-    threads: int = 0  # torch threads per worker (0: the machine's cores / workers)
+    threads: int = 0  # torch threads per worker (0: the cores this process may use / workers)
     device: str = "cpu"
     # The rest of the recipe (batch size, learning rate, augmentation...). Its dataset, seed,
     # blueprint, epochs, train_subset and device are replaced by the fields above.
