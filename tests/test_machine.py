@@ -34,3 +34,21 @@ def test_threads_are_shared_out_of_the_cores_the_process_may_use() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.strip() == "1", done.stderr[-2000:]
     assert usable_cores() == len(os.sched_getaffinity(0))
+
+
+def test_a_test_worker_runs_on_its_share_of_the_cores() -> None:
+    """tests/conftest.py pins each pytest-xdist worker to its share of the cores, and what it
+    starts runs torch on that many threads (unpinned, two workers ran four on two cores)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers < 1:
+        pytest.skip("not under pytest-xdist")
+    machine = os.cpu_count() or 1
+    if workers > machine:
+        pytest.skip("more workers than cores: nothing to share")
+    assert usable_cores() <= -(-machine // workers)
+    if os.environ.get("OMP_NUM_THREADS"):
+        return  # the environment sets the threads of what the worker starts
+    # what the worker starts (a benchmark, a search's workers) inherits the share
+    script = "import torch; print(torch.get_num_threads())"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0 and int(done.stdout) == usable_cores(), done.stderr[-2000:]
