@@ -59,19 +59,16 @@ def _evaluated(study: Study) -> list[str]:
     return sorted(r.genotype for r in study.completed())
 
 
-def test_sqlite_urls_name_their_file_and_a_missing_file_is_told(tmp_path: Path) -> None:
+def test_sqlite_urls_name_their_file_and_nothing_to_read_is_told(tmp_path: Path) -> None:
     db = tmp_path / "studies.db"
     assert sqlite_path(f"sqlite:///{db}") == str(db)
-    # in-memory SQLite, URLs with query options and other databases name no file to check
-    for url in (
-        "sqlite:///:memory:",
-        "sqlite://",
-        f"sqlite:///{db}?timeout=5",
-        "postgresql://h/db",
-    ):
-        assert sqlite_path(url) is None
-        assert not storage_missing(url)
-    assert storage_missing(f"sqlite:///{db}")
+    # URLs with query options and other databases name no file to check
+    for url in (f"sqlite:///{db}?timeout=5", "postgresql://h/db"):
+        assert sqlite_path(url) is None and not storage_missing(url)
+    # an in-memory database has nothing to read, like a file that is not there
+    for url in ("sqlite:///:memory:", "sqlite://", f"sqlite:///{db}"):
+        assert storage_missing(url)
+    assert sqlite_path("sqlite:///:memory:") is None
     db.touch()
     assert not storage_missing(f"sqlite:///{db}")
 

@@ -111,8 +111,11 @@ def sqlite_path(url: str) -> str | None:
 
 
 def storage_missing(url: str) -> bool:
-    """Whether ``url`` names a SQLite file that does not exist (opening it would create an
-    empty database, so a command that only reads a study says so first)."""
+    """Whether ``url`` is a SQLite database with nothing to read: a file that does not exist
+    (opening it would create an empty one) or an in-memory one. A command that only reads a
+    study says so before it makes anything."""
+    if url in ("sqlite://", "sqlite:///", "sqlite:///:memory:"):
+        return True
     path = sqlite_path(url)
     return path is not None and not Path(path).exists()
 
