@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from gtnas.cli.app import main
@@ -44,3 +47,11 @@ def test_help_joins_the_source_lines_of_a_paragraph(capsys, monkeypatch, command
     assert main([*command, "--help"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert any(words in line for line in lines), lines
+
+
+def test_the_command_line_starts_without_torch() -> None:
+    """`gtnas --help` stays fast: the CLI imports a command's machinery (and torch) when the
+    command runs, not when it starts."""
+    script = "import sys, gtnas.cli.app; print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "False", done.stderr[-2000:]

@@ -9,7 +9,8 @@ import sys
 import pytest
 import torch
 
-from gtnas.runtime.machine import cpu_capability, cpu_name, usable_cores
+from gtnas.runtime.cores import usable_cores
+from gtnas.runtime.machine import cpu_capability, cpu_name
 from gtnas.search.truth_build import TruthConfig, machine_description
 
 
@@ -29,7 +30,7 @@ def test_threads_are_shared_out_of_the_cores_the_process_may_use() -> None:
         pytest.skip("no CPU affinity on this platform")
     script = (
         "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
-        "from gtnas.runtime.machine import usable_cores; print(usable_cores())"
+        "from gtnas.runtime.cores import usable_cores; print(usable_cores())"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.strip() == "1", done.stderr[-2000:]

@@ -20,7 +20,7 @@ import time
 from collections.abc import Sequence
 
 from gtnas.errors import GtnasError
-from gtnas.runtime.machine import usable_cores
+from gtnas.runtime.cores import usable_cores
 
 GRACE_SECONDS = 10.0  # after SIGTERM, before SIGKILL
 # Set in the ranks' environment: a rank that loses its peers exits without a line of its own,
@@ -41,7 +41,7 @@ def launch(argv: Sequence[str], nproc: int, *, poll: float = 0.2) -> None:
         raise ValueError("launch needs at least 2 processes")
     port = free_port()
     # torchrun's default: one thread per process unless told otherwise; here the machine's
-    # cores shared out, so N processes do not fight over them
+    # usable cores shared out, so N processes do not fight over them
     threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, usable_cores() // nproc))
     processes = []
     for rank in range(nproc):

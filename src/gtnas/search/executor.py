@@ -27,8 +27,8 @@ import torch
 from gtnas.data import load_dataset
 from gtnas.errors import ConfigError
 from gtnas.meta.run import teacher_from_run
+from gtnas.runtime.cores import usable_cores
 from gtnas.runtime.device import resolve_device
-from gtnas.runtime.machine import usable_cores
 from gtnas.runtime.orphans import exit_with_parent
 from gtnas.search.proxies import ProxyContext, create_proxy
 from gtnas.spaces import create_space, parse_genotype

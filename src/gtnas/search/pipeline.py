@@ -30,8 +30,8 @@ from gtnas.export.onnx import export_verified
 from gtnas.meta.fresh_learners import tune_real_lr
 from gtnas.meta.run import TeachRunConfig, meta_training_seconds, run_meta_training
 from gtnas.meta.run_assessment import EVAL_FILE, assess_run
+from gtnas.runtime.cores import usable_cores
 from gtnas.runtime.files import atomic_write_text
-from gtnas.runtime.machine import usable_cores
 from gtnas.runtime.run_folder import RunFolder
 from gtnas.search.calibration import calibrate, calibration_truth_config
 from gtnas.search.executor import ContextSpec, EvaluationTask, create_executor, evaluate

@@ -54,7 +54,8 @@ import torch
 from gtnas.config import config_from_dict, config_to_dict
 from gtnas.data.catalog import check_name
 from gtnas.errors import ConfigError, GtnasError
-from gtnas.runtime.machine import cpu_capability, cpu_name, usable_cores
+from gtnas.runtime.cores import usable_cores
+from gtnas.runtime.machine import cpu_capability, cpu_name
 from gtnas.search.executor import ContextSpec, create_executor
 from gtnas.search.proxies.final_training import (
     RECIPE_KEY,
