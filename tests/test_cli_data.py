@@ -6,14 +6,17 @@ import re
 
 import pytest
 
+import gtnas.cli.data as data_cli
 from gtnas.cli.app import main
 from pictures import assert_picture
 
 
 @pytest.fixture(autouse=True)
 def wide_console(monkeypatch):
-    # rich wraps at 80 columns when output is captured; widen it so lines can be matched whole.
-    monkeypatch.setenv("COLUMNS", "200")
+    # rich wraps at 80 columns when output is captured; widen the command's console so lines
+    # can be matched whole. Setting COLUMNS is not enough: a console reads it once, when it is
+    # made, and a pytest-xdist worker had COLUMNS=80 when gtnas.cli.data was imported.
+    monkeypatch.setattr(data_cli.console, "_width", 200)
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:
