@@ -24,8 +24,8 @@ def test_descriptions_carry_the_cpu_capability(benchmark_module) -> None:
 
 
 def test_threads_are_shared_out_of_the_cores_the_process_may_use() -> None:
-    """A process pinned to one core (taskset, a cpuset, a test worker) counts one core, and a
-    search or truth build it starts gives each worker one thread, not the machine's count."""
+    """A process pinned to one core (taskset, a cpuset, a test worker) counts one core: what
+    a search, a truth build or a launch shares out among its workers, not the machine's."""
     if not hasattr(os, "sched_setaffinity"):
         pytest.skip("no CPU affinity on this platform")
     script = (
