@@ -86,10 +86,10 @@ def open_storage(url: str | Any) -> Any:
     here, more than a free proxy's whole evaluation. A process killed mid-search loses nothing
     committed; a power cut may lose the last commits, never the file's consistency, and
     resuming re-runs what they held. Any other URL is given to Optuna as it is."""
-    optuna = _optuna()
     path = sqlite_path(url) if isinstance(url, str) else None
     if path is None:
         return url
+    optuna = _optuna()
 
     def connect() -> sqlite3.Connection:
         connection = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT, check_same_thread=False)
